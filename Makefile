@@ -1,0 +1,104 @@
+# Sonde build. `make` builds build/sonde; `make test` runs every test;
+# `make bench` runs the benchmark. See README.md.
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     ?= $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN)
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lyaml -lpthread -lm
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+SRC      := $(shell find src -name '*.c' | sort)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+OBJ      := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRC))
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+SAN_OBJ  := $(patsubst src/%.c,$(BUILD)/san/%.o,$(LIB_SRC))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_OBJ  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
+SKEL     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+.SECONDARY:
+.PHONY: all test unit-test bpf-test e2e-test fuzz fuzz-long bench demo setup clean
+all: $(BUILD)/sonde
+
+$(BUILD)/vmlinux.h:
+	@mkdir -p $(@D)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/sonde/abi.h $(BUILD)/vmlinux.h
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+		-I$(BUILD) -Iinclude -Ibpf -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: src/%.c $(SKEL) | $(BUILD)/obj
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DSONDE_VERSION='"$(VERSION)"' $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/san/%.o: src/%.c $(SKEL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DSONDE_VERSION='"$(VERSION)"' $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj:
+	@mkdir -p $@
+
+$(BUILD)/sonde: $(OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# One unit-test executable per module, sanitizers on.
+$(BUILD)/tests/%: tests/unit/%.c $(SAN_OBJ) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit -DGOLDEN_DIR='"$(CURDIR)/tests/golden"' $(CFLAGS) $(SAN) \
+		-o $@ $< $(SAN_OBJ) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^
+
+unit-test: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+bpf-test: $(BUILD)/tests/bpf_load
+	$(BUILD)/tests/bpf_load
+
+FUZZ_SECONDS ?= 20
+fuzz: $(BUILD)/fuzz/fuzz_http1
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$(BUILD)/fuzz/corpus tests/golden/http1
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=3600
+
+e2e-test: $(BUILD)/sonde
+	/usr/bin/python3 -m pytest -v tests/e2e
+
+# Everything CI runs: unit tests, a short fuzz run, BPF load test, end to end.
+test: all unit-test fuzz bpf-test e2e-test
+
+bench: $(BUILD)/sonde
+	bench/run.sh
+
+demo: $(BUILD)/sonde
+	demo/run.sh
+
+setup:
+	scripts/setup.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj $(BUILD)/san -name '*.d' 2>/dev/null)

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The little HTTP/1 the kernel side must know: is this the start of a request
+ * or of a response, and where does a response end (Content-Length, chunked
+ * terminator, bodiless statuses and HEAD). Knowing the end lets us emit one
+ * event when the transaction completes instead of waiting for the next
+ * request or the close. Everything else is parsed in user space.
+ *
+ * Pure functions over a bounded buffer; offsets are masked so the verifier
+ * can check every access.
+ */
+#ifndef SONDE_HTTP_FRAME_BPF_H
+#define SONDE_HTTP_FRAME_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sonde/abi.h"
+
+#define RESP_MASK (SONDE_RESP_CAP - 1)
+
+/* True when p[0..len) begins like an HTTP/1 request line. */
+static __always_inline bool http_is_request(const __u8 *p, __u32 len)
+{
+	if (len < 4)
+		return false;
+	switch (p[0]) {
+	case 'G':
+		return p[1] == 'E' && p[2] == 'T' && p[3] == ' ';
+	case 'P':
+		return (p[1] == 'O' && p[2] == 'S' && p[3] == 'T') ||
+		       (p[1] == 'U' && p[2] == 'T' && p[3] == ' ') ||
+		       (p[1] == 'A' && p[2] == 'T' && p[3] == 'C');
+	case 'H':
+		return p[1] == 'E' && p[2] == 'A' && p[3] == 'D';
+	case 'D':
+		return p[1] == 'E' && p[2] == 'L' && p[3] == 'E';
+	case 'O':
+		return p[1] == 'P' && p[2] == 'T' && p[3] == 'I';
+	case 'C':
+		return p[1] == 'O' && p[2] == 'N' && p[3] == 'N';
+	case 'T':
+		return p[1] == 'R' && p[2] == 'A' && p[3] == 'C';
+	}
+	return false;
+}
+
+/* Status code of an "HTTP/1.x NNN" line, or 0 when p is not one. */
+static __always_inline __u32 http_response_status(const __u8 *p, __u32 len)
+{
+	__u32 a, b, c;
+
+	if (len < 12 || p[0] != 'H' || p[1] != 'T' || p[2] != 'T' || p[3] != 'P' ||
+	    p[4] != '/' || p[8] != ' ')
+		return 0;
+	a = p[9] - '0';
+	b = p[10] - '0';
+	c = p[11] - '0';
+	if (a > 9 || b > 9 || c > 9)
+		return 0;
+	return a * 100 + b * 10 + c;
+}
+
+struct http_frame {
+	__u64 content_length;
+	__u32 head_len; /* bytes up to and including the blank line, 0 if not seen */
+	__u8 has_length;
+	__u8 chunked;
+	__u8 _pad[2];
+};
+
+/* Eight bytes of text as the little-endian word a load from memory gives. */
+#define WORD8(a, b, c, d, e, f, g, h)                                                  \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 |          \
+	 (__u64)(e) << 32 | (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+/* OR-ing 0x20 lower-cases ASCII letters and keeps '-' and ':' as they are. */
+#define LOWER8 0x2020202020202020ULL
+
+static __always_inline __u64 load8(const __u8 *p)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* Decimal digits after a header's colon, leading spaces skipped. Straight
+ * line code over two words: no loop for the verifier to walk per byte. */
+static __always_inline void parse_length(const __u8 *p, struct http_frame *f)
+{
+	__u64 w[2] = { load8(p), load8(p + 8) };
+	__u64 v = 0;
+	__u8 digits = 0;
+
+#pragma unroll
+	for (int k = 0; k < 16; k++) {
+		__u8 d = w[k / 8] >> ((k % 8) * 8);
+
+		if (d == ' ' && !digits)
+			continue;
+		if (d < '0' || d > '9')
+			break;
+		v = v * 10 + (d - '0');
+		digits++;
+	}
+	if (digits) {
+		f->content_length = v;
+		f->has_length = 1;
+	}
+}
+
+struct frame_scan {
+	const __u8 *p; /* SONDE_RESP_CAP bytes, readable up to 32 bytes past the last scanned */
+	__u32 len;
+	__u32 _pad;
+	struct http_frame f;
+};
+
+/*
+ * One byte of the scan, as a bpf_loop() callback: the verifier checks it
+ * once for any index instead of walking every iteration. Header names are
+ * compared a word at a time at each line start.
+ */
+static long frame_step(__u32 i, void *ctx)
+{
+	struct frame_scan *s = ctx;
+	const __u8 *line;
+	__u64 at = i;
+
+	if (at + 3 > s->len)
+		return 1;
+	/* Keep the compiler from moving the bound check off the register
+	 * that indexes: the verifier tracks bounds per register. */
+	asm volatile("" : "+r"(at));
+	if (at >= SONDE_RESP_CAP - 32)
+		return 1;
+	if (s->p[at] != '\n')
+		return 0;
+	line = s->p + at + 1;
+	if (line[0] == '\r' && line[1] == '\n') {
+		s->f.head_len = at + 3;
+		return 1;
+	}
+	if ((load8(line) | LOWER8) == WORD8('c', 'o', 'n', 't', 'e', 'n', 't', '-') &&
+	    ((load8(line + 8) | LOWER8) & 0xffffffffffffffULL) == WORD8('l', 'e', 'n', 'g', 't', 'h', ':', 0)) {
+		parse_length(line + 15, &s->f);
+	} else if ((load8(line) | LOWER8) == WORD8('t', 'r', 'a', 'n', 's', 'f', 'e', 'r') &&
+		   (load8(line + 8) | LOWER8) == WORD8('-', 'e', 'n', 'c', 'o', 'd', 'i', 'n') &&
+		   (line[16] | 0x20) == 'g' && line[17] == ':') {
+		/* HTTP/1.1 puts chunked last whenever it is used at all. */
+		s->f.chunked = 1;
+	}
+	return 0;
+}
+
+/* Scan a response head for its end and its framing headers. Needs
+ * bpf_loop (5.17); on older kernels `have_bpf_loop` is false, this is dead
+ * code the verifier never visits, and responses end at the next request or
+ * the close instead. */
+const volatile bool have_bpf_loop = true;
+
+static __always_inline void http_frame_head(const __u8 *p, __u32 len, struct http_frame *f)
+{
+	struct frame_scan s = { .p = p, .len = len };
+
+	if (!have_bpf_loop)
+		return;
+	bpf_loop(SONDE_RESP_CAP - 32, frame_step, &s, 0);
+	*f = s.f;
+}
+
+#endif /* SONDE_HTTP_FRAME_BPF_H */

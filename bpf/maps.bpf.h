@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Maps and kernel-only state shared by Sonde's BPF programs. */
+#ifndef SONDE_MAPS_BPF_H
+#define SONDE_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sonde/abi.h"
+
+#define SONDE_MAX_TRACED 4096
+#define SONDE_MAX_CONNS 10240
+#define SONDE_MAX_INFLIGHT 16384
+#define SONDE_MAX_IGNORED 16384
+
+/* Connection identity: Go and other runtimes read and write one socket from
+ * different threads, so state is per process and descriptor, not per thread. */
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+enum conn_phase {
+	PHASE_IDLE = 0,	    /* between transactions */
+	PHASE_REQUEST = 1,  /* request bytes are flowing */
+	PHASE_RESPONSE = 2, /* response bytes are flowing */
+};
+
+/* Per-connection state. `ev` is the event being assembled, emitted as is
+ * when the transaction completes; the rest drives the state machine. */
+struct conn_state {
+	struct sonde_http_event ev;
+	__u64 resp_expected; /* total response wire bytes, 0 when unknown */
+	__u8 phase;	     /* enum conn_phase */
+	__u8 chunked;	     /* response uses chunked transfer coding */
+	__u8 probes_left;    /* chunks left to look at on a mid-stream connection */
+	__u8 _pad[5];
+};
+
+/* What the entry probe of a data syscall saves for its exit probe. */
+enum call_kind {
+	CALL_READ = 1,	  /* read, recvfrom: (fd, buf) */
+	CALL_READV,	  /* readv: (fd, iov, iovcnt) */
+	CALL_RECVMSG,	  /* recvmsg: (fd, msghdr) */
+	CALL_WRITE,	  /* write, sendto: (fd, buf) */
+	CALL_WRITEV,	  /* writev: (fd, iov, iovcnt) */
+	CALL_SENDMSG,	  /* sendmsg: (fd, msghdr) */
+	CALL_SENDFILE,	  /* sendfile: (out_fd, ...) no user buffer */
+	CALL_ACCEPT,	  /* accept, accept4 */
+	CALL_CONNECT,	  /* connect: (fd, ...) */
+};
+
+struct call_args {
+	__u64 buf; /* buffer, iovec array or msghdr, by kind */
+	__u64 enter_ns;
+	__u32 fd;
+	__u32 kind; /* enum call_kind */
+	__u32 iovcnt;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SONDE_MAX_TRACED);
+	__type(key, __u32);
+	__type(value, struct sonde_traced_proc);
+} traced SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_CONNS);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+/* Descriptors of traced processes found not to carry HTTP (files, pipes,
+ * UDP, non-HTTP protocols), so later syscalls on them return at once. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_IGNORED);
+	__type(key, struct conn_key);
+	__type(value, __u8);
+} ignored SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SONDE_MAX_INFLIGHT);
+	__type(key, __u64);
+	__type(value, struct call_args);
+} inflight SEC(".maps");
+
+/* A zeroed template to create conn_state entries: too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct conn_state);
+} conn_zero SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SONDE_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+/* Wake the reader only when this much data waits; it also polls on a
+ * timer, so nothing stays behind at low rates. Set by user space. */
+const volatile __u64 wakeup_bytes = 256 << 10;
+
+static __always_inline void counter_add(__u32 id, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &id);
+
+	if (v)
+		*v += n;
+}
+
+static __always_inline __u64 ringbuf_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline bool is_traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+}
+
+#endif /* SONDE_MAPS_BPF_H */

@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Sonde's kernel side: syscall tracepoints that follow the TCP connections
+ * of traced processes and emit one ring-buffer event per completed HTTP/1.x
+ * transaction, plus the process lifecycle events discovery needs.
+ *
+ * Order of work in every probe: is the process traced (one hash lookup),
+ * is the descriptor known to be uninteresting (one more), and only then any
+ * copy. No kprobes or fentry: these run where only tracepoints and uprobes do.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "sonde/abi.h"
+#include "maps.bpf.h"
+#include "sock.bpf.h"
+#include "http_frame.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define EINPROGRESS 115
+#define MSG_PEEK 2
+#define MAX_IOV_SCAN 8
+/* How many chunks of a connection found mid-stream we look at before
+ * deciding it carries no HTTP/1 we can follow. */
+#define MIDSTREAM_PROBES 4
+
+/* ---- entry side: remember the arguments for the exit probe ---- */
+
+static __always_inline int save_call(__u32 kind, __u32 fd, __u64 buf, __u32 iovcnt)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct conn_key key = { .tgid = id >> 32, .fd = fd };
+	struct call_args args = {};
+
+	if (!is_traced(key.tgid))
+		return 0;
+	if (kind != CALL_ACCEPT && bpf_map_lookup_elem(&ignored, &key))
+		return 0;
+	args.buf = buf;
+	args.enter_ns = bpf_ktime_get_ns();
+	args.fd = fd;
+	args.kind = kind;
+	args.iovcnt = iovcnt;
+	if (bpf_map_update_elem(&inflight, &id, &args, BPF_ANY))
+		counter_add(SONDE_CNT_ARGS_MAP_FULL, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_READ, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	/* A peek leaves the bytes for the next read: count them then. */
+	if (ctx->args[3] & MSG_PEEK)
+		return 0;
+	return save_call(CALL_READ, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[2] & MSG_PEEK)
+		return 0;
+	return save_call(CALL_RECVMSG, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_WRITE, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_WRITE, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_SENDMSG, ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_SENDFILE, ctx->args[0], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_ACCEPT, ctx->args[0], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_ACCEPT, ctx->args[0], 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return save_call(CALL_CONNECT, ctx->args[0], 0, 0);
+}
+
+/* ---- connection state ---- */
+
+static __always_inline void mark_ignored(struct conn_key *key)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&ignored, key, &one, BPF_ANY);
+	bpf_map_delete_elem(&conns, key);
+}
+
+static __always_inline struct conn_state *conn_create(struct conn_key *key, struct sock *sk,
+						      __u8 role, __u64 start_ns)
+{
+	__u32 zero = 0;
+	struct conn_state *tmpl = bpf_map_lookup_elem(&conn_zero, &zero);
+	struct conn_state *c;
+
+	if (!tmpl)
+		return NULL;
+	if (bpf_map_update_elem(&conns, key, tmpl, BPF_ANY)) {
+		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&conns, key);
+	if (!c)
+		return NULL;
+	c->ev.hdr.kind = SONDE_EV_HTTP;
+	c->ev.hdr.tgid = key->tgid;
+	c->ev.fd = key->fd;
+	c->ev.role = role;
+	c->ev.conn_start_ns = start_ns;
+	c->probes_left = MIDSTREAM_PROBES;
+	sock_read_addrs(sk, &c->ev.local, &c->ev.peer);
+	bpf_map_delete_elem(&ignored, key);
+	return c;
+}
+
+static __always_inline void txn_reset(struct conn_state *c)
+{
+	c->phase = PHASE_IDLE;
+	c->chunked = 0;
+	c->resp_expected = 0;
+	c->ev.req_bytes = 0;
+	c->ev.resp_bytes = 0;
+	c->ev.req_len = 0;
+	c->ev.resp_len = 0;
+	c->ev.txn_seq++;
+}
+
+static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
+{
+	struct sonde_http_event *e;
+
+	c->ev.end_reason = reason;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
+	} else {
+		bpf_probe_read_kernel(e, sizeof(*e), &c->ev);
+		bpf_ringbuf_submit(e, ringbuf_flags());
+		counter_add(SONDE_CNT_TXN_EMITTED, 1);
+	}
+	txn_reset(c);
+}
+
+/* ---- where the bytes of one syscall are ---- */
+
+struct span_buf {
+	__u64 base; /* user address of the first (or only) segment */
+	__u64 len;  /* its length, at most the syscall's result */
+};
+
+static __always_inline int iov_array(struct call_args *a, __u64 *iov, __u64 *cnt)
+{
+	struct user_msghdr msg;
+
+	switch (a->kind) {
+	case CALL_READV:
+	case CALL_WRITEV:
+		*iov = a->buf;
+		*cnt = a->iovcnt;
+		return 0;
+	case CALL_RECVMSG:
+	case CALL_SENDMSG:
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->buf))
+			return -1;
+		*iov = (__u64)msg.msg_iov;
+		*cnt = msg.msg_iovlen;
+		return 0;
+	}
+	return -1;
+}
+
+/* The first segment of the syscall's data. */
+static __always_inline int first_segment(struct call_args *a, __u64 n, struct span_buf *s)
+{
+	struct iovec iov;
+	__u64 arr, cnt;
+
+	if (a->kind == CALL_READ || a->kind == CALL_WRITE) {
+		s->base = a->buf;
+		s->len = n;
+		return 0;
+	}
+	if (iov_array(a, &arr, &cnt) || cnt == 0)
+		return -1;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)arr))
+		return -1;
+	s->base = (__u64)iov.iov_base;
+	s->len = iov.iov_len < n ? iov.iov_len : n;
+	return 0;
+}
+
+/* Do the last five bytes of the syscall's data read "0\r\n\r\n"? */
+static __always_inline bool ends_chunked_body(struct call_args *a, __u64 n)
+{
+	__u8 tail[5] = {};
+	__u64 base = 0, end = 0;
+
+	if (a->kind == CALL_READ || a->kind == CALL_WRITE) {
+		base = a->buf;
+		end = n;
+	} else if (a->kind != CALL_SENDFILE) {
+		__u64 arr, cnt, seen = 0;
+		struct iovec iov;
+
+		if (iov_array(a, &arr, &cnt))
+			return false;
+		for (int i = 0; i < MAX_IOV_SCAN; i++) {
+			if (i >= cnt)
+				break;
+			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(arr + i * sizeof(iov))))
+				return false;
+			if (seen + iov.iov_len >= n) {
+				base = (__u64)iov.iov_base;
+				end = n - seen;
+				break;
+			}
+			seen += iov.iov_len;
+		}
+	}
+	if (end < 5 || bpf_probe_read_user(tail, 5, (void *)(base + end - 5)))
+		return false;
+	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' &&
+	       tail[4] == '\n';
+}
+
+static __always_inline __u16 copy_prefix(__u8 *dst, __u32 cap, struct span_buf *s)
+{
+	__u32 len = s->len < cap ? s->len : cap;
+
+	if (len > cap) /* for the verifier: cap is a constant at every call */
+		len = cap;
+	if (len == 0 || bpf_probe_read_user(dst, len, (void *)s->base))
+		return 0;
+	return len;
+}
+
+/* A connection we first see mid-stream (open before Sonde started, or
+ * accepted before its process was traced): learn the role from the data. */
+static __always_inline int learn_role(struct conn_state *c, struct conn_key *key,
+				      struct span_buf *s, bool inbound)
+{
+	__u8 head[8] = {};
+	__u32 len = s->len < sizeof(head) ? s->len : sizeof(head);
+
+	if (len == 0 || bpf_probe_read_user(head, len & 7, (void *)s->base))
+		len = 0;
+	if (http_is_request(head, len)) {
+		c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
+		return 0;
+	}
+	if (--c->probes_left == 0) {
+		counter_add(SONDE_CNT_NOT_HTTP, 1);
+		mark_ignored(key);
+	}
+	return -1;
+}
+
+static __always_inline void on_request_bytes(struct conn_state *c, struct conn_key *key,
+					     struct span_buf *s, __u64 n, __u64 enter_ns,
+					     __u64 now)
+{
+	if (c->phase == PHASE_RESPONSE)
+		txn_emit(c, SONDE_END_NEXT_REQUEST);
+	if (c->phase == PHASE_REQUEST) {
+		c->ev.req_bytes += n;
+		c->ev.req_end_ns = now;
+		return;
+	}
+	c->ev.req_len = copy_prefix(c->ev.req, SONDE_REQ_CAP, s);
+	if (!http_is_request(c->ev.req, c->ev.req_len)) {
+		if (c->ev.txn_seq == 0) {
+			/* The first bytes of the connection decide. */
+			counter_add(SONDE_CNT_NOT_HTTP, 1);
+			mark_ignored(key);
+		}
+		c->ev.req_len = 0;
+		return;
+	}
+	c->phase = PHASE_REQUEST;
+	c->ev.tid = (__u32)bpf_get_current_pid_tgid();
+	if (c->ev.role == SONDE_ROLE_SERVER)
+		/* The first request of a connection waited since the accept. */
+		c->ev.start_ns = (c->ev.txn_seq == 0 && c->ev.conn_start_ns) ? c->ev.conn_start_ns
+									      : now;
+	else
+		c->ev.start_ns = enter_ns;
+	c->ev.req_bytes = n;
+	c->ev.req_end_ns = now;
+}
+
+static __always_inline void on_response_bytes(struct conn_state *c, struct call_args *a,
+					      struct span_buf *s, __u64 n, __u64 now)
+{
+	if (c->phase == PHASE_IDLE)
+		return;
+	if (c->phase == PHASE_REQUEST) {
+		struct http_frame f = {};
+		__u32 status;
+
+		c->ev.resp_len = copy_prefix(c->ev.resp, SONDE_RESP_CAP, s);
+		status = http_response_status(c->ev.resp, c->ev.resp_len);
+		if (status >= 100 && status < 200 && status != 101)
+			return; /* interim (100 Continue): the real response follows */
+		c->phase = PHASE_RESPONSE;
+		c->ev.resp_start_ns = now;
+		c->ev.resp_bytes = n;
+		c->ev.end_ns = now;
+		http_frame_head(c->ev.resp, c->ev.resp_len, &f);
+		if (f.head_len) {
+			bool head_req = c->ev.req[0] == 'H' && c->ev.req[1] == 'E';
+
+			if (head_req || status == 204 || status == 304)
+				c->resp_expected = f.head_len;
+			else if (f.has_length)
+				c->resp_expected = f.head_len + f.content_length;
+		}
+		c->chunked = f.chunked;
+	} else {
+		c->ev.resp_bytes += n;
+		c->ev.end_ns = now;
+	}
+	if (c->resp_expected && c->ev.resp_bytes >= c->resp_expected)
+		txn_emit(c, SONDE_END_FRAMED);
+	else if (c->chunked && ends_chunked_body(a, n))
+		txn_emit(c, SONDE_END_CHUNKED);
+}
+
+/* ---- exit side ---- */
+
+static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
+{
+	struct conn_key key = { .tgid = tgid, .fd = a->fd };
+	struct span_buf s = {};
+	struct conn_state *c;
+	__u64 now = bpf_ktime_get_ns();
+	bool inbound = a->kind == CALL_READ || a->kind == CALL_READV || a->kind == CALL_RECVMSG;
+	bool request_dir;
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c) {
+		struct sock *sk = fd_to_tcp_sock(a->fd);
+
+		if (!sk) {
+			mark_ignored(&key);
+			return 0;
+		}
+		c = conn_create(&key, sk, SONDE_ROLE_UNKNOWN, 0);
+		if (!c)
+			return 0;
+	}
+	if (a->kind != CALL_SENDFILE && first_segment(a, ret, &s))
+		return 0;
+	if (c->ev.role == SONDE_ROLE_UNKNOWN && learn_role(c, &key, &s, inbound))
+		return 0;
+	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
+	if (request_dir)
+		on_request_bytes(c, &key, &s, ret, a->enter_ns, now);
+	else
+		on_response_bytes(c, a, &s, ret, now);
+	return 0;
+}
+
+static __always_inline int on_accept_or_connect(struct call_args *a, __u32 tgid, long ret)
+{
+	struct conn_key key = { .tgid = tgid };
+	struct sock *sk;
+	__u8 role;
+
+	if (a->kind == CALL_ACCEPT) {
+		if (ret < 0)
+			return 0;
+		key.fd = ret;
+		role = SONDE_ROLE_SERVER;
+	} else {
+		if (ret != 0 && ret != -EINPROGRESS)
+			return 0;
+		key.fd = a->fd;
+		role = SONDE_ROLE_CLIENT;
+	}
+	sk = fd_to_tcp_sock(key.fd);
+	if (!sk) {
+		mark_ignored(&key);
+		return 0;
+	}
+	conn_create(&key, sk, role,
+		    role == SONDE_ROLE_SERVER ? bpf_ktime_get_ns() : a->enter_ns);
+	return 0;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_args *p = bpf_map_lookup_elem(&inflight, &id);
+	struct call_args a;
+
+	if (!p)
+		return 0;
+	a = *p;
+	bpf_map_delete_elem(&inflight, &id);
+	if (a.kind == CALL_ACCEPT || a.kind == CALL_CONNECT)
+		return on_accept_or_connect(&a, id >> 32, ret);
+	if (ret <= 0)
+		return 0;
+	return on_data(&a, id >> 32, ret);
+}
+
+/* The exit side of every tracked syscall: one program, attached by user
+ * space to each sys_exit_* tracepoint (their contexts share a layout), so
+ * the verifier checks this body once rather than once per syscall. */
+SEC("tracepoint")
+int sys_exit_tracked(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
+	struct conn_state *c;
+
+	if (!is_traced(key.tgid))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c) {
+		if (c->phase == PHASE_RESPONSE)
+			txn_emit(c, SONDE_END_CLOSE);
+		else if (c->phase == PHASE_REQUEST)
+			counter_add(SONDE_CNT_INCOMPLETE, 1);
+		bpf_map_delete_elem(&conns, &key);
+	}
+	bpf_map_delete_elem(&ignored, &key);
+	return 0;
+}
+
+/* ---- process lifecycle, for discovery ---- */
+
+static __always_inline void proc_event(__u32 kind, __u32 tgid, __u32 ppid)
+{
+	struct sonde_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		counter_add(SONDE_CNT_PROC_EVENT_LOST, 1);
+		return;
+	}
+	e->hdr.kind = kind;
+	e->hdr.tgid = tgid;
+	e->ppid = ppid;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, ringbuf_flags());
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	proc_event(SONDE_EV_PROC_EXEC, bpf_get_current_pid_tgid() >> 32, 0);
+	return 0;
+}
+
+/* Children of traced processes (pre-fork servers: gunicorn, nginx workers)
+ * are traced from their first syscall, before user space hears of them. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
+	struct sonde_traced_proc *tp;
+
+	if (child->pid != ctgid) /* a new thread, same process */
+		return 0;
+	tp = bpf_map_lookup_elem(&traced, &ptgid);
+	if (!tp)
+		return 0;
+	bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY);
+	proc_event(SONDE_EV_PROC_FORK, ctgid, ptgid);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit_proc(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if ((__u32)id != tgid || !is_traced(tgid))
+		return 0;
+	bpf_map_delete_elem(&traced, &tgid);
+	proc_event(SONDE_EV_PROC_EXIT, tgid, 0);
+	return 0;
+}
+
+/* A process that starts listening may now match an open-port selector. */
+SEC("tracepoint/syscalls/sys_exit_listen")
+int exit_listen(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (ctx->ret == 0 && !is_traced(tgid))
+		proc_event(SONDE_EV_LISTEN, tgid, 0);
+	return 0;
+}

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one ABI shared by the BPF programs and user space: event layouts, map
+ * value layouts that user space reads, counter ids. Every id is defined here
+ * once; both sides include this file.
+ *
+ * Fixed-width types only, explicit padding, sizes checked with
+ * _Static_assert so that a field added on one side cannot silently shift the
+ * other side's view.
+ */
+#ifndef SONDE_ABI_H
+#define SONDE_ABI_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u8 .. __u64 on the kernel side. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Padding in these structs must be spelled out: the two compilers that
+ * build the two sides must agree on every offset. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Wpadded"
+
+/* Bytes of the request and response heads copied per transaction. The
+ * request prefix must hold the request line plus the headers we look for
+ * (Host, Content-Length, traceparent); the response prefix must hold the
+ * status line and the framing headers. Powers of two: BPF masks offsets. */
+#define SONDE_REQ_CAP 512
+#define SONDE_RESP_CAP 256
+
+/* Event kinds written to the ring buffer. */
+enum sonde_event_kind {
+	SONDE_EV_HTTP = 1,	/* one completed HTTP/1.x transaction */
+	SONDE_EV_PROC_EXEC = 2, /* a process called execve (discovery) */
+	SONDE_EV_PROC_FORK = 3, /* a traced process forked a child (now traced) */
+	SONDE_EV_PROC_EXIT = 4, /* a traced process exited */
+	SONDE_EV_LISTEN = 5,	/* a process started listening (discovery rescan) */
+};
+
+/* Which end of the connection the traced process is. */
+enum sonde_role {
+	SONDE_ROLE_UNKNOWN = 0,
+	SONDE_ROLE_SERVER = 1, /* accepted: reads requests, writes responses */
+	SONDE_ROLE_CLIENT = 2, /* connected: writes requests, reads responses */
+};
+
+/* Why a transaction event was emitted. */
+enum sonde_end_reason {
+	SONDE_END_FRAMED = 1,	    /* response length known and reached */
+	SONDE_END_NEXT_REQUEST = 2, /* a new request began on the connection */
+	SONDE_END_CLOSE = 3,	    /* the connection was closed */
+	SONDE_END_CHUNKED = 4,	    /* the chunked terminator was seen */
+};
+
+/* Per-CPU counters exported as sonde_events_lost_total{reason} and friends.
+ * The names used by user space live next to these ids (sonde_counter_names
+ * in src/probes.c) and are checked for the same length. */
+enum sonde_counter {
+	SONDE_CNT_RINGBUF_FULL = 0, /* event dropped: ring buffer had no room */
+	SONDE_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
+	SONDE_CNT_ARGS_MAP_FULL,    /* syscall not tracked: in-flight map full */
+	SONDE_CNT_NOT_HTTP,	    /* connection skipped: first bytes not HTTP/1 */
+	SONDE_CNT_TXN_EMITTED,	    /* transactions emitted */
+	SONDE_CNT_INCOMPLETE,	    /* request seen, connection closed before a response */
+	SONDE_CNT_PROC_EVENT_LOST,  /* discovery event dropped: ring buffer full */
+	SONDE_CNT__MAX,
+};
+
+struct sonde_addr {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes when family is AF_INET */
+	__u16 port;    /* host byte order */
+	__u16 family;  /* AF_INET or AF_INET6 */
+};
+
+/* The common header of every ring buffer record. */
+struct sonde_event_header {
+	__u32 kind; /* enum sonde_event_kind */
+	__u32 tgid;
+};
+
+/* One HTTP/1.x transaction: request direction then response direction.
+ * Timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
+struct sonde_http_event {
+	struct sonde_event_header hdr;
+	__u32 tid;	   /* thread that handled the request direction */
+	__u32 fd;
+	__u64 conn_start_ns; /* accept/connect time, 0 if seen mid-connection */
+	__u64 start_ns;	     /* span start (see docs/timing.md) */
+	__u64 req_end_ns;    /* last request byte seen by the process */
+	__u64 resp_start_ns; /* first response byte */
+	__u64 end_ns;	     /* last response byte */
+	__u64 req_bytes;     /* wire bytes of the request direction */
+	__u64 resp_bytes;    /* wire bytes of the response direction */
+	struct sonde_addr local;
+	struct sonde_addr peer;
+	__u32 txn_seq;	   /* transaction number on this connection, from 0 */
+	__u8 role;	   /* enum sonde_role */
+	__u8 end_reason;   /* enum sonde_end_reason */
+	__u16 req_len;	   /* bytes valid in req[] */
+	__u16 resp_len;	   /* bytes valid in resp[] */
+	__u16 _pad0;
+	__u32 _pad1;
+	__u8 req[SONDE_REQ_CAP];
+	__u8 resp[SONDE_RESP_CAP];
+};
+
+/* Process lifecycle and discovery notifications. */
+struct sonde_proc_event {
+	struct sonde_event_header hdr;
+	__u32 ppid; /* parent tgid for FORK, 0 otherwise */
+	__u32 _pad;
+};
+
+/* Value of the traced-processes map, keyed by tgid. Written by user space
+ * (discovery) and by the fork handler (children inherit their parent's). */
+struct sonde_traced_proc {
+	__u32 service_id; /* user space's handle for the service */
+	__u32 flags;
+};
+
+_Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
+_Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
+_Static_assert(sizeof(struct sonde_http_event) ==
+		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + SONDE_REQ_CAP + SONDE_RESP_CAP,
+	       "sonde_http_event layout");
+_Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
+
+#pragma GCC diagnostic pop
+
+#endif /* SONDE_ABI_H */

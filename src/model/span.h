@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one span model every decoder fills and every exporter reads
+ * (printer, Prometheus, OTLP). Times are wall-clock nanoseconds since the
+ * Unix epoch, converted once from the kernel's monotonic clock.
+ */
+#ifndef SONDE_MODEL_SPAN_H
+#define SONDE_MODEL_SPAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SPAN_METHOD_MAX 16
+#define SPAN_PATH_MAX 256
+#define SPAN_ROUTE_MAX 128
+#define SPAN_HOST_MAX 128
+#define SPAN_ADDR_MAX 48 /* text form of an IPv6 address */
+
+enum span_kind {
+	SPAN_KIND_SERVER = 1,
+	SPAN_KIND_CLIENT = 2,
+};
+
+struct span_endpoint {
+	char addr[SPAN_ADDR_MAX]; /* IPv4-mapped IPv6 is shown as IPv4 */
+	uint16_t port;
+};
+
+struct service;
+
+struct span {
+	enum span_kind kind;
+	const struct service *service; /* owned by discovery; outlives the span */
+	uint32_t pid;
+	uint32_t tid;
+
+	uint64_t start_ns;	   /* request start (see docs/timing.md) */
+	uint64_t handler_start_ns; /* request fully read (server) / sent (client) */
+	uint64_t end_ns;	   /* last response byte */
+
+	char method[SPAN_METHOD_MAX];
+	char path[SPAN_PATH_MAX];   /* without the query string */
+	char route[SPAN_ROUTE_MAX]; /* low-cardinality form of path */
+	char host[SPAN_HOST_MAX];   /* Host header, empty if absent */
+	int status;		    /* HTTP status code, 0 when unknown */
+	uint8_t http_minor;	    /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+	uint64_t request_body_size;
+	uint64_t response_body_size;
+
+	struct span_endpoint client;
+	struct span_endpoint server;
+
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8]; /* all zero for a root span */
+	uint8_t trace_flags;
+};
+
+static inline uint64_t span_duration_ns(const struct span *s)
+{
+	return s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;
+}
+
+static inline uint64_t span_handler_ns(const struct span *s)
+{
+	return s->end_ns > s->handler_start_ns ? s->end_ns - s->handler_start_ns : 0;
+}
+
+#endif /* SONDE_MODEL_SPAN_H */
