@@ -42,11 +42,15 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 
 $(BUILD)/obj/%.o: src/%.c $(SKEL) | $(BUILD)/obj
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DSONDE_VERSION='"$(VERSION)"' $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/san/%.o: src/%.c $(SKEL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DSONDE_VERSION='"$(VERSION)"' $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/version.o $(BUILD)/san/version.o: CPPFLAGS += -DSONDE_VERSION='"$(VERSION)"'
+$(BUILD)/obj/version.o $(BUILD)/san/version.o: .FORCE
+.PHONY: .FORCE
 
 $(BUILD)/obj:
 	@mkdir -p $@

@@ -7,7 +7,6 @@
 #include <bpf/bpf_helpers.h>
 #include "sonde/abi.h"
 
-#define SONDE_MAX_TRACED 4096
 #define SONDE_MAX_CONNS 10240
 #define SONDE_MAX_INFLIGHT 16384
 #define SONDE_MAX_IGNORED 16384

@@ -60,11 +60,11 @@ static __always_inline void sock_read_addrs(struct sock *sk, struct sonde_addr *
 	local->port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	peer->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == SONDE_AF_INET) {
-		BPF_CORE_READ_INTO(local->addr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(peer->addr, sk, __sk_common.skc_daddr);
+		bpf_core_read(local->addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(peer->addr, 4, &sk->__sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(local->addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(peer->addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		bpf_core_read(local->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(peer->addr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
 

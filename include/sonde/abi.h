@@ -29,6 +29,9 @@
 #define SONDE_REQ_CAP 512
 #define SONDE_RESP_CAP 256
 
+/* Most processes traced at once (size of the kernel's traced map). */
+#define SONDE_MAX_TRACED 4096
+
 /* Event kinds written to the ring buffer. */
 enum sonde_event_kind {
 	SONDE_EV_HTTP = 1,	/* one completed HTTP/1.x transaction */

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything Sonde's build, demo and tests need on Debian 12, and
+# prepares the kernel interfaces. Idempotent; run as root. Reaches only
+# Debian's package archive and the npm registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup.sh: run as root (sudo ./scripts/setup.sh)" >&2
+	exit 1
+fi
+
+packages=(
+	# build: compiler for the BPF side, libbpf + skeletons, and the
+	# libraries the agent links (see README "Libraries")
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
+	libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler
+	# tests: unit-test framework, fuzzer runtime, real peers and consumers
+	libcmocka-dev libclang-rt-14-dev
+	python3 python3-pytest python3-requests python3-flask
+	golang-go openjdk-17-jdk-headless nginx-light prometheus
+	wrk curl jq iproute2 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "setup.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Node.js: keep a newer one if the machine has it, else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+fi
+
+# Debian's prometheus package starts a server on :9090 where an init system
+# runs; the tests start their own and need nothing from it.
+
+# npm packages of the end-to-end tests' servers.
+for dir in tests/e2e/servers/express; do
+	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
+		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+	fi
+done
+
+# Kernel interfaces a fresh machine lacks (Sonde mounts tracefs itself too).
+mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing || true
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || true
+echo "setup.sh: ready"

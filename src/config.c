@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The configuration table and the parsers it drives. See config.h. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define OFF(field) offsetof(struct sonde_config, field)
+
+static const char *const printer_names[] = { "", "disabled", "text", "json", NULL };
+static const char *const naming_names[] = { "otel", "legacy", NULL };
+static const char *const log_names[] = { "error", "warn", "info", "debug", NULL };
+
+const struct config_option config_options[] = {
+	{ "discovery.open_ports", CONFIG_PORTS, NULL,
+	  { "SONDE_OPEN_PORT", "OPEN_PORT", "BEYLA_OPEN_PORT", "OTEL_EBPF_OPEN_PORT" },
+	  OFF(open_ports), NULL,
+	  "Instrument processes listening on these ports: 8080, lists and ranges (80,443,8000-8999)." },
+	{ "discovery.exe_path_regexp", CONFIG_REGEX, NULL,
+	  { "SONDE_EXECUTABLE_NAME", "EXECUTABLE_NAME", "BEYLA_EXECUTABLE_NAME",
+	    "OTEL_EBPF_EXECUTABLE_NAME" },
+	  OFF(exe_regex), NULL,
+	  "Instrument processes whose executable path matches this extended regular expression." },
+	{ "discovery.exe_path_glob", CONFIG_STRING, NULL,
+	  { "SONDE_AUTO_TARGET_EXE", "OTEL_EBPF_AUTO_TARGET_EXE", "BEYLA_AUTO_TARGET_EXE" },
+	  OFF(exe_glob), NULL,
+	  "Instrument processes whose executable path matches this glob (*/java, /usr/sbin/nginx)." },
+	{ "discovery.target_pids", CONFIG_PIDS, NULL, { "SONDE_TARGET_PID" }, OFF(target_pids), NULL,
+	  "Instrument these process ids (comma-separated)." },
+	{ "discovery.poll_interval", CONFIG_DURATION, "2s",
+	  { "SONDE_DISCOVERY_INTERVAL", "BEYLA_DISCOVERY_POLL_INTERVAL" },
+	  OFF(discovery_interval_ms), NULL,
+	  "How often to rescan processes, besides reacting to exec and listen at once." },
+	{ "service_name", CONFIG_STRING, NULL,
+	  { "SONDE_SERVICE_NAME", "OTEL_EBPF_SERVICE_NAME", "BEYLA_SERVICE_NAME", "OTEL_SERVICE_NAME" },
+	  OFF(service_name), NULL,
+	  "Service name of the instrumented processes (default: derived from each process)." },
+	{ "service_namespace", CONFIG_STRING, NULL,
+	  { "SONDE_SERVICE_NAMESPACE", "OTEL_EBPF_SERVICE_NAMESPACE", "BEYLA_SERVICE_NAMESPACE" },
+	  OFF(service_namespace), NULL, "Service namespace, added as service_namespace." },
+	{ "trace_printer", CONFIG_ENUM, NULL,
+	  { "SONDE_TRACE_PRINTER", "BEYLA_TRACE_PRINTER", "OTEL_EBPF_TRACE_PRINTER" },
+	  OFF(trace_printer), printer_names,
+	  "Print spans on stdout: text, json or disabled. Default: text when no other output is set." },
+	{ "print_traces", CONFIG_BOOL, "false", { "PRINT_TRACES", "BEYLA_PRINT_TRACES" },
+	  OFF(print_traces), NULL, "Seed-era switch: true is trace_printer=text." },
+	{ "prometheus_export.port", CONFIG_PORT, "0",
+	  { "SONDE_PROMETHEUS_PORT", "BEYLA_PROMETHEUS_PORT", "OTEL_EBPF_PROMETHEUS_PORT" },
+	  OFF(prometheus_port), NULL, "Serve Prometheus metrics on this port (0: off)." },
+	{ "prometheus_export.path", CONFIG_STRING, "/metrics",
+	  { "SONDE_PROMETHEUS_PATH", "BEYLA_PROMETHEUS_PATH", "OTEL_EBPF_PROMETHEUS_PATH" },
+	  OFF(prometheus_path), NULL, "HTTP path of the Prometheus endpoint." },
+	{ "prometheus_export.naming", CONFIG_ENUM, "otel", { "SONDE_METRICS_NAMING" },
+	  OFF(metrics_naming), naming_names,
+	  "Metric names: otel (semantic conventions) or legacy (http_server_duration_seconds, ...)." },
+	{ "routes.max_per_service", CONFIG_INT, "100", { "SONDE_ROUTE_CAP" }, OFF(route_cap), NULL,
+	  "Distinct http_route values per service; the rest fold into \"/**\" and are counted." },
+	{ "log_level", CONFIG_ENUM, "info", { "SONDE_LOG_LEVEL", "BEYLA_LOG_LEVEL", "OTEL_EBPF_LOG_LEVEL" },
+	  OFF(log_level), log_names, "Log level on stderr: error, warn, info, debug." },
+	{ "ebpf.wakeup_bytes", CONFIG_SIZE, "64K", { "SONDE_WAKEUP_BYTES" }, OFF(wakeup_bytes), NULL,
+	  "Ring buffer bytes waiting before the kernel wakes Sonde (batches wake-ups)." },
+	{ "ebpf.poll_interval", CONFIG_DURATION, "50ms", { "SONDE_POLL_INTERVAL" }, OFF(poll_ms), NULL,
+	  "Longest time an event waits in the ring buffer when traffic is low." },
+};
+
+const size_t config_options_count = sizeof(config_options) / sizeof(config_options[0]);
+
+static const char *type_names[] = {
+	[CONFIG_BOOL] = "bool",	      [CONFIG_INT] = "int",	  [CONFIG_PORT] = "port",
+	[CONFIG_PORTS] = "ports",     [CONFIG_PIDS] = "pids",	  [CONFIG_STRING] = "string",
+	[CONFIG_REGEX] = "regex",     [CONFIG_ENUM] = "enum",	  [CONFIG_DURATION] = "duration",
+	[CONFIG_SIZE] = "size",
+};
+
+static void *field(struct sonde_config *cfg, const struct config_option *opt)
+{
+	return (char *)cfg + opt->offset;
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_ports(const char *s, struct port_ranges *out)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	out->count = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		uint64_t lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 65535, &lo) || lo == 0 ||
+		    (dash ? parse_uint(dash + 1, 65535, &hi) : (hi = lo, 0)) || hi < lo ||
+		    out->count == PORT_RANGES_MAX) {
+			err = -EINVAL;
+			break;
+		}
+		out->range[out->count].lo = lo;
+		out->range[out->count].hi = hi;
+		out->count++;
+	}
+	if (!err && out->count == 0)
+		err = -EINVAL;
+	free(copy);
+	return err;
+}
+
+static int parse_pids(const char *s, struct pid_list *out)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	out->count = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (parse_uint(tok, INT32_MAX, &v) || v == 0 || out->count == PID_LIST_MAX) {
+			err = -EINVAL;
+			break;
+		}
+		out->pid[out->count++] = v;
+	}
+	if (!err && out->count == 0)
+		err = -EINVAL;
+	free(copy);
+	return err;
+}
+
+int parse_duration_ms(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+	double scale;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -EINVAL;
+	if (!strcmp(end, "") || !strcmp(end, "ms"))
+		scale = 1;
+	else if (!strcmp(end, "us") || !strcmp(end, "µs"))
+		scale = 0.001;
+	else if (!strcmp(end, "s"))
+		scale = 1000;
+	else if (!strcmp(end, "m"))
+		scale = 60000;
+	else if (!strcmp(end, "h"))
+		scale = 3600000;
+	else
+		return -EINVAL;
+	*out = (uint64_t)(v * scale + 0.5);
+	return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "1", "yes", "on" };
+	static const char *const no[] = { "false", "0", "no", "off", "" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!strcasecmp(s, yes[i]))
+			return *out = true, 0;
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (!strcasecmp(s, no[i]))
+			return *out = false, 0;
+	return -EINVAL;
+}
+
+static void describe_expected(const struct config_option *opt, char *err, size_t err_size,
+			      const char *value)
+{
+	switch (opt->type) {
+	case CONFIG_BOOL:
+		snprintf(err, err_size, "'%s' is not a boolean (true or false)", value);
+		break;
+	case CONFIG_INT:
+		snprintf(err, err_size, "'%s' is not a whole number", value);
+		break;
+	case CONFIG_PORT:
+		snprintf(err, err_size, "'%s' is not a port (0 to 65535)", value);
+		break;
+	case CONFIG_PORTS:
+		snprintf(err, err_size,
+			 "'%s' is not a port list (1 to 65535, lists and ranges like 80,443,8000-8999)",
+			 value);
+		break;
+	case CONFIG_PIDS:
+		snprintf(err, err_size, "'%s' is not a list of process ids", value);
+		break;
+	case CONFIG_DURATION:
+		snprintf(err, err_size, "'%s' is not a duration (like 500ms, 2s, 1m)", value);
+		break;
+	case CONFIG_SIZE:
+		snprintf(err, err_size, "'%s' is not a size (like 65536, 64K, 1M)", value);
+		break;
+	case CONFIG_ENUM: {
+		size_t n = 0;
+
+		n += snprintf(err + n, err_size - n, "'%s' is not one of", value);
+		for (const char *const *c = opt->choices; *c && n < err_size; c++)
+			if (**c)
+				n += snprintf(err + n, err_size - n, " %s", *c);
+		break;
+	}
+	default:
+		snprintf(err, err_size, "bad value '%s'", value);
+	}
+}
+
+int config__set(struct sonde_config *cfg, const struct config_option *opt, const char *value,
+		char *err, size_t err_size)
+{
+	void *dst = field(cfg, opt);
+	uint64_t u;
+	int rc = 0;
+
+	switch (opt->type) {
+	case CONFIG_BOOL:
+		rc = parse_bool(value, dst);
+		break;
+	case CONFIG_INT:
+		rc = parse_uint(value, INT32_MAX, &u);
+		if (!rc)
+			*(int *)dst = u;
+		break;
+	case CONFIG_PORT:
+		rc = parse_uint(value, 65535, &u);
+		if (!rc)
+			*(int *)dst = u;
+		break;
+	case CONFIG_PORTS:
+		rc = parse_ports(value, dst);
+		break;
+	case CONFIG_PIDS:
+		rc = parse_pids(value, dst);
+		break;
+	case CONFIG_REGEX: {
+		regex_t re;
+		int rerr = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
+
+		if (rerr) {
+			char why[128];
+
+			regerror(rerr, &re, why, sizeof(why));
+			snprintf(err, err_size, "'%s' is not a valid regular expression: %s", value, why);
+			return -EINVAL;
+		}
+		regfree(&re);
+	}
+		/* stored as text, compiled by its user */
+		__attribute__((fallthrough));
+	case CONFIG_STRING: {
+		char *copy = strdup(value);
+
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)dst);
+		*(char **)dst = copy;
+		break;
+	}
+	case CONFIG_ENUM:
+		rc = -EINVAL;
+		for (int i = 0; opt->choices[i]; i++) {
+			if (*opt->choices[i] && !strcasecmp(value, opt->choices[i])) {
+				*(int *)dst = i;
+				rc = 0;
+				break;
+			}
+		}
+		break;
+	case CONFIG_DURATION:
+		rc = parse_duration_ms(value, dst);
+		break;
+	case CONFIG_SIZE:
+		rc = parse_size(value, dst);
+		break;
+	}
+	if (rc)
+		describe_expected(opt, err, err_size, value);
+	return rc ? -EINVAL : 0;
+}
+
+void config__defaults(struct sonde_config *cfg)
+{
+	char err[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < config_options_count; i++)
+		if (config_options[i].def)
+			/* Defaults are ours and valid: a failure here is a bug
+			 * that the config unit test catches. */
+			config__set(cfg, &config_options[i], config_options[i].def, err, sizeof(err));
+}
+
+int config__from_env(struct sonde_config *cfg, FILE *errf)
+{
+	char err[256];
+
+	for (size_t i = 0; i < config_options_count; i++) {
+		const struct config_option *opt = &config_options[i];
+
+		for (int e = 0; e < CONFIG_ENV_MAX && opt->env[e]; e++) {
+			const char *v = getenv(opt->env[e]);
+
+			if (!v)
+				continue;
+			if (config__set(cfg, opt, v, err, sizeof(err))) {
+				fprintf(errf, "sonde: bad environment variable %s: %s\n", opt->env[e], err);
+				return -EINVAL;
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+int config__finish(struct sonde_config *cfg, FILE *errf)
+{
+	if (cfg->trace_printer == PRINTER_UNSET) {
+		if (cfg->print_traces) {
+			cfg->trace_printer = PRINTER_TEXT;
+		} else if (!cfg->prometheus_port) {
+			cfg->trace_printer = PRINTER_TEXT;
+			fprintf(errf, "sonde: no output configured (SONDE_PROMETHEUS_PORT, "
+				      "SONDE_TRACE_PRINTER): printing traces on stdout\n");
+		} else {
+			cfg->trace_printer = PRINTER_DISABLED;
+		}
+	}
+	if (!cfg->open_ports.count && !cfg->exe_regex && !cfg->exe_glob && !cfg->target_pids.count) {
+		fprintf(errf, "sonde: nothing to instrument: set OPEN_PORT (or SONDE_OPEN_PORT), "
+			      "EXECUTABLE_NAME, OTEL_EBPF_AUTO_TARGET_EXE or SONDE_TARGET_PID\n");
+		return -EINVAL;
+	}
+	if (cfg->route_cap < 1) {
+		fprintf(errf, "sonde: SONDE_ROUTE_CAP must be at least 1\n");
+		return -EINVAL;
+	}
+	if (cfg->poll_ms < 1)
+		cfg->poll_ms = 1;
+	return 0;
+}
+
+void config__free(struct sonde_config *cfg)
+{
+	for (size_t i = 0; i < config_options_count; i++) {
+		const struct config_option *opt = &config_options[i];
+
+		if (opt->type == CONFIG_STRING || opt->type == CONFIG_REGEX) {
+			free(*(char **)field(cfg, opt));
+			*(char **)field(cfg, opt) = NULL;
+		}
+	}
+}
+
+static void print_env_list(FILE *f, const struct config_option *opt, const char *sep,
+			   const char *quote)
+{
+	for (int e = 0; e < CONFIG_ENV_MAX && opt->env[e]; e++)
+		fprintf(f, "%s%s%s%s", e ? sep : "", quote, opt->env[e], quote);
+}
+
+static void print_choices(FILE *f, const struct config_option *opt)
+{
+	if (opt->type != CONFIG_ENUM)
+		return;
+	fprintf(f, " (");
+	for (int i = 0, n = 0; opt->choices[i]; i++)
+		if (*opt->choices[i])
+			fprintf(f, "%s%s", n++ ? "|" : "", opt->choices[i]);
+	fprintf(f, ")");
+}
+
+void config__print_help(FILE *f)
+{
+	fprintf(f, "Usage: sonde [--help] [--help-markdown] [--version]\n\n"
+		   "Zero-code HTTP traces and RED metrics for processes on this host, from eBPF.\n"
+		   "Run as root. Configured by environment variables (first listed wins):\n\n");
+	for (size_t i = 0; i < config_options_count; i++) {
+		const struct config_option *opt = &config_options[i];
+
+		fprintf(f, "  ");
+		print_env_list(f, opt, ", ", "");
+		fprintf(f, "\n      %s [%s%s%s", opt->help, type_names[opt->type],
+			opt->def ? ", default " : "", opt->def ? opt->def : "");
+		fprintf(f, "]");
+		print_choices(f, opt);
+		fprintf(f, "\n      YAML key: %s\n", opt->key);
+	}
+}
+
+void config__print_markdown(FILE *f)
+{
+	fprintf(f, "| YAML key | environment variables | type | default | description |\n"
+		   "|---|---|---|---|---|\n");
+	for (size_t i = 0; i < config_options_count; i++) {
+		const struct config_option *opt = &config_options[i];
+
+		fprintf(f, "| `%s` | ", opt->key);
+		print_env_list(f, opt, ", ", "`");
+		fprintf(f, " | %s", type_names[opt->type]);
+		print_choices(f, opt);
+		fprintf(f, " | %s%s%s | %s |\n", opt->def && *opt->def ? "`" : "",
+			opt->def ? opt->def : "", opt->def && *opt->def ? "`" : "", opt->help);
+	}
+}
+
+bool port_ranges__contains(const struct port_ranges *p, uint16_t port)
+{
+	for (unsigned int i = 0; i < p->count; i++)
+		if (port >= p->range[i].lo && port <= p->range[i].hi)
+			return true;
+	return false;
+}

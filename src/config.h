@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Configuration, declared once. Every option is one row of a table
+ * (config.c: config_options[]) giving its YAML key path, type, default,
+ * environment variable names and description; that table drives env
+ * parsing, `--help`, `--help-markdown` (the README's reference table) and
+ * the YAML file parser, so they cannot disagree.
+ */
+#ifndef SONDE_CONFIG_H
+#define SONDE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PORT_RANGES_MAX 32
+#define PID_LIST_MAX 64
+
+struct port_ranges {
+	unsigned int count;
+	struct {
+		uint16_t lo, hi;
+	} range[PORT_RANGES_MAX];
+};
+
+struct pid_list {
+	unsigned int count;
+	uint32_t pid[PID_LIST_MAX];
+};
+
+enum trace_printer {
+	PRINTER_UNSET = 0, /* not configured: decided at start (see config__finish) */
+	PRINTER_DISABLED,
+	PRINTER_TEXT,
+	PRINTER_JSON,
+};
+
+enum metrics_naming {
+	NAMING_OTEL = 0, /* http_server_request_duration_seconds, ... */
+	NAMING_LEGACY,	 /* http_server_duration_seconds, ... (Beyla's first names) */
+};
+
+enum log_level {
+	LOG_ERROR = 0,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+};
+
+struct sonde_config {
+	/* discovery */
+	struct port_ranges open_ports;
+	char *exe_regex;	/* POSIX extended regex on the executable path */
+	char *exe_glob;		/* glob on the executable path */
+	struct pid_list target_pids;
+	char *service_name;
+	char *service_namespace;
+	uint64_t discovery_interval_ms;
+
+	/* outputs */
+	int trace_printer; /* enum trace_printer */
+	bool print_traces; /* seed-era PRINT_TRACES=true, same as printer text */
+	int prometheus_port;
+	char *prometheus_path;
+	int metrics_naming; /* enum metrics_naming */
+	int route_cap;
+
+	/* agent */
+	int log_level;	     /* enum log_level */
+	uint64_t wakeup_bytes; /* ring buffer bytes that wake the reader */
+	uint64_t poll_ms;      /* reader poll period when not woken */
+};
+
+enum config_type {
+	CONFIG_BOOL,
+	CONFIG_INT,
+	CONFIG_PORT, /* 0..65535, 0 = off */
+	CONFIG_PORTS,
+	CONFIG_PIDS,
+	CONFIG_STRING,
+	CONFIG_REGEX,
+	CONFIG_ENUM,
+	CONFIG_DURATION, /* "500ms", "2s", "1m"; a bare number is milliseconds */
+	CONFIG_SIZE,	 /* "64K", "1M" or bytes */
+};
+
+#define CONFIG_ENV_MAX 5
+
+struct config_option {
+	const char *key; /* YAML key path, dotted */
+	enum config_type type;
+	const char *def; /* default, as text; NULL for none */
+	const char *env[CONFIG_ENV_MAX]; /* first is Sonde's own; NULL-terminated */
+	size_t offset;			 /* in struct sonde_config */
+	const char *const *choices;	 /* CONFIG_ENUM: names, index = value */
+	const char *help;
+};
+
+extern const struct config_option config_options[];
+extern const size_t config_options_count;
+
+/**
+ * config__defaults() - fill @cfg with every option's default.
+ */
+void config__defaults(struct sonde_config *cfg);
+
+/**
+ * config__set() - parse @value for option @opt into @cfg.
+ * @err: receives a one-line reason on failure
+ * Return: 0, or -EINVAL with @err filled.
+ */
+int config__set(struct sonde_config *cfg, const struct config_option *opt, const char *value,
+		char *err, size_t err_size);
+
+/**
+ * config__from_env() - apply every option's environment variables; the
+ * first one set (in table order) wins.
+ * Return: 0, or -EINVAL after printing one line naming the variable.
+ */
+int config__from_env(struct sonde_config *cfg, FILE *errf);
+
+/**
+ * config__finish() - resolve options that depend on others (PRINT_TRACES,
+ * "no output configured: print traces") and check selectors exist.
+ * Return: 0, or -EINVAL after printing why.
+ */
+int config__finish(struct sonde_config *cfg, FILE *errf);
+
+void config__free(struct sonde_config *cfg);
+
+/** config__print_help() - the `--help` text, generated from the table. */
+void config__print_help(FILE *f);
+
+/** config__print_markdown() - the README's reference table. */
+void config__print_markdown(FILE *f);
+
+/** port_ranges__contains() - is @port in any range? */
+bool port_ranges__contains(const struct port_ranges *p, uint16_t port);
+
+/** parse_duration_ms() - "250ms", "2s", "1m", "1h" or bare milliseconds. */
+int parse_duration_ms(const char *s, uint64_t *out);
+
+#endif /* SONDE_CONFIG_H */

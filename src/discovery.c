@@ -1,0 +1,633 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Process discovery from /proc, kept in step with the kernel's traced map. */
+#include "discovery.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "model/route.h"
+#include "sonde/abi.h"
+#include "util/log.h"
+
+#define PROC_SLOTS 8192 /* power of two, > SONDE_MAX_TRACED */
+#define SERVICES_MAX 1024
+
+struct listen_sock {
+	uint64_t inode;
+	uint16_t port;
+};
+
+/* Listening TCP sockets of one network namespace, read once per scan. */
+struct netns_listeners {
+	uint64_t netns;
+	size_t count;
+	struct listen_sock *socks;
+};
+
+struct discovery {
+	const struct sonde_config *cfg;
+	int traced_fd;
+	uint32_t self_pid;
+	bool has_regex;
+	regex_t exe_regex;
+	struct proc_info *slots[PROC_SLOTS]; /* open addressing by pid */
+	unsigned int procs;
+	struct service *services[SERVICES_MAX];
+	unsigned int nservices;
+	/* per-scan cache of listeners by network namespace */
+	struct netns_listeners *ns_cache;
+	size_t ns_count;
+};
+
+/* ---- the pid table ---- */
+
+static unsigned int slot_of(const struct discovery *d, uint32_t pid)
+{
+	unsigned int i = (pid * 2654435761u) & (PROC_SLOTS - 1);
+
+	while (d->slots[i] && d->slots[i]->pid != pid)
+		i = (i + 1) & (PROC_SLOTS - 1);
+	return i;
+}
+
+const struct proc_info *discovery__lookup(const struct discovery *d, uint32_t pid)
+{
+	return d->slots[slot_of(d, pid)];
+}
+
+unsigned int discovery__count(const struct discovery *d)
+{
+	return d->procs;
+}
+
+const struct service *discovery__service_at(const struct discovery *d, unsigned int i)
+{
+	return i < d->nservices ? d->services[i] : NULL;
+}
+
+static void table_remove(struct discovery *d, uint32_t pid)
+{
+	unsigned int i = slot_of(d, pid), j;
+
+	if (!d->slots[i])
+		return;
+	free(d->slots[i]);
+	d->slots[i] = NULL;
+	d->procs--;
+	/* Re-seat the rest of the cluster so lookups still find them. */
+	for (j = (i + 1) & (PROC_SLOTS - 1); d->slots[j]; j = (j + 1) & (PROC_SLOTS - 1)) {
+		struct proc_info *p = d->slots[j];
+
+		d->slots[j] = NULL;
+		d->slots[slot_of(d, p->pid)] = p;
+	}
+}
+
+/* ---- reading /proc ---- */
+
+static ssize_t read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n, total = 0;
+
+	if (fd < 0)
+		return -errno;
+	while ((size_t)total < size - 1 && (n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return total;
+}
+
+static int proc_exe(uint32_t pid, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	n = readlink(path, out, size - 1);
+	if (n <= 0)
+		return -1;
+	out[n] = '\0';
+	/* An executable replaced on disk shows " (deleted)": match its path. */
+	if (n > 10 && !strcmp(out + n - 10, " (deleted)"))
+		out[n - 10] = '\0';
+	return 0;
+}
+
+static int parse_listeners(const char *path, struct netns_listeners *ns)
+{
+	FILE *f = fopen(path, "re");
+	char line[512];
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f)) { /* header */
+		fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int port, state;
+		unsigned long long inode;
+		char local[128];
+		struct listen_sock *grown;
+
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*d: %127[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*u %*u %llu", local,
+			   &port, &state, &inode) != 4)
+			continue;
+		if (state != 0x0A) /* TCP_LISTEN */
+			continue;
+		grown = realloc(ns->socks, (ns->count + 1) * sizeof(*ns->socks));
+		if (!grown)
+			break;
+		ns->socks = grown;
+		ns->socks[ns->count].inode = inode;
+		ns->socks[ns->count].port = port;
+		ns->count++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static const struct netns_listeners *listeners_of(struct discovery *d, uint32_t pid)
+{
+	char path[64];
+	struct stat st;
+	struct netns_listeners *grown, *ns;
+
+	snprintf(path, sizeof(path), "/proc/%u/ns/net", pid);
+	if (stat(path, &st))
+		return NULL;
+	for (size_t i = 0; i < d->ns_count; i++)
+		if (d->ns_cache[i].netns == st.st_ino)
+			return &d->ns_cache[i];
+	grown = realloc(d->ns_cache, (d->ns_count + 1) * sizeof(*d->ns_cache));
+	if (!grown)
+		return NULL;
+	d->ns_cache = grown;
+	ns = &d->ns_cache[d->ns_count++];
+	memset(ns, 0, sizeof(*ns));
+	ns->netns = st.st_ino;
+	snprintf(path, sizeof(path), "/proc/%u/net/tcp", pid);
+	parse_listeners(path, ns);
+	snprintf(path, sizeof(path), "/proc/%u/net/tcp6", pid);
+	parse_listeners(path, ns);
+	return ns;
+}
+
+static void listeners_forget(struct discovery *d)
+{
+	for (size_t i = 0; i < d->ns_count; i++)
+		free(d->ns_cache[i].socks);
+	free(d->ns_cache);
+	d->ns_cache = NULL;
+	d->ns_count = 0;
+}
+
+/* The first listening port of @pid that the selector accepts (any
+ * listening port when no port selector is set), or 0. */
+static uint16_t selected_port(struct discovery *d, uint32_t pid)
+{
+	const struct netns_listeners *ns = listeners_of(d, pid);
+	char path[64], link[64];
+	uint16_t found = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	if (!ns || !ns->count)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (!found && (de = readdir(dir))) {
+		unsigned long long inode;
+		char fdpath[320];
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		n = readlink(fdpath, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (sscanf(link, "socket:[%llu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < ns->count; i++) {
+			if (ns->socks[i].inode != inode)
+				continue;
+			if (!d->cfg->open_ports.count ||
+			    port_ranges__contains(&d->cfg->open_ports, ns->socks[i].port)) {
+				found = ns->socks[i].port;
+				break;
+			}
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+/* ---- naming ---- */
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+static void strip_suffix(char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	if (n > m && !strcmp(s + n - m, suffix))
+		s[n - m] = '\0';
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* The name field of the package.json nearest above a Node script. */
+static bool node_package_name(const char *script, char *out, size_t size)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 16], buf[8192];
+
+	if (script[0] != '/' || strlen(script) >= sizeof(dir))
+		return false;
+	strcpy(dir, script);
+	for (int depth = 0; depth < 4; depth++) {
+		char *slash = strrchr(dir, '/');
+		char *key, *start, *end;
+
+		if (!slash || slash == dir)
+			return false;
+		*slash = '\0';
+		snprintf(path, sizeof(path), "%s/package.json", dir);
+		if (read_file(path, buf, sizeof(buf)) <= 0)
+			continue;
+		key = strstr(buf, "\"name\"");
+		if (!key || !(start = strchr(key + 6, '"')) || !(end = strchr(start + 1, '"')))
+			return false;
+		snprintf(out, size, "%.*s", (int)(end - start - 1), start + 1);
+		return end > start + 1;
+	}
+	return false;
+}
+
+/* Java options that take the next argument as their value. */
+static bool java_option_has_value(const char *arg)
+{
+	static const char *const opts[] = { "-cp", "-classpath", "--class-path", "-p", "--module-path",
+					    "--add-opens", "--add-exports", "--add-modules" };
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (!strcmp(arg, opts[i]))
+			return true;
+	return false;
+}
+
+void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_len, char *out,
+			       size_t out_size, char *runtime, size_t runtime_size)
+{
+	const char *args[64];
+	const char *base = base_name(exe);
+	const char *pick = NULL;
+	int argc = 0;
+	char tmp[PATH_MAX];
+
+	for (size_t off = 0; off < argv_len && argc < 64; off += strlen(argv + off) + 1)
+		args[argc++] = argv + off;
+	/* Interpreters often run as a versioned binary (python3.11, node18). */
+	runtime[0] = '\0';
+	if (starts_with(base, "java"))
+		snprintf(runtime, runtime_size, "java");
+	else if (starts_with(base, "python"))
+		snprintf(runtime, runtime_size, "python");
+	else if (starts_with(base, "node") || !strcmp(base, "nodejs"))
+		snprintf(runtime, runtime_size, "node");
+	else if (starts_with(base, "ruby"))
+		snprintf(runtime, runtime_size, "ruby");
+
+	if (!strcmp(runtime, "java")) {
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(args[i], "-jar") && i + 1 < argc) {
+				snprintf(tmp, sizeof(tmp), "%s", base_name(args[i + 1]));
+				strip_suffix(tmp, ".jar");
+				snprintf(out, out_size, "%s", tmp);
+				return;
+			}
+			if (java_option_has_value(args[i])) {
+				i++;
+				continue;
+			}
+			if (args[i][0] != '-') { /* the main class: keep its simple name */
+				const char *dot = strrchr(args[i], '.');
+
+				pick = dot ? dot + 1 : args[i];
+				break;
+			}
+		}
+	} else if (runtime[0]) {
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(runtime, "python") && !strcmp(args[i], "-m") && i + 1 < argc) {
+				pick = args[i + 1];
+				break;
+			}
+			if (args[i][0] == '-')
+				continue;
+			pick = args[i];
+			break;
+		}
+		if (pick && !strcmp(runtime, "node")) {
+			snprintf(tmp, sizeof(tmp), "%s", base_name(pick));
+			strip_suffix(tmp, ".js");
+			strip_suffix(tmp, ".mjs");
+			strip_suffix(tmp, ".cjs");
+			/* index.js, server.js, app.js say little: prefer the package. */
+			if ((!strcmp(tmp, "index") || !strcmp(tmp, "server") || !strcmp(tmp, "app") ||
+			     !strcmp(tmp, "main")) &&
+			    node_package_name(pick, out, out_size))
+				return;
+			snprintf(out, out_size, "%s", tmp);
+			return;
+		}
+	}
+	snprintf(tmp, sizeof(tmp), "%s", pick ? base_name(pick) : base);
+	strip_suffix(tmp, ".py");
+	strip_suffix(tmp, ".rb");
+	snprintf(out, out_size, "%s", tmp[0] ? tmp : base);
+}
+
+/* OTEL_SERVICE_NAME from the process's own environment, if set. */
+static bool env_service_name(uint32_t pid, char *out, size_t size)
+{
+	static char buf[64 << 10];
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/environ", pid);
+	n = read_file(path, buf, sizeof(buf));
+	for (ssize_t off = 0; off < n; off += strlen(buf + off) + 1) {
+		if (starts_with(buf + off, "OTEL_SERVICE_NAME=") && buf[off + 18]) {
+			snprintf(out, size, "%s", buf + off + 18);
+			return true;
+		}
+	}
+	return false;
+}
+
+static struct service *service_get(struct discovery *d, const char *name, const char *ns)
+{
+	struct service *s;
+
+	for (unsigned int i = 0; i < d->nservices; i++)
+		if (!strcmp(d->services[i]->name, name) && !strcmp(d->services[i]->namespace_, ns))
+			return d->services[i];
+	if (d->nservices == SERVICES_MAX)
+		return d->services[SERVICES_MAX - 1];
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->routes = route_table__new(d->cfg->route_cap);
+	if (!s->routes) {
+		free(s);
+		return NULL;
+	}
+	s->id = d->nservices + 1;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->namespace_, sizeof(s->namespace_), "%s", ns);
+	d->services[d->nservices++] = s;
+	return s;
+}
+
+/* ---- selection ---- */
+
+static bool pid_listed(const struct pid_list *l, uint32_t pid)
+{
+	for (unsigned int i = 0; i < l->count; i++)
+		if (l->pid[i] == pid)
+			return true;
+	return false;
+}
+
+/* Does @pid match every configured selector? Fills @exe and @port. */
+static bool selected(struct discovery *d, uint32_t pid, char *exe, size_t exe_size, uint16_t *port)
+{
+	const struct sonde_config *cfg = d->cfg;
+
+	if (pid == d->self_pid || proc_exe(pid, exe, exe_size))
+		return false;
+	if (cfg->target_pids.count && !pid_listed(&cfg->target_pids, pid))
+		return false;
+	if (d->has_regex && regexec(&d->exe_regex, exe, 0, NULL, 0))
+		return false;
+	if (cfg->exe_glob && fnmatch(cfg->exe_glob, exe, 0))
+		return false;
+	*port = selected_port(d, pid);
+	return !cfg->open_ports.count || *port;
+}
+
+static int traced_map_set(struct discovery *d, uint32_t pid, const struct service *s)
+{
+	struct sonde_traced_proc v = { .service_id = s->id };
+
+	if (bpf_map_update_elem(d->traced_fd, &pid, &v, BPF_ANY)) {
+		log_warn("cannot trace pid=%u: traced-process map: %s", pid, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void untrace(struct discovery *d, uint32_t pid, const char *why)
+{
+	const struct proc_info *p = discovery__lookup(d, pid);
+
+	bpf_map_delete_elem(d->traced_fd, &pid);
+	if (!p)
+		return;
+	log_debug("stop instrumenting pid=%u service=%s: %s", pid, p->service->name, why);
+	table_remove(d, pid);
+}
+
+static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t port, uint32_t ppid,
+		  struct service *inherit)
+{
+	char name[SERVICE_NAME_MAX], runtime[16], cmdline[4096], path[64];
+	struct proc_info *p;
+	ssize_t n;
+	unsigned int slot;
+
+	if (d->procs >= SONDE_MAX_TRACED - 1) {
+		log_warn("cannot trace pid=%u: %u processes traced already", pid, d->procs);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
+	n = read_file(path, cmdline, sizeof(cmdline));
+	service_name_from_cmdline(exe, cmdline, n > 0 ? (size_t)n : 0, name, sizeof(name), runtime,
+				  sizeof(runtime));
+	if (!inherit) {
+		if (d->cfg->service_name)
+			snprintf(name, sizeof(name), "%s", d->cfg->service_name);
+		else
+			env_service_name(pid, name, sizeof(name));
+		inherit = service_get(d, name,
+				      d->cfg->service_namespace ? d->cfg->service_namespace : "");
+		if (!inherit)
+			return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->pid = pid;
+	p->ppid = ppid;
+	p->port = port;
+	p->service = inherit;
+	snprintf(p->exe, sizeof(p->exe), "%s", exe);
+	snprintf(p->runtime, sizeof(p->runtime), "%s", runtime);
+	if (traced_map_set(d, pid, inherit)) {
+		free(p);
+		return;
+	}
+	slot = slot_of(d, pid);
+	free(d->slots[slot]);
+	if (!d->slots[slot])
+		d->procs++;
+	d->slots[slot] = p;
+	if (ppid)
+		log_info("instrumenting pid=%u service=%s exe=%s port=%u parent=%u", pid,
+			 inherit->name, exe, port, ppid);
+	else
+		log_info("instrumenting pid=%u service=%s exe=%s port=%u", pid, inherit->name, exe,
+			 port);
+}
+
+void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
+{
+	const struct proc_info *known = discovery__lookup(d, pid);
+	char exe[256];
+	uint16_t port = 0;
+
+	if (known && !after_exec)
+		return;
+	if (!selected(d, pid, exe, sizeof(exe), &port)) {
+		/* A traced child that exec'd something else leaves the set. */
+		if (known && (!known->ppid || d->cfg->exe_regex || d->cfg->exe_glob ||
+			      d->cfg->open_ports.count))
+			untrace(d, pid, "exec'd an unselected program");
+		listeners_forget(d);
+		return;
+	}
+	listeners_forget(d);
+	if (known && !strcmp(known->exe, exe))
+		return;
+	if (known)
+		untrace(d, pid, "exec'd");
+	trace(d, pid, exe, port, 0, NULL);
+}
+
+void discovery__scan(struct discovery *d)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+
+	if (!dir) {
+		log_error("cannot read /proc: %s", strerror(errno));
+		return;
+	}
+	while ((de = readdir(dir))) {
+		char exe[256];
+		uint16_t port = 0;
+		uint32_t pid;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = strtoul(de->d_name, NULL, 10);
+		if (discovery__lookup(d, pid))
+			continue;
+		if (selected(d, pid, exe, sizeof(exe), &port))
+			trace(d, pid, exe, port, 0, NULL);
+	}
+	closedir(dir);
+	listeners_forget(d);
+	/* Forget processes that are gone without our seeing them exit. */
+	for (unsigned int i = 0; i < PROC_SLOTS; i++) {
+		char path[64];
+
+		if (!d->slots[i])
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u", d->slots[i]->pid);
+		if (access(path, F_OK)) {
+			untrace(d, d->slots[i]->pid, "gone");
+			i--; /* the slot may hold a re-seated entry now */
+		}
+	}
+}
+
+void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent)
+{
+	const struct proc_info *p = discovery__lookup(d, parent);
+
+	if (!p) {
+		/* The kernel traced it for a parent we just dropped. */
+		bpf_map_delete_elem(d->traced_fd, &child);
+		return;
+	}
+	trace(d, child, p->exe, p->port, parent, p->service);
+}
+
+void discovery__on_exit(struct discovery *d, uint32_t pid)
+{
+	untrace(d, pid, "exited");
+}
+
+struct discovery *discovery__new(const struct sonde_config *cfg, int traced_map_fd, uint32_t self_pid)
+{
+	struct discovery *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->cfg = cfg;
+	d->traced_fd = traced_map_fd;
+	d->self_pid = self_pid;
+	if (cfg->exe_regex) {
+		if (regcomp(&d->exe_regex, cfg->exe_regex, REG_EXTENDED | REG_NOSUB)) {
+			free(d);
+			errno = EINVAL;
+			return NULL;
+		}
+		d->has_regex = true;
+	}
+	return d;
+}
+
+void discovery__free(struct discovery *d)
+{
+	if (!d)
+		return;
+	for (unsigned int i = 0; i < PROC_SLOTS; i++)
+		free(d->slots[i]);
+	for (unsigned int i = 0; i < d->nservices; i++) {
+		route_table__free(d->services[i]->routes);
+		free(d->services[i]);
+	}
+	if (d->has_regex)
+		regfree(&d->exe_regex);
+	listeners_forget(d);
+	free(d);
+}

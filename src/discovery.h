@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Discovery: which processes to trace, and under which service name.
+ * Selects by open port, executable path (regex or glob) and pid; keeps the
+ * kernel's `traced` map in step with what it finds (initial scan, exec,
+ * listen, fork and exit events, and a periodic rescan).
+ */
+#ifndef SONDE_DISCOVERY_H
+#define SONDE_DISCOVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define SERVICE_NAME_MAX 128
+#define SERVICE_NS_MAX 64
+
+struct route_table;
+
+struct service {
+	uint32_t id;
+	char name[SERVICE_NAME_MAX];
+	char namespace_[SERVICE_NS_MAX];
+	struct route_table *routes; /* distinct http_route values, capped */
+};
+
+struct proc_info {
+	uint32_t pid;
+	uint32_t ppid; /* parent's pid when traced through a fork, else 0 */
+	uint16_t port; /* first selected listening port, 0 if none */
+	struct service *service;
+	char exe[256];
+	char runtime[16]; /* "java", "python", "node", "ruby" or "" */
+};
+
+struct discovery;
+
+/**
+ * discovery__new() - create discovery over the kernel map @traced_map_fd.
+ * @self_pid: Sonde's own pid, never traced.
+ * Return: NULL with errno set on failure (bad regex has been checked by
+ * config already).
+ */
+struct discovery *discovery__new(const struct sonde_config *cfg, int traced_map_fd, uint32_t self_pid);
+void discovery__free(struct discovery *d);
+
+/** discovery__scan() - look at every process; trace new matches, forget the dead. */
+void discovery__scan(struct discovery *d);
+
+/** discovery__check_pid() - re-evaluate one process (after exec or listen). */
+void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec);
+
+/** discovery__on_fork() - the kernel traced @child because @parent is. */
+void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent);
+
+/** discovery__on_exit() - @pid exited: forget it. */
+void discovery__on_exit(struct discovery *d, uint32_t pid);
+
+/** discovery__lookup() - the traced process @pid, or NULL. */
+const struct proc_info *discovery__lookup(const struct discovery *d, uint32_t pid);
+
+unsigned int discovery__count(const struct discovery *d);
+
+/** discovery__service_at() - services by index, for exporters: NULL past the end. */
+const struct service *discovery__service_at(const struct discovery *d, unsigned int i);
+
+/**
+ * service_name_from_cmdline() - the name a process would get from its
+ * command line (interpreters: script, jar or main class; else the
+ * executable's base name). Exposed for unit tests.
+ * @exe: executable path; @argv: NUL-separated arguments, @argv_len bytes
+ * @runtime: receives "java", "python", "node", "ruby" or ""
+ */
+void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_len, char *out,
+			       size_t out_size, char *runtime, size_t runtime_size);
+
+#endif /* SONDE_DISCOVERY_H */

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "export/exporter.h"
+
+#include <stddef.h>
+
+const struct exporter_ops *const exporter_registry[] = {
+	&printer_exporter,
+	&prometheus_exporter,
+	NULL,
+};

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Prometheus exporter: renders the metric store on request, served by
+ * libmicrohttpd's own thread; the capture pipeline never waits for it.
+ */
+#include "export/prometheus.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "discovery.h"
+#include "export/exporter.h"
+#include "model/metrics.h"
+#include "model/route.h"
+#include "probes.h"
+#include "util/log.h"
+#include "version.h"
+
+
+/* One histogram family as rendered: name, help, unit scale, bounds. */
+struct family {
+	const char *name;
+	const char *help;
+	enum span_kind kind;
+	size_t offset; /* of the struct histogram in struct series */
+	const double *bounds;
+	int nbounds;
+};
+
+struct render_ctx {
+	FILE *f;
+	const struct family *fam;
+	int naming;
+};
+
+static void label_value(FILE *f, const char *v)
+{
+	fputc('"', f);
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(f, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+	fputc('"', f);
+}
+
+static void labels(FILE *f, const struct series_key *k, int naming)
+{
+	const struct service *svc = k->service;
+	bool legacy = naming == NAMING_LEGACY;
+
+	fputs(legacy ? "http_method=" : "http_request_method=", f);
+	label_value(f, k->method);
+	fprintf(f, ",%s=\"%d\"", legacy ? "http_status_code" : "http_response_status_code", k->status);
+	if (k->kind == SPAN_KIND_SERVER) {
+		fputs(legacy ? ",http_target=" : ",http_route=", f);
+		label_value(f, k->route ? k->route : "");
+	} else {
+		fputs(legacy ? ",net_peer_name=" : ",server_address=", f);
+		label_value(f, k->peer);
+		fprintf(f, ",%s=\"%u\"", legacy ? "net_peer_port" : "server_port", k->peer_port);
+	}
+	fputs(",service_name=", f);
+	label_value(f, svc ? svc->name : "");
+	if (svc && svc->namespace_[0]) {
+		fputs(",service_namespace=", f);
+		label_value(f, svc->namespace_);
+	}
+}
+
+static void bound(FILE *f, double b)
+{
+	fprintf(f, "%g", b);
+}
+
+static void render_series(const struct series *s, void *arg)
+{
+	const struct render_ctx *c = arg;
+	const struct histogram *h = (const void *)((const char *)s + c->fam->offset);
+	uint64_t cumulative = 0;
+
+	if (s->key.kind != c->fam->kind)
+		return;
+	for (int i = 0; i <= c->fam->nbounds; i++) {
+		cumulative += h->bucket[i];
+		fprintf(c->f, "%s_bucket{", c->fam->name);
+		labels(c->f, &s->key, c->naming);
+		fputs(",le=\"", c->f);
+		if (i < c->fam->nbounds)
+			bound(c->f, c->fam->bounds[i]);
+		else
+			fputs("+Inf", c->f);
+		fprintf(c->f, "\"} %" PRIu64 "\n", cumulative);
+	}
+	fprintf(c->f, "%s_sum{", c->fam->name);
+	labels(c->f, &s->key, c->naming);
+	fprintf(c->f, "} %.9g\n%s_count{", h->sum, c->fam->name);
+	labels(c->f, &s->key, c->naming);
+	fprintf(c->f, "} %" PRIu64 "\n", h->count);
+}
+
+#define HISTO(field) offsetof(struct series, field)
+
+static const struct family otel_families[] = {
+	{ "http_server_request_duration_seconds", "Duration of HTTP server requests.",
+	  SPAN_KIND_SERVER, HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http_server_request_body_size_bytes", "Size of HTTP server request bodies.",
+	  SPAN_KIND_SERVER, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http_server_response_body_size_bytes", "Size of HTTP server response bodies.",
+	  SPAN_KIND_SERVER, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http_client_request_duration_seconds", "Duration of HTTP client requests.",
+	  SPAN_KIND_CLIENT, HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http_client_request_body_size_bytes", "Size of HTTP client request bodies.",
+	  SPAN_KIND_CLIENT, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http_client_response_body_size_bytes", "Size of HTTP client response bodies.",
+	  SPAN_KIND_CLIENT, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+};
+
+static const struct family legacy_families[] = {
+	{ "http_server_duration_seconds", "Duration of HTTP server requests.", SPAN_KIND_SERVER,
+	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http_server_request_size_bytes", "Size of HTTP server request bodies.", SPAN_KIND_SERVER,
+	  HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http_client_duration_seconds", "Duration of HTTP client requests.", SPAN_KIND_CLIENT,
+	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http_client_request_size_bytes", "Size of HTTP client request bodies.", SPAN_KIND_CLIENT,
+	  HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+};
+
+static void render_self(FILE *f, struct sonde_runtime *rt)
+{
+	fprintf(f, "# HELP sonde_instrumented_processes Processes Sonde traces now.\n"
+		   "# TYPE sonde_instrumented_processes gauge\n"
+		   "sonde_instrumented_processes %u\n",
+		atomic_load(&rt->instrumented));
+	fprintf(f, "# HELP sonde_spans_total Spans produced.\n# TYPE sonde_spans_total counter\n"
+		   "sonde_spans_total %" PRIu64 "\n",
+		(uint64_t)atomic_load(&rt->spans_total));
+	fputs("# HELP sonde_events_lost_total Events or transactions lost, by reason.\n"
+	      "# TYPE sonde_events_lost_total counter\n", f);
+	for (int i = 0; i < SONDE_CNT__MAX; i++) {
+		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP)
+			continue; /* not losses: exported below */
+		fprintf(f, "sonde_events_lost_total{reason=\"%s\"} %" PRIu64 "\n",
+			kernel_counter_names[i], rt->probes ? probes__counter(rt->probes, i) : 0);
+	}
+	for (int i = 0; i < LOSS__MAX; i++)
+		fprintf(f, "sonde_events_lost_total{reason=\"%s\"} %" PRIu64 "\n", user_loss_names[i],
+			(uint64_t)atomic_load(&rt->user_loss[i]));
+	fprintf(f, "# HELP sonde_kernel_transactions_total Transactions the kernel side emitted.\n"
+		   "# TYPE sonde_kernel_transactions_total counter\n"
+		   "sonde_kernel_transactions_total %" PRIu64 "\n",
+		rt->probes ? probes__counter(rt->probes, SONDE_CNT_TXN_EMITTED) : 0);
+	fprintf(f, "# HELP sonde_connections_skipped_total Connections whose first bytes were not "
+		   "HTTP/1.\n# TYPE sonde_connections_skipped_total counter\n"
+		   "sonde_connections_skipped_total %" PRIu64 "\n",
+		rt->probes ? probes__counter(rt->probes, SONDE_CNT_NOT_HTTP) : 0);
+	if (rt->discovery) {
+		const struct service *svc;
+
+		fputs("# HELP sonde_routes_overflow_total Spans whose route was folded into \"" ROUTE_OVERFLOW
+		      "\" by the per-service cap.\n# TYPE sonde_routes_overflow_total counter\n", f);
+		/* Services are only ever added, by the pipeline thread; reading
+		 * the count first keeps us within initialised entries. */
+		for (unsigned int i = 0; (svc = discovery__service_at(rt->discovery, i)); i++) {
+			fputs("sonde_routes_overflow_total{service_name=", f);
+			label_value(f, svc->name);
+			fprintf(f, "} %" PRIu64 "\n", route_table__overflowed(svc->routes));
+		}
+	}
+	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"
+		   "sonde_build_info{version=\"%s\"} 1\n", sonde_version);
+}
+
+void prometheus__render(FILE *f, struct sonde_runtime *rt)
+{
+	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
+	const struct family *fams = legacy ? legacy_families : otel_families;
+	size_t n = legacy ? sizeof(legacy_families) / sizeof(legacy_families[0])
+			  : sizeof(otel_families) / sizeof(otel_families[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		struct render_ctx c = { .f = f, .fam = &fams[i], .naming = rt->cfg->metrics_naming };
+
+		fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", fams[i].name, fams[i].help,
+			fams[i].name);
+		if (rt->metrics)
+			metric_store__foreach(rt->metrics, render_series, &c);
+	}
+	render_self(f, rt);
+}
+
+/* ---- the HTTP endpoint ---- */
+
+struct prom_state {
+	struct MHD_Daemon *daemon;
+	struct sonde_runtime *rt;
+};
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
+			     const char *method, const char *version, const char *upload_data,
+			     size_t *upload_data_size, void **req_cls)
+{
+	struct prom_state *st = cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	unsigned int code = MHD_HTTP_OK;
+
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return MHD_NO;
+	if (strcmp(url, st->rt->cfg->prometheus_path)) {
+		static const char missing[] = "not found: metrics are at the configured path\n";
+
+		resp = MHD_create_response_from_buffer(sizeof(missing) - 1, (void *)missing,
+						       MHD_RESPMEM_PERSISTENT);
+		code = MHD_HTTP_NOT_FOUND;
+	} else {
+		f = open_memstream(&body, &len);
+		if (!f)
+			return MHD_NO;
+		prometheus__render(f, st->rt);
+		fclose(f);
+		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			MHD_add_response_header(resp, "Content-Type",
+						"text/plain; version=0.0.4; charset=utf-8");
+	}
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static bool prom_enabled(const struct sonde_config *cfg)
+{
+	return cfg->prometheus_port > 0;
+}
+
+static int prom_init(struct exporter *e, const struct sonde_config *cfg, struct sonde_runtime *rt)
+{
+	struct prom_state *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	st->rt = rt;
+	st->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+				      cfg->prometheus_port, NULL, NULL, serve, st,
+				      MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	if (!st->daemon) {
+		log_error("cannot serve Prometheus metrics on port %d (in use?)", cfg->prometheus_port);
+		free(st);
+		return -EADDRINUSE;
+	}
+	log_info("Prometheus metrics on http://0.0.0.0:%d%s", cfg->prometheus_port,
+		 cfg->prometheus_path);
+	e->state = st;
+	return 0;
+}
+
+static enum exporter_status prom_export(struct exporter *e, const struct span *s)
+{
+	return EXPORT_OK; /* the store already counted it; rendered on scrape */
+}
+
+static void prom_destroy(struct exporter *e)
+{
+	struct prom_state *st = e->state;
+
+	if (!st)
+		return;
+	MHD_stop_daemon(st->daemon);
+	free(st);
+}
+
+const struct exporter_ops prometheus_exporter = {
+	.name = "prometheus",
+	.enabled = prom_enabled,
+	.init = prom_init,
+	.export_span = prom_export,
+	.flush = NULL,
+	.destroy = prom_destroy,
+};

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sonde: zero-code HTTP traces and RED metrics from eBPF.
+ * Start-up order: configuration, host checks, probes, discovery, exporters,
+ * then the event loop until SIGINT/SIGTERM.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "discovery.h"
+#include "model/metrics.h"
+#include "pipeline.h"
+#include "probes.h"
+#include "runtime.h"
+#include "util/log.h"
+#include "version.h"
+
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	stopping = 1;
+}
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int64_t mono_to_real(void)
+{
+	return (int64_t)(now_ns(CLOCK_REALTIME) - now_ns(CLOCK_MONOTONIC));
+}
+
+static int usage_error(const char *arg)
+{
+	fprintf(stderr, "sonde: unknown argument '%s' (see sonde --help)\n", arg);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	struct sonde_config cfg;
+	struct sonde_runtime rt = { .cfg = &cfg };
+	struct pipeline *pipeline = NULL;
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t next_scan, next_clock;
+	int rc = 1;
+
+	config__defaults(&cfg);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			config__print_help(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--help-markdown")) {
+			config__print_markdown(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("sonde %s\n", sonde_version);
+			return 0;
+		} else {
+			return usage_error(argv[i]);
+		}
+	}
+	if (config__from_env(&cfg, stderr) || config__finish(&cfg, stderr)) {
+		config__free(&cfg);
+		return 2;
+	}
+	log_threshold = cfg.log_level;
+	if (probes__check_host())
+		goto out;
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rt.mono_to_real_ns = mono_to_real();
+	rt.metrics = metric_store__new();
+	rt.probes = probes__start(&cfg);
+	if (!rt.metrics || !rt.probes)
+		goto out;
+	rt.discovery = discovery__new(&cfg, probes__traced_map_fd(rt.probes), getpid());
+	if (!rt.discovery) {
+		log_error("cannot start discovery: %s", strerror(errno));
+		goto out;
+	}
+	pipeline = pipeline__new(&rt);
+	if (!pipeline)
+		goto out;
+	/* Probes are attached before the scan, so nothing a found process
+	 * does after it is traced goes unseen. */
+	discovery__scan(rt.discovery);
+	atomic_store(&rt.instrumented, discovery__count(rt.discovery));
+	log_info("ready: %u process(es) instrumented", discovery__count(rt.discovery));
+	fflush(stderr);
+
+	next_scan = now_ns(CLOCK_MONOTONIC) + cfg.discovery_interval_ms * 1000000ull;
+	next_clock = now_ns(CLOCK_MONOTONIC) + 10000000000ull;
+	while (!stopping) {
+		uint64_t now;
+
+		if (pipeline__poll(pipeline, cfg.poll_ms) < 0) {
+			log_error("reading events failed");
+			goto out;
+		}
+		pipeline__flush(pipeline);
+		now = now_ns(CLOCK_MONOTONIC);
+		if (now >= next_scan) {
+			discovery__scan(rt.discovery);
+			atomic_store(&rt.instrumented, discovery__count(rt.discovery));
+			next_scan = now + cfg.discovery_interval_ms * 1000000ull;
+		}
+		if (now >= next_clock) {
+			/* Wall time can be stepped (NTP): follow it. */
+			rt.mono_to_real_ns = mono_to_real();
+			next_clock = now + 10000000000ull;
+		}
+	}
+	/* Drain what the kernel emitted before we detach. */
+	pipeline__poll(pipeline, 0);
+	pipeline__flush(pipeline);
+	log_info("stopping");
+	rc = 0;
+out:
+	pipeline__free(pipeline);
+	probes__stop(rt.probes);
+	discovery__free(rt.discovery);
+	metric_store__free(rt.metrics);
+	config__free(&cfg);
+	return rc;
+}

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "pipeline.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <bpf/libbpf.h>
+
+#include "decode/http1.h"
+#include "discovery.h"
+#include "export/exporter.h"
+#include "model/metrics.h"
+#include "model/route.h"
+#include "probes.h"
+#include "util/log.h"
+
+#define MAX_EXPORTERS 8
+#define MAX_PIPELINED 8
+
+struct pipeline {
+	struct sonde_runtime *rt;
+	struct ring_buffer *rb;
+	struct exporter exporters[MAX_EXPORTERS];
+	int nexporters;
+	/* Random ids come from getrandom(), drawn a block at a time. */
+	uint8_t random[4096];
+	size_t random_left;
+};
+
+static void random_bytes(struct pipeline *p, uint8_t *out, size_t n)
+{
+	if (p->random_left < n) {
+		ssize_t got = getrandom(p->random, sizeof(p->random), 0);
+
+		if (got != (ssize_t)sizeof(p->random)) {
+			/* getrandom on a full-size block does not fail once the
+			 * pool is initialised; be safe anyway. */
+			log_warn("getrandom: %s", strerror(errno));
+			return;
+		}
+		p->random_left = sizeof(p->random);
+	}
+	memcpy(out, p->random + sizeof(p->random) - p->random_left, n);
+	p->random_left -= n;
+}
+
+static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	e->port = a->port;
+	if (a->family == 2 /* AF_INET */)
+		inet_ntop(AF_INET, a->addr, e->addr, sizeof(e->addr));
+	else if (!memcmp(a->addr, v4mapped, sizeof(v4mapped)))
+		inet_ntop(AF_INET, a->addr + 12, e->addr, sizeof(e->addr));
+	else
+		inet_ntop(AF_INET6, a->addr, e->addr, sizeof(e->addr));
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool hex_decode(const char *s, uint8_t *out, size_t n)
+{
+	bool nonzero = false;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = hi << 4 | lo;
+		nonzero |= out[i] != 0;
+	}
+	return nonzero;
+}
+
+/* W3C traceparent "00-<32 hex trace>-<16 hex parent>-<2 hex flags>". */
+static bool parse_traceparent(const char *v, struct span *s)
+{
+	uint8_t flags;
+
+	if (strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
+	    (v[0] == 'f' && v[1] == 'f'))
+		return false;
+	if (!hex_decode(v + 3, s->trace_id, 16) || !hex_decode(v + 36, s->parent_span_id, 8))
+		return false;
+	if (!hex_decode(v + 53, &flags, 1) && flags != 0)
+		return false;
+	s->trace_flags = flags;
+	return true;
+}
+
+int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
+			 struct span *out, int max)
+{
+	struct http1_request req;
+	struct http1_response resp;
+	struct span *s = out;
+	bool server = ev->role == SONDE_ROLE_SERVER;
+
+	if (max < 1 || http1_parse_request(ev->req, ev->req_len, &req))
+		return 0;
+	if (http1_parse_response(ev->resp, ev->resp_len, &resp))
+		return 0;
+	memset(s, 0, sizeof(*s));
+	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	s->pid = ev->hdr.tgid;
+	s->tid = ev->tid;
+	s->start_ns = ev->start_ns + mono_to_real_ns;
+	s->handler_start_ns = (server ? ev->req_end_ns : ev->req_end_ns) + mono_to_real_ns;
+	s->end_ns = ev->end_ns + mono_to_real_ns;
+	snprintf(s->method, sizeof(s->method), "%s", req.method);
+	snprintf(s->path, sizeof(s->path), "%s", req.path);
+	snprintf(s->host, sizeof(s->host), "%s", req.host);
+	s->status = resp.status;
+	s->http_minor = req.http_minor;
+	s->request_body_size = http1_body_size(ev->req_bytes, req.head_len, req.content_length);
+	s->response_body_size = http1_body_size(ev->resp_bytes, resp.head_len, resp.content_length);
+	if (server) {
+		endpoint_from(&ev->peer, &s->client);
+		endpoint_from(&ev->local, &s->server);
+	} else {
+		endpoint_from(&ev->local, &s->client);
+		endpoint_from(&ev->peer, &s->server);
+	}
+	if (req.traceparent[0])
+		parse_traceparent(req.traceparent, s);
+	/* Pipelined requests share one event; the decoder can tell how many
+	 * began, not their separate timings, so they share the timing. */
+	int n = http1_count_requests(ev->req, ev->req_len);
+
+	if (n > max)
+		n = max;
+	for (int i = 1; i < n; i++)
+		out[i] = out[0];
+	return n < 1 ? 1 : n;
+}
+
+static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
+{
+	struct sonde_runtime *rt = p->rt;
+	const struct proc_info *proc = discovery__lookup(rt->discovery, ev->hdr.tgid);
+	struct span spans[MAX_PIPELINED];
+	int n;
+
+	if (!proc) {
+		atomic_fetch_add(&rt->user_loss[LOSS_UNKNOWN_PROC], 1);
+		return;
+	}
+	n = span_from_http_event(ev, rt->mono_to_real_ns, spans, MAX_PIPELINED);
+	if (n == 0) {
+		atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
+		log_debug("undecodable event pid=%u fd=%u req_len=%u resp_len=%u", ev->hdr.tgid,
+			  ev->fd, ev->req_len, ev->resp_len);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct span *s = &spans[i];
+		const char *route = NULL;
+		bool has_parent = false;
+
+		s->service = proc->service;
+		if (s->kind == SPAN_KIND_SERVER) {
+			char raw[SPAN_ROUTE_MAX];
+
+			route_from_path(s->path, raw, sizeof(raw));
+			route = route_table__admit(proc->service->routes, raw);
+			snprintf(s->route, sizeof(s->route), "%s", route);
+		}
+		for (int b = 0; b < 8; b++)
+			has_parent |= s->parent_span_id[b] != 0;
+		if (!has_parent)
+			random_bytes(p, s->trace_id, sizeof(s->trace_id));
+		random_bytes(p, s->span_id, sizeof(s->span_id));
+		if (!has_parent)
+			s->trace_flags = 1;
+		metric_store__record(rt->metrics, s, route);
+		atomic_fetch_add(&rt->spans_total, 1);
+		for (int e = 0; e < p->nexporters; e++)
+			p->exporters[e].ops->export_span(&p->exporters[e], s);
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct pipeline *p = ctx;
+	const struct sonde_event_header *hdr = data;
+	const struct sonde_proc_event *pe = data;
+
+	if (size < sizeof(*hdr))
+		return 0;
+	switch (hdr->kind) {
+	case SONDE_EV_HTTP:
+		if (size >= sizeof(struct sonde_http_event))
+			process_http(p, data);
+		break;
+	case SONDE_EV_PROC_EXEC:
+		discovery__check_pid(p->rt->discovery, hdr->tgid, true);
+		break;
+	case SONDE_EV_LISTEN:
+		discovery__check_pid(p->rt->discovery, hdr->tgid, false);
+		break;
+	case SONDE_EV_PROC_FORK:
+		if (size >= sizeof(*pe))
+			discovery__on_fork(p->rt->discovery, hdr->tgid, pe->ppid);
+		break;
+	case SONDE_EV_PROC_EXIT:
+		discovery__on_exit(p->rt->discovery, hdr->tgid);
+		break;
+	}
+	atomic_store(&p->rt->instrumented, discovery__count(p->rt->discovery));
+	return 0;
+}
+
+struct pipeline *pipeline__new(struct sonde_runtime *rt)
+{
+	struct pipeline *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->rt = rt;
+	p->rb = ring_buffer__new(probes__events_map_fd(rt->probes), on_event, p, NULL);
+	if (!p->rb) {
+		log_error("cannot open the ring buffer: %s", strerror(errno));
+		free(p);
+		return NULL;
+	}
+	for (int i = 0; exporter_registry[i]; i++) {
+		const struct exporter_ops *ops = exporter_registry[i];
+		struct exporter *e = &p->exporters[p->nexporters];
+
+		if (!ops->enabled(rt->cfg))
+			continue;
+		e->ops = ops;
+		if (ops->init(e, rt->cfg, rt)) {
+			log_error("exporter %s failed to start", ops->name);
+			pipeline__free(p);
+			return NULL;
+		}
+		p->nexporters++;
+	}
+	return p;
+}
+
+int pipeline__poll(struct pipeline *p, int timeout_ms)
+{
+	int n = ring_buffer__poll(p->rb, timeout_ms);
+
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* Wake-ups are batched: whatever is below the threshold is read here. */
+	ring_buffer__consume(p->rb);
+	return 0;
+}
+
+void pipeline__flush(struct pipeline *p)
+{
+	for (int e = 0; e < p->nexporters; e++)
+		if (p->exporters[e].ops->flush)
+			p->exporters[e].ops->flush(&p->exporters[e]);
+}
+
+void pipeline__free(struct pipeline *p)
+{
+	if (!p)
+		return;
+	for (int e = 0; e < p->nexporters; e++)
+		p->exporters[e].ops->destroy(&p->exporters[e]);
+	ring_buffer__free(p->rb);
+	free(p);
+}
+
+const char *const user_loss_names[LOSS__MAX] = {
+	[LOSS_DECODE] = "undecodable",
+	[LOSS_UNKNOWN_PROC] = "unknown_process",
+};

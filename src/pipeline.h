@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The event reader and what follows it: ring-buffer records in, decoded
+ * into spans (decode/), counted into the metric store (model/), handed to
+ * every enabled exporter (export/). Discovery events go to discovery.
+ */
+#ifndef SONDE_PIPELINE_H
+#define SONDE_PIPELINE_H
+
+#include <stddef.h>
+
+#include "runtime.h"
+#include "model/span.h"
+
+struct pipeline;
+
+struct pipeline *pipeline__new(struct sonde_runtime *rt);
+void pipeline__free(struct pipeline *p);
+
+/** pipeline__poll() - wait up to @timeout_ms for events and process them all. */
+int pipeline__poll(struct pipeline *p, int timeout_ms);
+
+/** pipeline__flush() - flush every exporter (after a batch, at shutdown). */
+void pipeline__flush(struct pipeline *p);
+
+/**
+ * span_from_http_event() - decode one kernel HTTP event into spans.
+ * @ev: the event; @mono_to_real_ns: clock offset
+ * @out: room for @max spans (pipelined requests give more than one)
+ * Return: spans written (0 when the event is not decodable).
+ */
+int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
+			 struct span *out, int max);
+
+#endif /* SONDE_PIPELINE_H */

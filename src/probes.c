@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "probes.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "runtime.h"
+#include "sonde.skel.h"
+#include "util/log.h"
+
+#define TRACEFS_MAGIC_NUMBER 0x74726163
+#define MIN_KERNEL_MAJOR 5
+#define MIN_KERNEL_MINOR 8
+
+const char *const kernel_counter_names[SONDE_CNT__MAX] = {
+	[SONDE_CNT_RINGBUF_FULL] = "ringbuf_full",
+	[SONDE_CNT_CONN_MAP_FULL] = "conn_map_full",
+	[SONDE_CNT_ARGS_MAP_FULL] = "inflight_map_full",
+	[SONDE_CNT_NOT_HTTP] = "not_http",
+	[SONDE_CNT_TXN_EMITTED] = "emitted",
+	[SONDE_CNT_INCOMPLETE] = "incomplete",
+	[SONDE_CNT_PROC_EVENT_LOST] = "proc_event_ringbuf_full",
+};
+
+/* The syscalls whose exit the shared exit program follows. */
+static const char *const exit_tracepoints[] = {
+	"sys_exit_read",     "sys_exit_recvfrom", "sys_exit_readv",	 "sys_exit_recvmsg",
+	"sys_exit_write",    "sys_exit_sendto",	  "sys_exit_writev",	 "sys_exit_sendmsg",
+	"sys_exit_sendfile64", "sys_exit_accept", "sys_exit_accept4", "sys_exit_connect",
+};
+
+#define MAX_LINKS 64
+
+struct probes {
+	struct sonde_bpf *skel;
+	struct bpf_link *links[MAX_LINKS];
+	int nlinks;
+	int ncpus;
+};
+
+static int check_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	eff = data[0].effective | (uint64_t)data[1].effective << 32;
+#define HAS(cap) (eff & (1ull << (cap)))
+	if (HAS(CAP_SYS_ADMIN) || (HAS(38 /* CAP_PERFMON */) && HAS(39 /* CAP_BPF */)))
+		return 0;
+#undef HAS
+	return -EPERM;
+}
+
+static bool tracefs_at(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == TRACEFS_MAGIC_NUMBER;
+}
+
+int probes__check_host(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (check_caps()) {
+		fprintf(stderr, "sonde: not enough privilege: run as root (sudo -E sonde) or grant "
+				"CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE\n");
+		return -EPERM;
+	}
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR))) {
+		fprintf(stderr, "sonde: kernel %s is too old: Sonde needs Linux %d.%d or newer "
+				"(BPF ring buffer)\n", u.release, MIN_KERNEL_MAJOR, MIN_KERNEL_MINOR);
+		return -ENOTSUP;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "sonde: this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): "
+				"Sonde needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return -ENOTSUP;
+	}
+	if (!tracefs_at("/sys/kernel/tracing") && !tracefs_at("/sys/kernel/debug/tracing")) {
+		if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+			fprintf(stderr, "sonde: tracefs is not mounted and mounting it failed (%s): "
+					"run 'mount -t tracefs tracefs /sys/kernel/tracing'\n",
+				strerror(errno));
+			return -ENOTSUP;
+		}
+		log_info("mounted tracefs at /sys/kernel/tracing");
+	}
+	return 0;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && log_threshold < LOG_DEBUG)
+		return 0;
+	if (level == LIBBPF_INFO && log_threshold < LOG_INFO)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int attach(struct probes *p, struct bpf_program *prog, const char *category,
+		  const char *name)
+{
+	struct bpf_link *link;
+
+	if (p->nlinks == MAX_LINKS)
+		return -E2BIG;
+	if (name)
+		link = bpf_program__attach_tracepoint(prog, category, name);
+	else
+		link = bpf_program__attach(prog);
+	if (!link) {
+		int err = -errno;
+
+		log_error("cannot attach %s%s%s: %s", category ? category : bpf_program__name(prog),
+			  name ? "/" : "", name ? name : "", strerror(-err));
+		return err;
+	}
+	p->links[p->nlinks++] = link;
+	return 0;
+}
+
+struct probes *probes__start(const struct sonde_config *cfg)
+{
+	struct probes *p = calloc(1, sizeof(*p));
+	struct bpf_program *prog;
+	int err;
+
+	if (!p)
+		return NULL;
+	libbpf_set_print(libbpf_log);
+	p->ncpus = libbpf_num_possible_cpus();
+	p->skel = sonde_bpf__open();
+	if (!p->skel) {
+		log_error("cannot open the BPF object: %s", strerror(errno));
+		goto fail;
+	}
+	p->skel->rodata->wakeup_bytes = cfg->wakeup_bytes;
+	/* Response framing in the kernel needs bpf_loop (5.17); without it
+	 * transactions end at the next request or the close. */
+	p->skel->rodata->have_bpf_loop =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) > 0;
+	if (!p->skel->rodata->have_bpf_loop)
+		log_warn("kernel lacks bpf_loop: spans of idle keep-alive connections are "
+			 "reported at the next request or the close");
+	err = sonde_bpf__load(p->skel);
+	if (err) {
+		log_error("cannot load the BPF programs (the verifier refused them or BPF is "
+			  "restricted): %s", strerror(-err));
+		goto fail;
+	}
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		if (prog == p->skel->progs.sys_exit_tracked)
+			continue;
+		if (attach(p, prog, NULL, NULL))
+			goto fail;
+	}
+	for (size_t i = 0; i < sizeof(exit_tracepoints) / sizeof(exit_tracepoints[0]); i++)
+		if (attach(p, p->skel->progs.sys_exit_tracked, "syscalls", exit_tracepoints[i]))
+			goto fail;
+	return p;
+fail:
+	probes__stop(p);
+	return NULL;
+}
+
+void probes__stop(struct probes *p)
+{
+	if (!p)
+		return;
+	for (int i = p->nlinks - 1; i >= 0; i--)
+		bpf_link__destroy(p->links[i]);
+	sonde_bpf__destroy(p->skel);
+	free(p);
+}
+
+int probes__traced_map_fd(const struct probes *p)
+{
+	return bpf_map__fd(p->skel->maps.traced);
+}
+
+int probes__events_map_fd(const struct probes *p)
+{
+	return bpf_map__fd(p->skel->maps.events);
+}
+
+uint64_t probes__counter(const struct probes *p, enum sonde_counter id)
+{
+	uint64_t values[1024], sum = 0;
+	uint32_t key = id;
+
+	if (p->ncpus <= 0 || p->ncpus > 1024 ||
+	    bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.counters), &key, values))
+		return 0;
+	for (int i = 0; i < p->ncpus; i++)
+		sum += values[i];
+	return sum;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The running agent as the pipeline stages see it: configuration, the
+ * traced processes, the metric store and the counters of what was lost.
+ */
+#ifndef SONDE_RUNTIME_H
+#define SONDE_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sonde/abi.h"
+
+struct discovery;
+struct metric_store;
+struct probes;
+
+/* Losses counted in user space, exported beside the kernel's. */
+enum user_loss {
+	LOSS_DECODE = 0,   /* event not decodable as HTTP/1 */
+	LOSS_UNKNOWN_PROC, /* event from a process no longer known */
+	LOSS__MAX,
+};
+
+struct sonde_runtime {
+	const struct sonde_config *cfg;
+	struct discovery *discovery;
+	struct metric_store *metrics;
+	struct probes *probes;
+	atomic_uint_fast64_t spans_total;
+	atomic_uint_fast64_t user_loss[LOSS__MAX];
+	atomic_uint instrumented; /* copy of discovery__count for other threads */
+	int64_t mono_to_real_ns;  /* add to a CLOCK_MONOTONIC time to get wall time */
+};
+
+/* Names of the kernel counters (enum sonde_counter) and user losses, as
+ * exported in sonde_events_lost_total{reason} or their own metric. */
+extern const char *const kernel_counter_names[SONDE_CNT__MAX];
+extern const char *const user_loss_names[LOSS__MAX];
+
+#endif /* SONDE_RUNTIME_H */
