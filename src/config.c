@@ -14,6 +14,8 @@
 static const char *const printer_names[] = { "", "disabled", "text", "json", NULL };
 static const char *const naming_names[] = { "otel", "legacy", NULL };
 static const char *const log_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const unmatched_names[] = { "heuristic", "path", "wildcard", NULL };
+static const char *const ignore_names[] = { "all", "traces", "metrics", NULL };
 
 const struct config_option config_options[] = {
 	{ "discovery.open_ports", CONFIG_PORTS, NULL,
@@ -59,6 +61,15 @@ const struct config_option config_options[] = {
 	  "Metric names: otel (semantic conventions) or legacy (http_server_duration_seconds, ...)." },
 	{ "routes.max_per_service", CONFIG_INT, "100", { "SONDE_ROUTE_CAP" }, OFF(route_cap), NULL,
 	  "Distinct http_route values per service; the rest fold into \"/**\" and are counted." },
+	{ "routes.patterns", CONFIG_LIST, NULL, { "SONDE_ROUTE_PATTERNS" }, OFF(route_patterns), NULL,
+	  "Route patterns, /users/{id} or /users/:id; a matching path takes the pattern as http_route." },
+	{ "routes.unmatched", CONFIG_ENUM, "heuristic", { "SONDE_ROUTE_UNMATCHED" }, OFF(route_unmatched),
+	  unmatched_names,
+	  "Route of paths no pattern matches: heuristic (ids become *), path (as is), wildcard (/**)." },
+	{ "routes.ignored_patterns", CONFIG_LIST, NULL, { "SONDE_IGNORED_ROUTES" }, OFF(ignored_patterns),
+	  NULL, "Paths to ignore (same pattern syntax; a trailing * matches any rest), e.g. /health." },
+	{ "routes.ignore_mode", CONFIG_ENUM, "all", { "SONDE_IGNORE_MODE" }, OFF(ignore_mode), ignore_names,
+	  "What ignored paths lose: all (spans and metrics), traces, or metrics." },
 	{ "log_level", CONFIG_ENUM, "info", { "SONDE_LOG_LEVEL", "BEYLA_LOG_LEVEL", "OTEL_EBPF_LOG_LEVEL" },
 	  OFF(log_level), log_names, "Log level on stderr: error, warn, info, debug." },
 	{ "ebpf.wakeup_bytes", CONFIG_SIZE, "64K", { "SONDE_WAKEUP_BYTES" }, OFF(wakeup_bytes), NULL,
@@ -73,7 +84,7 @@ static const char *type_names[] = {
 	[CONFIG_BOOL] = "bool",	      [CONFIG_INT] = "int",	  [CONFIG_PORT] = "port",
 	[CONFIG_PORTS] = "ports",     [CONFIG_PIDS] = "pids",	  [CONFIG_STRING] = "string",
 	[CONFIG_REGEX] = "regex",     [CONFIG_ENUM] = "enum",	  [CONFIG_DURATION] = "duration",
-	[CONFIG_SIZE] = "size",
+	[CONFIG_SIZE] = "size",	      [CONFIG_LIST] = "list",
 };
 
 static void *field(struct sonde_config *cfg, const struct config_option *opt)
@@ -149,6 +160,39 @@ static int parse_pids(const char *s, struct pid_list *out)
 	}
 	if (!err && out->count == 0)
 		err = -EINVAL;
+	free(copy);
+	return err;
+}
+
+static void list_clear(struct route_patterns *l)
+{
+	for (unsigned int i = 0; i < l->count; i++)
+		free(l->v[i]);
+	l->count = 0;
+}
+
+/* Appends the comma-separated items of @s (a YAML sequence calls this once
+ * per item, so items may not contain commas there either). */
+int config__list_append(struct route_patterns *l, const char *s)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		for (char *end = tok + strlen(tok); end > tok && isspace((unsigned char)end[-1]);)
+			*--end = '\0';
+		if (!*tok)
+			continue;
+		if (l->count == ROUTE_PATTERNS_MAX || !(l->v[l->count] = strdup(tok))) {
+			err = -EINVAL;
+			break;
+		}
+		l->count++;
+	}
 	free(copy);
 	return err;
 }
@@ -245,6 +289,9 @@ static void describe_expected(const struct config_option *opt, char *err, size_t
 	case CONFIG_SIZE:
 		snprintf(err, err_size, "'%s' is not a size (like 65536, 64K, 1M)", value);
 		break;
+	case CONFIG_LIST:
+		snprintf(err, err_size, "'%s': at most %d items", value, ROUTE_PATTERNS_MAX);
+		break;
 	case CONFIG_ENUM: {
 		size_t n = 0;
 
@@ -326,6 +373,10 @@ int config__set(struct sonde_config *cfg, const struct config_option *opt, const
 	case CONFIG_SIZE:
 		rc = parse_size(value, dst);
 		break;
+	case CONFIG_LIST:
+		list_clear(dst);
+		rc = config__list_append(dst, value);
+		break;
 	}
 	if (rc)
 		describe_expected(opt, err, err_size, value);
@@ -379,9 +430,34 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 			cfg->trace_printer = PRINTER_DISABLED;
 		}
 	}
-	if (!cfg->open_ports.count && !cfg->exe_regex && !cfg->exe_glob && !cfg->target_pids.count) {
+	if (cfg->open_ports.count || cfg->exe_regex || cfg->exe_glob || cfg->target_pids.count) {
+		/* Selectors from the environment (or top-level keys) replace the
+		 * file's include lists; its exclusions still apply. */
+		struct selector global = {
+			.ports = cfg->open_ports,
+			.pids = cfg->target_pids,
+		};
+		unsigned int kept = 0;
+
+		for (unsigned int i = 0; i < cfg->selectors.count; i++) {
+			if (cfg->selectors.v[i].exclude && kept < SELECTORS_MAX - 1)
+				cfg->selectors.v[kept++] = cfg->selectors.v[i];
+			else
+				selector__free(&cfg->selectors.v[i]);
+		}
+		global.exe_regex = cfg->exe_regex ? strdup(cfg->exe_regex) : NULL;
+		global.exe_glob = cfg->exe_glob ? strdup(cfg->exe_glob) : NULL;
+		cfg->selectors.v[kept++] = global;
+		cfg->selectors.count = kept;
+	}
+	bool any_include = false;
+
+	for (unsigned int i = 0; i < cfg->selectors.count; i++)
+		any_include |= !cfg->selectors.v[i].exclude;
+	if (!any_include) {
 		fprintf(errf, "sonde: nothing to instrument: set OPEN_PORT (or SONDE_OPEN_PORT), "
-			      "EXECUTABLE_NAME, OTEL_EBPF_AUTO_TARGET_EXE or SONDE_TARGET_PID\n");
+			      "EXECUTABLE_NAME, OTEL_EBPF_AUTO_TARGET_EXE or SONDE_TARGET_PID, or "
+			      "discovery.services in a configuration file\n");
 		return -EINVAL;
 	}
 	if (cfg->route_cap < 1) {
@@ -393,8 +469,22 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	return 0;
 }
 
+void selector__free(struct selector *s)
+{
+	free(s->name);
+	free(s->namespace_);
+	free(s->exe_regex);
+	free(s->exe_glob);
+	memset(s, 0, sizeof(*s));
+}
+
 void config__free(struct sonde_config *cfg)
 {
+	for (unsigned int i = 0; i < cfg->selectors.count; i++)
+		selector__free(&cfg->selectors.v[i]);
+	cfg->selectors.count = 0;
+	list_clear(&cfg->route_patterns);
+	list_clear(&cfg->ignored_patterns);
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

@@ -29,6 +29,45 @@ struct pid_list {
 	uint32_t pid[PID_LIST_MAX];
 };
 
+/* One way of choosing processes: a process matches when it satisfies every
+ * criterion the selector sets. From the environment (one selector) or from
+ * the file's discovery.services / instrument / exclude_instrument lists. */
+struct selector {
+	char *name;	  /* service name for what it selects; NULL: derived */
+	char *namespace_; /* NULL: none */
+	struct port_ranges ports;
+	char *exe_regex;
+	char *exe_glob;
+	struct pid_list pids;
+	bool exclude; /* exclude_instrument: never trace what this matches */
+};
+
+#define SELECTORS_MAX 64
+
+struct selectors {
+	unsigned int count;
+	struct selector v[SELECTORS_MAX];
+};
+
+enum route_unmatched {
+	UNMATCHED_HEURISTIC = 0, /* ids become '*' (model/route.h) */
+	UNMATCHED_PATH,		 /* the path as is (still capped) */
+	UNMATCHED_WILDCARD,	 /* everything unmatched is one route, ROUTE_OVERFLOW */
+};
+
+enum ignore_mode {
+	IGNORE_ALL = 0, /* ignored routes give neither spans nor metrics */
+	IGNORE_TRACES,	/* no spans, still metrics */
+	IGNORE_METRICS, /* no metrics, still spans */
+};
+
+#define ROUTE_PATTERNS_MAX 128
+
+struct route_patterns {
+	unsigned int count;
+	char *v[ROUTE_PATTERNS_MAX];
+};
+
 enum trace_printer {
 	PRINTER_UNSET = 0, /* not configured: decided at start (see config__finish) */
 	PRINTER_DISABLED,
@@ -57,6 +96,13 @@ struct sonde_config {
 	char *service_name;
 	char *service_namespace;
 	uint64_t discovery_interval_ms;
+	struct selectors selectors; /* resolved by config__finish */
+
+	/* routes */
+	struct route_patterns route_patterns;	/* "/users/{id}", "/users/:id" */
+	struct route_patterns ignored_patterns; /* "/health", "/static/" + star */
+	int route_unmatched;			/* enum route_unmatched */
+	int ignore_mode;			/* enum ignore_mode */
 
 	/* outputs */
 	int trace_printer; /* enum trace_printer */
@@ -83,6 +129,7 @@ enum config_type {
 	CONFIG_ENUM,
 	CONFIG_DURATION, /* "500ms", "2s", "1m"; a bare number is milliseconds */
 	CONFIG_SIZE,	 /* "64K", "1M" or bytes */
+	CONFIG_LIST,	 /* comma-separated in the environment, a sequence in YAML */
 };
 
 #define CONFIG_ENV_MAX 5
@@ -128,6 +175,10 @@ int config__from_env(struct sonde_config *cfg, FILE *errf);
 int config__finish(struct sonde_config *cfg, FILE *errf);
 
 void config__free(struct sonde_config *cfg);
+void selector__free(struct selector *s);
+
+/** config__list_append() - add comma-separated items to a list option. */
+int config__list_append(struct route_patterns *l, const char *s);
 
 /** config__print_help() - the `--help` text, generated from the table. */
 void config__print_help(FILE *f);

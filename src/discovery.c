@@ -40,8 +40,8 @@ struct discovery {
 	const struct sonde_config *cfg;
 	int traced_fd;
 	uint32_t self_pid;
-	bool has_regex;
-	regex_t exe_regex;
+	regex_t *regex; /* per selector, compiled; unset entries unused */
+	bool *has_regex;
 	struct proc_info *slots[PROC_SLOTS]; /* open addressing by pid */
 	unsigned int procs;
 	struct service *services[SERVICES_MAX];
@@ -197,14 +197,13 @@ static void listeners_forget(struct discovery *d)
 	d->ns_count = 0;
 }
 
-/* The first listening port of @pid that the selector accepts (any
- * listening port when no port selector is set), or 0. */
-static uint16_t selected_port(struct discovery *d, uint32_t pid)
+/* Listening ports of @pid (at most @max), in its network namespace. */
+static int listening_ports(struct discovery *d, uint32_t pid, uint16_t *ports, int max)
 {
 	const struct netns_listeners *ns = listeners_of(d, pid);
 	char path[64], link[64];
-	uint16_t found = 0;
 	struct dirent *de;
+	int n = 0;
 	DIR *dir;
 
 	if (!ns || !ns->count)
@@ -213,32 +212,26 @@ static uint16_t selected_port(struct discovery *d, uint32_t pid)
 	dir = opendir(path);
 	if (!dir)
 		return 0;
-	while (!found && (de = readdir(dir))) {
+	while (n < max && (de = readdir(dir))) {
 		unsigned long long inode;
 		char fdpath[320];
-		ssize_t n;
+		ssize_t len;
 
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		n = readlink(fdpath, link, sizeof(link) - 1);
-		if (n <= 0)
+		len = readlink(fdpath, link, sizeof(link) - 1);
+		if (len <= 0)
 			continue;
-		link[n] = '\0';
+		link[len] = '\0';
 		if (sscanf(link, "socket:[%llu]", &inode) != 1)
 			continue;
-		for (size_t i = 0; i < ns->count; i++) {
-			if (ns->socks[i].inode != inode)
-				continue;
-			if (!d->cfg->open_ports.count ||
-			    port_ranges__contains(&d->cfg->open_ports, ns->socks[i].port)) {
-				found = ns->socks[i].port;
-				break;
-			}
-		}
+		for (size_t i = 0; i < ns->count && n < max; i++)
+			if (ns->socks[i].inode == inode)
+				ports[n++] = ns->socks[i].port;
 	}
 	closedir(dir);
-	return found;
+	return n;
 }
 
 /* ---- naming ---- */
@@ -426,21 +419,73 @@ static bool pid_listed(const struct pid_list *l, uint32_t pid)
 	return false;
 }
 
-/* Does @pid match every configured selector? Fills @exe and @port. */
-static bool selected(struct discovery *d, uint32_t pid, char *exe, size_t exe_size, uint16_t *port)
-{
-	const struct sonde_config *cfg = d->cfg;
+#define PORTS_PER_PROC 32
 
+/* A process under evaluation; its listening ports are read only when a
+ * selector asks (walking /proc/PID/fd is the costly part of a scan). */
+struct candidate {
+	uint32_t pid;
+	const char *exe;
+	int nports; /* -1: not read yet */
+	uint16_t ports[PORTS_PER_PROC];
+};
+
+static void candidate_ports(struct discovery *d, struct candidate *c)
+{
+	if (c->nports < 0)
+		c->nports = listening_ports(d, c->pid, c->ports, PORTS_PER_PROC);
+}
+
+/* Does @c match selector @i? @port gets the first listening port the
+ * selector accepts. */
+static bool selector_matches(struct discovery *d, unsigned int i, struct candidate *c,
+			     uint16_t *port)
+{
+	const struct selector *s = &d->cfg->selectors.v[i];
+
+	if (s->pids.count && !pid_listed(&s->pids, c->pid))
+		return false;
+	if (d->has_regex[i] && regexec(&d->regex[i], c->exe, 0, NULL, 0))
+		return false;
+	if (s->exe_glob && fnmatch(s->exe_glob, c->exe, 0))
+		return false;
+	if (!s->ports.count)
+		return true;
+	candidate_ports(d, c);
+	for (int p = 0; p < c->nports; p++) {
+		if (port_ranges__contains(&s->ports, c->ports[p])) {
+			*port = c->ports[p];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The selector that picks @pid (exclusions first), or NULL. Fills @exe
+ * and @port (the selected port, else the first listening one). */
+static const struct selector *selected(struct discovery *d, uint32_t pid, char *exe,
+				       size_t exe_size, uint16_t *port)
+{
+	const struct selectors *sel = &d->cfg->selectors;
+	struct candidate c = { .pid = pid, .exe = exe, .nports = -1 };
+	uint16_t ignored_port;
+
+	*port = 0;
 	if (pid == d->self_pid || proc_exe(pid, exe, exe_size))
-		return false;
-	if (cfg->target_pids.count && !pid_listed(&cfg->target_pids, pid))
-		return false;
-	if (d->has_regex && regexec(&d->exe_regex, exe, 0, NULL, 0))
-		return false;
-	if (cfg->exe_glob && fnmatch(cfg->exe_glob, exe, 0))
-		return false;
-	*port = selected_port(d, pid);
-	return !cfg->open_ports.count || *port;
+		return NULL;
+	for (unsigned int i = 0; i < sel->count; i++)
+		if (sel->v[i].exclude && selector_matches(d, i, &c, &ignored_port))
+			return NULL;
+	for (unsigned int i = 0; i < sel->count; i++) {
+		if (!sel->v[i].exclude && selector_matches(d, i, &c, port)) {
+			if (!*port) {
+				candidate_ports(d, &c);
+				*port = c.nports > 0 ? c.ports[0] : 0;
+			}
+			return &sel->v[i];
+		}
+	}
+	return NULL;
 }
 
 static int traced_map_set(struct discovery *d, uint32_t pid, const struct service *s)
@@ -466,7 +511,7 @@ static void untrace(struct discovery *d, uint32_t pid, const char *why)
 }
 
 static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t port, uint32_t ppid,
-		  struct service *inherit)
+		  struct service *inherit, const struct selector *by)
 {
 	char name[SERVICE_NAME_MAX], runtime[16], cmdline[4096], path[64];
 	struct proc_info *p;
@@ -482,12 +527,15 @@ static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t p
 	service_name_from_cmdline(exe, cmdline, n > 0 ? (size_t)n : 0, name, sizeof(name), runtime,
 				  sizeof(runtime));
 	if (!inherit) {
-		if (d->cfg->service_name)
+		const char *ns = by && by->namespace_ ? by->namespace_ : d->cfg->service_namespace;
+
+		if (by && by->name)
+			snprintf(name, sizeof(name), "%s", by->name);
+		else if (d->cfg->service_name)
 			snprintf(name, sizeof(name), "%s", d->cfg->service_name);
 		else
 			env_service_name(pid, name, sizeof(name));
-		inherit = service_get(d, name,
-				      d->cfg->service_namespace ? d->cfg->service_namespace : "");
+		inherit = service_get(d, name, ns ? ns : "");
 		if (!inherit)
 			return;
 	}
@@ -520,25 +568,25 @@ static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t p
 void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
 {
 	const struct proc_info *known = discovery__lookup(d, pid);
+	const struct selector *by;
 	char exe[256];
 	uint16_t port = 0;
 
 	if (known && !after_exec)
 		return;
-	if (!selected(d, pid, exe, sizeof(exe), &port)) {
-		/* A traced child that exec'd something else leaves the set. */
-		if (known && (!known->ppid || d->cfg->exe_regex || d->cfg->exe_glob ||
-			      d->cfg->open_ports.count))
+	by = selected(d, pid, exe, sizeof(exe), &port);
+	listeners_forget(d);
+	if (!by) {
+		/* A traced process that exec'd an unselected program leaves. */
+		if (known)
 			untrace(d, pid, "exec'd an unselected program");
-		listeners_forget(d);
 		return;
 	}
-	listeners_forget(d);
 	if (known && !strcmp(known->exe, exe))
 		return;
 	if (known)
 		untrace(d, pid, "exec'd");
-	trace(d, pid, exe, port, 0, NULL);
+	trace(d, pid, exe, port, 0, NULL, by);
 }
 
 void discovery__scan(struct discovery *d)
@@ -551,6 +599,7 @@ void discovery__scan(struct discovery *d)
 		return;
 	}
 	while ((de = readdir(dir))) {
+		const struct selector *by;
 		char exe[256];
 		uint16_t port = 0;
 		uint32_t pid;
@@ -560,8 +609,9 @@ void discovery__scan(struct discovery *d)
 		pid = strtoul(de->d_name, NULL, 10);
 		if (discovery__lookup(d, pid))
 			continue;
-		if (selected(d, pid, exe, sizeof(exe), &port))
-			trace(d, pid, exe, port, 0, NULL);
+		by = selected(d, pid, exe, sizeof(exe), &port);
+		if (by)
+			trace(d, pid, exe, port, 0, NULL, by);
 	}
 	closedir(dir);
 	listeners_forget(d);
@@ -588,7 +638,7 @@ void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent)
 		bpf_map_delete_elem(d->traced_fd, &child);
 		return;
 	}
-	trace(d, child, p->exe, p->port, parent, p->service);
+	trace(d, child, p->exe, p->port, parent, p->service, NULL);
 }
 
 void discovery__on_exit(struct discovery *d, uint32_t pid)
@@ -605,13 +655,23 @@ struct discovery *discovery__new(const struct sonde_config *cfg, int traced_map_
 	d->cfg = cfg;
 	d->traced_fd = traced_map_fd;
 	d->self_pid = self_pid;
-	if (cfg->exe_regex) {
-		if (regcomp(&d->exe_regex, cfg->exe_regex, REG_EXTENDED | REG_NOSUB)) {
-			free(d);
+	d->regex = calloc(cfg->selectors.count + 1, sizeof(*d->regex));
+	d->has_regex = calloc(cfg->selectors.count + 1, sizeof(*d->has_regex));
+	if (!d->regex || !d->has_regex) {
+		discovery__free(d);
+		return NULL;
+	}
+	for (unsigned int i = 0; i < cfg->selectors.count; i++) {
+		const char *re = cfg->selectors.v[i].exe_regex;
+
+		if (!re)
+			continue;
+		if (regcomp(&d->regex[i], re, REG_EXTENDED | REG_NOSUB)) {
+			discovery__free(d);
 			errno = EINVAL;
 			return NULL;
 		}
-		d->has_regex = true;
+		d->has_regex[i] = true;
 	}
 	return d;
 }
@@ -626,8 +686,11 @@ void discovery__free(struct discovery *d)
 		route_table__free(d->services[i]->routes);
 		free(d->services[i]);
 	}
-	if (d->has_regex)
-		regfree(&d->exe_regex);
+	for (unsigned int i = 0; d->has_regex && i < d->cfg->selectors.count; i++)
+		if (d->has_regex[i])
+			regfree(&d->regex[i]);
+	free(d->regex);
+	free(d->has_regex);
 	listeners_forget(d);
 	free(d);
 }
