@@ -5,6 +5,7 @@
  * then the event loop until SIGINT/SIGTERM.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_file.h"
 #include "discovery.h"
 #include "model/metrics.h"
 #include "pipeline.h"
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
 	struct pipeline *pipeline = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_scan, next_clock;
+	const char *config_path = NULL;
+	bool check_only = false, print_only = false;
 	int rc = 1;
 
 	config__defaults(&cfg);
@@ -68,13 +72,33 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--version")) {
 			printf("sonde %s\n", sonde_version);
 			return 0;
+		} else if ((!strcmp(argv[i], "--config") || !strcmp(argv[i], "-c") ||
+			    !strcmp(argv[i], "--check-config")) && i + 1 < argc) {
+			check_only |= !strcmp(argv[i], "--check-config");
+			config_path = argv[++i];
+		} else if (!strncmp(argv[i], "--config=", 9)) {
+			config_path = argv[i] + 9;
+		} else if (!strcmp(argv[i], "--print-config")) {
+			print_only = true;
 		} else {
 			return usage_error(argv[i]);
 		}
 	}
-	if (config__from_env(&cfg, stderr) || config__finish(&cfg, stderr)) {
+	for (int e = 0; !config_path && config_path_env[e]; e++)
+		config_path = getenv(config_path_env[e]);
+	/* Precedence: defaults, then the file, then the environment. */
+	if ((config_path && config__load_file(&cfg, config_path, stderr)) ||
+	    config__from_env(&cfg, stderr) || config__finish(&cfg, stderr)) {
 		config__free(&cfg);
 		return 2;
+	}
+	if (check_only || print_only) {
+		if (print_only)
+			config__print_yaml(&cfg, stdout);
+		else
+			printf("%s: configuration is valid\n", config_path);
+		config__free(&cfg);
+		return 0;
 	}
 	log_threshold = cfg.log_level;
 	if (probes__check_host())

@@ -14,6 +14,7 @@
 #include "export/exporter.h"
 #include "model/metrics.h"
 #include "model/route.h"
+#include "model/route_pattern.h"
 #include "probes.h"
 #include "util/log.h"
 
@@ -148,6 +149,28 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 	return n < 1 ? 1 : n;
 }
 
+/* The http_route of a server span: a configured pattern that matches, else
+ * per routes.unmatched; every route passes the per-service cap. */
+static const char *server_route(const struct sonde_config *cfg, const struct service *svc,
+				const char *path)
+{
+	const char *pattern = route_patterns__match(&cfg->route_patterns, path);
+	char raw[SPAN_ROUTE_MAX];
+
+	if (pattern)
+		return route_table__admit(svc->routes, pattern);
+	switch (cfg->route_unmatched) {
+	case UNMATCHED_WILDCARD:
+		return ROUTE_OVERFLOW;
+	case UNMATCHED_PATH:
+		snprintf(raw, sizeof(raw), "%.*s", (int)strcspn(path, "?#"), path);
+		break;
+	default:
+		route_from_path(path, raw, sizeof(raw));
+	}
+	return route_table__admit(svc->routes, raw);
+}
+
 static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 {
 	struct sonde_runtime *rt = p->rt;
@@ -169,14 +192,15 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 	for (int i = 0; i < n; i++) {
 		struct span *s = &spans[i];
 		const char *route = NULL;
-		bool has_parent = false;
+		bool has_parent = false, want_span = true, want_metrics = true;
 
 		s->service = proc->service;
 		if (s->kind == SPAN_KIND_SERVER) {
-			char raw[SPAN_ROUTE_MAX];
-
-			route_from_path(s->path, raw, sizeof(raw));
-			route = route_table__admit(proc->service->routes, raw);
+			if (route_patterns__match(&rt->cfg->ignored_patterns, s->path)) {
+				want_span = rt->cfg->ignore_mode == IGNORE_METRICS;
+				want_metrics = rt->cfg->ignore_mode == IGNORE_TRACES;
+			}
+			route = server_route(rt->cfg, proc->service, s->path);
 			snprintf(s->route, sizeof(s->route), "%s", route);
 		}
 		for (int b = 0; b < 8; b++)
@@ -186,7 +210,10 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 		random_bytes(p, s->span_id, sizeof(s->span_id));
 		if (!has_parent)
 			s->trace_flags = 1;
-		metric_store__record(rt->metrics, s, route);
+		if (want_metrics)
+			metric_store__record(rt->metrics, s, route);
+		if (!want_span)
+			continue;
 		atomic_fetch_add(&rt->spans_total, 1);
 		for (int e = 0; e < p->nexporters; e++)
 			p->exporters[e].ops->export_span(&p->exporters[e], s);

@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: Apache-2.0
+/* YAML configuration through the option table. See config_file.h. */
+#include "config_file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+const char *const config_path_env[] = { "SONDE_CONFIG_PATH", "OTEL_EBPF_CONFIG_PATH",
+					"BEYLA_CONFIG_PATH", NULL };
+
+/* Keys Beyla/OBI have that Sonde does not implement yet: named, so the
+ * user hears they were not applied rather than that they are misspelt. */
+static const char *const not_yet[] = { "network", "attributes", "kubernetes", "otel_traces_export.sampler",
+				       "ebpf.track_request_headers", NULL };
+
+struct loader {
+	yaml_document_t doc;
+	const char *path;
+	FILE *errf;
+	struct sonde_config *cfg;
+};
+
+static int fail(struct loader *l, yaml_node_t *n, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(struct loader *l, yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(l->errf, "%s:%zu:%zu: %s: ", l->path, n->start_mark.line + 1,
+		n->start_mark.column + 1, key);
+	va_start(ap, fmt);
+	vfprintf(l->errf, fmt, ap);
+	va_end(ap);
+	fputc('\n', l->errf);
+	return -EINVAL;
+}
+
+static const char *scalar(yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static const struct config_option *option_for(const char *key)
+{
+	for (size_t i = 0; i < config_options_count; i++)
+		if (!strcmp(config_options[i].key, key))
+			return &config_options[i];
+	return NULL;
+}
+
+/* Is @prefix followed by "." the start of some option's key? */
+static bool is_section(const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (size_t i = 0; i < config_options_count; i++)
+		if (!strncmp(config_options[i].key, prefix, n) && config_options[i].key[n] == '.')
+			return true;
+	return false;
+}
+
+/* Items of a scalar or a sequence of scalars, joined with commas. */
+static int join_items(struct loader *l, yaml_node_t *n, const char *key, char *out, size_t size)
+{
+	size_t len = 0;
+
+	if (n->type == YAML_SCALAR_NODE) {
+		snprintf(out, size, "%s", scalar(n));
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return fail(l, n, key, "expected a value or a list of values");
+	out[0] = '\0';
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(&l->doc, *it);
+
+		if (!scalar(item))
+			return fail(l, item, key, "expected a plain value in the list");
+		len += snprintf(out + len, len < size ? size - len : 0, "%s%s", len ? "," : "",
+				scalar(item));
+	}
+	if (len >= size)
+		return fail(l, n, key, "list too long");
+	return 0;
+}
+
+/* A mapping of strings as "k=v,k2=v2" (HTTP headers and the like). */
+static int join_pairs(struct loader *l, yaml_node_t *n, const char *key, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+
+		if (!scalar(k) || !scalar(v))
+			return fail(l, v ? v : n, key, "expected name: value pairs");
+		len += snprintf(out + len, len < size ? size - len : 0, "%s%s=%s", len ? "," : "",
+				scalar(k), scalar(v));
+	}
+	if (len >= size)
+		return fail(l, n, key, "too long");
+	return 0;
+}
+
+static int set_option(struct loader *l, const struct config_option *opt, yaml_node_t *v)
+{
+	char value[4096], err[256];
+
+	if (opt->type == CONFIG_LIST && v->type == YAML_SEQUENCE_NODE) {
+		struct route_patterns *list = (void *)((char *)l->cfg + opt->offset);
+
+		for (unsigned int i = 0; i < list->count; i++)
+			free(list->v[i]);
+		list->count = 0;
+		for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+		     it++) {
+			yaml_node_t *item = yaml_document_get_node(&l->doc, *it);
+
+			if (!scalar(item))
+				return fail(l, item, opt->key, "expected a list of plain values");
+			if (config__list_append(list, scalar(item)))
+				return fail(l, item, opt->key, "at most %d items", ROUTE_PATTERNS_MAX);
+		}
+		return 0;
+	}
+	if (v->type == YAML_MAPPING_NODE && opt->type == CONFIG_STRING) {
+		if (join_pairs(l, v, opt->key, value, sizeof(value)))
+			return -EINVAL;
+	} else if (opt->type == CONFIG_PORTS || opt->type == CONFIG_PIDS) {
+		if (join_items(l, v, opt->key, value, sizeof(value)))
+			return -EINVAL;
+	} else if (!scalar(v)) {
+		return fail(l, v, opt->key, "expected a single value");
+	} else {
+		snprintf(value, sizeof(value), "%s", scalar(v));
+	}
+	if (config__set(l->cfg, opt, value, err, sizeof(err)))
+		return fail(l, v, opt->key, "%s", err);
+	return 0;
+}
+
+/* One entry of discovery.services / instrument / exclude_instrument. */
+static int load_selector(struct loader *l, yaml_node_t *n, const char *key, bool exclude,
+			 bool exe_is_regex)
+{
+	struct selectors *sel = &l->cfg->selectors;
+	struct selector *s;
+	char value[4096], err[256];
+	bool any = false;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, key, "expected a mapping (name, open_ports, exe_path_regexp, ...)");
+	if (sel->count == SELECTORS_MAX)
+		return fail(l, n, key, "at most %d entries", SELECTORS_MAX);
+	s = &sel->v[sel->count++];
+	memset(s, 0, sizeof(*s));
+	s->exclude = exclude;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const char *name = scalar(k);
+		char full[256];
+
+		snprintf(full, sizeof(full), "%s[].%s", key, name ? name : "?");
+		if (!name)
+			return fail(l, k, key, "expected a key");
+		if (!strcmp(name, "name") || !strcmp(name, "namespace")) {
+			char **dst = !strcmp(name, "name") ? &s->name : &s->namespace_;
+
+			if (!scalar(v) || !*scalar(v))
+				return fail(l, v, full, "expected a name");
+			free(*dst);
+			*dst = strdup(scalar(v));
+		} else if (!strcmp(name, "open_ports")) {
+			struct sonde_config tmp = { 0 };
+			const struct config_option *opt = option_for("discovery.open_ports");
+
+			if (join_items(l, v, full, value, sizeof(value)))
+				return -EINVAL;
+			if (config__set(&tmp, opt, value, err, sizeof(err)))
+				return fail(l, v, full, "%s", err);
+			s->ports = tmp.open_ports;
+			any = true;
+		} else if (!strcmp(name, "target_pids")) {
+			struct sonde_config tmp = { 0 };
+			const struct config_option *opt = option_for("discovery.target_pids");
+
+			if (join_items(l, v, full, value, sizeof(value)))
+				return -EINVAL;
+			if (config__set(&tmp, opt, value, err, sizeof(err)))
+				return fail(l, v, full, "%s", err);
+			s->pids = tmp.target_pids;
+			any = true;
+		} else if (!strcmp(name, "exe_path_regexp") ||
+			   (!strcmp(name, "exe_path") && exe_is_regex)) {
+			regex_t re;
+			int rc;
+
+			if (!scalar(v))
+				return fail(l, v, full, "expected a regular expression");
+			rc = regcomp(&re, scalar(v), REG_EXTENDED | REG_NOSUB);
+			if (rc) {
+				regerror(rc, &re, err, sizeof(err));
+				return fail(l, v, full, "'%s' is not a valid regular expression: %s",
+					    scalar(v), err);
+			}
+			regfree(&re);
+			free(s->exe_regex);
+			s->exe_regex = strdup(scalar(v));
+			any = true;
+		} else if (!strcmp(name, "exe_path")) {
+			if (!scalar(v) || !*scalar(v))
+				return fail(l, v, full, "expected a glob like */java");
+			free(s->exe_glob);
+			s->exe_glob = strdup(scalar(v));
+			any = true;
+		} else {
+			return fail(l, k, full,
+				    "unknown key (known: name, namespace, open_ports, exe_path, %starget_pids)",
+				    exe_is_regex ? "exe_path_regexp, " : "");
+		}
+	}
+	if (!any)
+		return fail(l, n, key, "entry selects nothing: give open_ports, exe_path or target_pids");
+	return 0;
+}
+
+static int load_selector_list(struct loader *l, yaml_node_t *v, const char *key, bool exclude,
+			      bool exe_is_regex)
+{
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, key, "expected a list of entries");
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+		if (load_selector(l, yaml_document_get_node(&l->doc, *it), key, exclude, exe_is_regex))
+			return -EINVAL;
+	return 0;
+}
+
+static int load_mapping(struct loader *l, yaml_node_t *n, const char *prefix)
+{
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, prefix[0] ? prefix : "(top)", "expected a mapping of keys");
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const struct config_option *opt;
+		char key[256];
+		int rc = 0;
+
+		if (!scalar(k))
+			return fail(l, k, prefix, "expected a plain key");
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", scalar(k));
+		for (int i = 0; not_yet[i]; i++)
+			if (!strcmp(key, not_yet[i]))
+				return fail(l, k, key, "not supported by Sonde yet; remove it");
+		if (!strcmp(key, "discovery.services"))
+			rc = load_selector_list(l, v, key, false, true);
+		else if (!strcmp(key, "discovery.exclude_services"))
+			rc = load_selector_list(l, v, key, true, true);
+		else if (!strcmp(key, "discovery.instrument"))
+			rc = load_selector_list(l, v, key, false, false);
+		else if (!strcmp(key, "discovery.exclude_instrument"))
+			rc = load_selector_list(l, v, key, true, false);
+		else if ((opt = option_for(key)))
+			rc = set_option(l, opt, v);
+		else if (is_section(key) || !strcmp(key, "discovery"))
+			rc = load_mapping(l, v, key);
+		else
+			rc = fail(l, k, key, "unknown key (see sonde --help for the keys)");
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int config__load_file(struct sonde_config *cfg, const char *path, FILE *errf)
+{
+	struct loader l = { .path = path, .errf = errf, .cfg = cfg };
+	yaml_parser_t parser;
+	yaml_node_t *root;
+	FILE *f = fopen(path, "r");
+	int rc;
+
+	if (!f) {
+		rc = -errno;
+		fprintf(errf, "%s: cannot read the configuration file: %s\n", path, strerror(errno));
+		return rc;
+	}
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &l.doc)) {
+		fprintf(errf, "%s:%zu:%zu: not valid YAML: %s\n", path, parser.problem_mark.line + 1,
+			parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return -EINVAL;
+	}
+	root = yaml_document_get_root_node(&l.doc);
+	rc = root ? load_mapping(&l, root, "") : 0; /* an empty file sets nothing */
+	yaml_document_delete(&l.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return rc;
+}
+
+/* ---- printing ---- */
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct config_option *const *x = a, *const *y = b;
+
+	return strcmp((*x)->key, (*y)->key);
+}
+
+static bool secret(const char *key)
+{
+	return strstr(key, "headers") != NULL;
+}
+
+static void print_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void print_ports(FILE *f, const struct port_ranges *p)
+{
+	fputc('"', f);
+	for (unsigned int i = 0; i < p->count; i++) {
+		fprintf(f, "%s%u", i ? "," : "", p->range[i].lo);
+		if (p->range[i].hi != p->range[i].lo)
+			fprintf(f, "-%u", p->range[i].hi);
+	}
+	fputc('"', f);
+}
+
+/* "k=v,k2=v2" with every value masked. */
+static void print_masked(FILE *f, const char *s)
+{
+	char *copy = strdup(s), *save = NULL, *tok;
+	int n = 0;
+
+	fputc('"', f);
+	for (tok = copy ? strtok_r(copy, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (eq)
+			*eq = '\0';
+		fprintf(f, "%s%s=****", n++ ? "," : "", tok);
+	}
+	fputc('"', f);
+	free(copy);
+}
+
+static void print_value(FILE *f, const struct sonde_config *cfg, const struct config_option *opt)
+{
+	const void *p = (const char *)cfg + opt->offset;
+
+	switch (opt->type) {
+	case CONFIG_BOOL:
+		fputs(*(const bool *)p ? "true" : "false", f);
+		break;
+	case CONFIG_INT:
+	case CONFIG_PORT:
+		fprintf(f, "%d", *(const int *)p);
+		break;
+	case CONFIG_ENUM:
+		fputs(opt->choices[*(const int *)p][0] ? opt->choices[*(const int *)p] : "\"\"", f);
+		break;
+	case CONFIG_DURATION:
+		fprintf(f, "%" PRIu64 "ms", *(const uint64_t *)p);
+		break;
+	case CONFIG_SIZE:
+		fprintf(f, "%" PRIu64, *(const uint64_t *)p);
+		break;
+	case CONFIG_PORTS:
+		print_ports(f, p);
+		break;
+	case CONFIG_PIDS: {
+		const struct pid_list *l = p;
+
+		fputc('[', f);
+		for (unsigned int i = 0; i < l->count; i++)
+			fprintf(f, "%s%u", i ? ", " : "", l->pid[i]);
+		fputc(']', f);
+		break;
+	}
+	case CONFIG_LIST: {
+		const struct route_patterns *l = p;
+
+		fputc('[', f);
+		for (unsigned int i = 0; i < l->count; i++) {
+			fputs(i ? ", " : "", f);
+			print_quoted(f, l->v[i]);
+		}
+		fputc(']', f);
+		break;
+	}
+	case CONFIG_STRING:
+	case CONFIG_REGEX: {
+		const char *s = *(char *const *)p;
+
+		if (!s)
+			fputs("null", f);
+		else if (secret(opt->key))
+			print_masked(f, s);
+		else
+			print_quoted(f, s);
+		break;
+	}
+	}
+}
+
+static void print_selectors(const struct sonde_config *cfg, FILE *f, bool exclude)
+{
+	bool header = false;
+
+	for (unsigned int i = 0; i < cfg->selectors.count; i++) {
+		const struct selector *s = &cfg->selectors.v[i];
+
+		if (s->exclude != exclude)
+			continue;
+		if (!header)
+			fprintf(f, "  %s:\n", exclude ? "exclude_instrument" : "instrument");
+		header = true;
+		fputs("    - ", f);
+		if (s->name) {
+			fputs("name: ", f);
+			print_quoted(f, s->name);
+			fputs("\n      ", f);
+		}
+		if (s->namespace_) {
+			fputs("namespace: ", f);
+			print_quoted(f, s->namespace_);
+			fputs("\n      ", f);
+		}
+		fputs("open_ports: ", f);
+		print_ports(f, &s->ports);
+		if (s->exe_regex) {
+			fputs("\n      exe_path_regexp: ", f);
+			print_quoted(f, s->exe_regex);
+		}
+		if (s->exe_glob) {
+			fputs("\n      exe_path: ", f);
+			print_quoted(f, s->exe_glob);
+		}
+		if (s->pids.count) {
+			fputs("\n      target_pids: [", f);
+			for (unsigned int p = 0; p < s->pids.count; p++)
+				fprintf(f, "%s%u", p ? ", " : "", s->pids.pid[p]);
+			fputc(']', f);
+		}
+		fputc('\n', f);
+	}
+}
+
+void config__print_yaml(const struct sonde_config *cfg, FILE *f)
+{
+	const struct config_option *sorted[256];
+	size_t n = config_options_count < 256 ? config_options_count : 256;
+	char section[128] = "";
+
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &config_options[i];
+	qsort(sorted, n, sizeof(sorted[0]), key_cmp);
+	fputs("# effective configuration (defaults < file < environment)\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = sorted[i]->key, *dot = strrchr(key, '.');
+		char sect[128] = "";
+
+		if (dot)
+			snprintf(sect, sizeof(sect), "%.*s", (int)(dot - key), key);
+		if (strcmp(sect, section)) {
+			/* Sections are one level deep in the table. */
+			if (!strcmp(section, "discovery"))
+				print_selectors(cfg, f, false), print_selectors(cfg, f, true);
+			snprintf(section, sizeof(section), "%s", sect);
+			if (sect[0])
+				fprintf(f, "%s:\n", sect);
+		}
+		fprintf(f, "%s%s: ", sect[0] ? "  " : "", dot ? dot + 1 : key);
+		print_value(f, cfg, sorted[i]);
+		fputc('\n', f);
+	}
+	if (!strcmp(section, "discovery"))
+		print_selectors(cfg, f, false), print_selectors(cfg, f, true);
+}
