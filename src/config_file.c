@@ -15,7 +15,7 @@ const char *const config_path_env[] = { "SONDE_CONFIG_PATH", "OTEL_EBPF_CONFIG_P
 
 /* Keys Beyla/OBI have that Sonde does not implement yet: named, so the
  * user hears they were not applied rather than that they are misspelt. */
-static const char *const not_yet[] = { "network", "attributes", "kubernetes", "otel_traces_export.sampler",
+static const char *const not_yet[] = { "network", "attributes", "kubernetes",
 				       "ebpf.track_request_headers", NULL };
 
 struct loader {
@@ -138,7 +138,8 @@ static int set_option(struct loader *l, const struct config_option *opt, yaml_no
 		if (join_items(l, v, opt->key, value, sizeof(value)))
 			return -EINVAL;
 	} else if (!scalar(v)) {
-		return fail(l, v, opt->key, "expected a single value");
+		return fail(l, v, opt->key, opt->type == CONFIG_LIST ? "expected a list of values"
+								     : "expected a single value");
 	} else {
 		snprintf(value, sizeof(value), "%s", scalar(v));
 	}
@@ -313,13 +314,6 @@ int config__load_file(struct sonde_config *cfg, const char *path, FILE *errf)
 
 /* ---- printing ---- */
 
-static int key_cmp(const void *a, const void *b)
-{
-	const struct config_option *const *x = a, *const *y = b;
-
-	return strcmp((*x)->key, (*y)->key);
-}
-
 static bool secret(const char *key)
 {
 	return strstr(key, "headers") != NULL;
@@ -363,6 +357,28 @@ static void print_masked(FILE *f, const char *s)
 	}
 	fputc('"', f);
 	free(copy);
+}
+
+/* Options with no value print as comments, so the output loads back. */
+static bool is_unset(const struct sonde_config *cfg, const struct config_option *opt)
+{
+	const void *p = (const char *)cfg + opt->offset;
+
+	switch (opt->type) {
+	case CONFIG_STRING:
+	case CONFIG_REGEX:
+		return *(char *const *)p == NULL;
+	case CONFIG_PORTS:
+		return ((const struct port_ranges *)p)->count == 0;
+	case CONFIG_PIDS:
+		return ((const struct pid_list *)p)->count == 0;
+	case CONFIG_LIST:
+		return ((const struct route_patterns *)p)->count == 0;
+	case CONFIG_ENUM:
+		return !opt->choices[*(const int *)p][0];
+	default:
+		return false;
+	}
 }
 
 static void print_value(FILE *f, const struct sonde_config *cfg, const struct config_option *opt)
@@ -467,34 +483,89 @@ static void print_selectors(const struct sonde_config *cfg, FILE *f, bool exclud
 	}
 }
 
+/* Component-wise order, so every section's keys are contiguous. */
+static int key_cmp(const void *a, const void *b)
+{
+	const char *x = (*(const struct config_option *const *)a)->key;
+	const char *y = (*(const struct config_option *const *)b)->key;
+
+	for (; *x && *x == *y; x++, y++)
+		;
+	return (*x == '.' ? 1 : (unsigned char)*x) - (*y == '.' ? 1 : (unsigned char)*y);
+}
+
+/* Length of the section part of @key (up to its last dot), 0 if none. */
+static size_t section_len(const char *key)
+{
+	const char *dot = strrchr(key, '.');
+
+	return dot ? (size_t)(dot - key) : 0;
+}
+
+/* Emit the section headers between the previous key's section and @key's. */
+static void open_sections(FILE *f, const char *prev, size_t prev_len, const char *key,
+			  size_t len, const struct sonde_config *cfg)
+{
+	size_t common = 0, depth = 0;
+
+	/* the shared leading components */
+	for (size_t i = 0; i <= len && i <= prev_len; i++) {
+		bool end_a = i == len || key[i] == '.', end_b = i == prev_len || prev[i] == '.';
+
+		if (end_a && end_b) {
+			common = i;
+			depth++;
+		} else if (end_a != end_b || key[i] != prev[i]) {
+			break;
+		}
+		if (i == len || i == prev_len)
+			break;
+	}
+	if (common == 0)
+		depth = 0;
+	if (prev_len && !strncmp(prev, "discovery", 9) && (prev_len == 9 || prev[9] == '.') &&
+	    (len < 9 || strncmp(key, "discovery", 9)))
+		print_selectors(cfg, f, false), print_selectors(cfg, f, true);
+	for (size_t start = common ? common + 1 : 0; start < len; depth++) {
+		size_t end = start;
+
+		while (end < len && key[end] != '.')
+			end++;
+		fprintf(f, "%*s%.*s:\n", (int)(2 * depth), "", (int)(end - start), key + start);
+		start = end + 1;
+	}
+}
+
 void config__print_yaml(const struct sonde_config *cfg, FILE *f)
 {
 	const struct config_option *sorted[256];
 	size_t n = config_options_count < 256 ? config_options_count : 256;
-	char section[128] = "";
+	const char *prev = "";
+	size_t prev_len = 0;
 
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = &config_options[i];
 	qsort(sorted, n, sizeof(sorted[0]), key_cmp);
 	fputs("# effective configuration (defaults < file < environment)\n", f);
 	for (size_t i = 0; i < n; i++) {
-		const char *key = sorted[i]->key, *dot = strrchr(key, '.');
-		char sect[128] = "";
+		const char *key = sorted[i]->key;
+		size_t len = section_len(key), depth = 0;
+		const char *leaf = len ? key + len + 1 : key;
 
-		if (dot)
-			snprintf(sect, sizeof(sect), "%.*s", (int)(dot - key), key);
-		if (strcmp(sect, section)) {
-			/* Sections are one level deep in the table. */
-			if (!strcmp(section, "discovery"))
-				print_selectors(cfg, f, false), print_selectors(cfg, f, true);
-			snprintf(section, sizeof(section), "%s", sect);
-			if (sect[0])
-				fprintf(f, "%s:\n", sect);
+		if (len != prev_len || strncmp(key, prev, len))
+			open_sections(f, prev, prev_len, key, len, cfg);
+		for (size_t c = 0; c < len; c++)
+			depth += key[c] == '.';
+		depth += len ? 1 : 0;
+		prev = key;
+		prev_len = len;
+		if (is_unset(cfg, sorted[i])) {
+			fprintf(f, "%*s# %s: (not set)\n", (int)(2 * depth), "", leaf);
+			continue;
 		}
-		fprintf(f, "%s%s: ", sect[0] ? "  " : "", dot ? dot + 1 : key);
+		fprintf(f, "%*s%s: ", (int)(2 * depth), "", leaf);
 		print_value(f, cfg, sorted[i]);
 		fputc('\n', f);
 	}
-	if (!strcmp(section, "discovery"))
-		print_selectors(cfg, f, false), print_selectors(cfg, f, true);
+	open_sections(f, prev, prev_len, "", 0, cfg);
 }
