@@ -285,16 +285,14 @@ static bool parse_content_length(const uint8_t *v, size_t n, int64_t *out)
  * runs until the connection closes.) */
 static bool last_coding_is_chunked(const uint8_t *v, size_t n)
 {
-	size_t start = n, end;
+	size_t start = n;
 
+	/* The value arrives with its trailing whitespace trimmed. */
 	while (start > 0 && v[start - 1] != ',')
 		start--;
 	while (start < n && is_ows(v[start]))
 		start++;
-	end = start;
-	while (end < n && v[end] != ';' && !is_ows(v[end]))
-		end++;
-	return equals_lower(v + start, end - start, "chunked");
+	return equals_lower(v + start, n - start, "chunked");
 }
 
 struct header {
@@ -311,9 +309,11 @@ enum header_step {
 };
 
 /*
- * Read the header line at *pos. Lines that are not "name: value" (no colon,
- * a bad name, obsolete folding) are skipped: the decoder reports what it can
- * and leaves rejecting malformed messages to the server.
+ * Read the header line at *pos. Lines without a colon are skipped: the
+ * decoder reports what it can and leaves rejecting malformed messages to
+ * the server. The name is not checked further: only names equal to the few
+ * we look for matter, and a folded line (leading whitespace) or a
+ * "Name : value" line (RFC 9112 5.1 forbids the space) never equals one.
  */
 static enum header_step next_header(const uint8_t *buf, size_t len, size_t *pos, struct header *h)
 {
@@ -331,18 +331,11 @@ static enum header_step next_header(const uint8_t *buf, size_t len, size_t *pos,
 			n--;
 		if (n == 0)
 			return HEADER_HEAD_END;
-		if (is_ows(line[0]))
-			continue; /* obs-fold: continuation of the previous value */
 		colon = memchr(line, ':', n);
-		if (!colon || colon == line)
+		if (!colon)
 			continue;
 		h->name = line;
 		h->name_len = colon - line;
-		for (i = 0; i < h->name_len; i++)
-			if (!is_tchar(line[i]))
-				break;
-		if (i < h->name_len)
-			continue; /* includes "Name : value", which RFC 9112 5.1 rejects */
 		i = h->name_len + 1;
 		while (i < n && is_ows(line[i]))
 			i++;
@@ -513,8 +506,8 @@ static int parse_status_line(const uint8_t *buf, size_t len, int *status, uint8_
 	/* 100..999: classes above 5 are unregistered, yet real (LinkedIn's 999). */
 	if (code < 100)
 		return -EINVAL;
-	if (i < len && buf[i] != ' ' && buf[i] != '\r' && buf[i] != '\n')
-		return -EINVAL;
+	/* Anything but a space after the code is left to scan_line_end() to
+	 * refuse ("200OK", "2000"). */
 	if (i < len && buf[i] == ' ') {
 		const uint8_t *lf = memchr(buf + i, '\n', len - i);
 

@@ -80,22 +80,21 @@ static bool is_hex_id(const char *s, size_t n)
 }
 
 /* Letters and digits only, long enough and with enough digits that it is
- * unlikely to be a word ("user8a7f62b1c"); "v1", "oauth2callback" stay. */
+ * unlikely to be a word ("user8a7f62b1c"); "v1", "oauth2callback" stay.
+ * (All digits is matched before, so no letter count is needed.) */
 static bool is_mixed_id(const char *s, size_t n)
 {
-	size_t i, digits = 0, letters = 0;
+	size_t i, digits = 0;
 
 	if (n < MIXED_ID_MIN)
 		return false;
 	for (i = 0; i < n; i++) {
 		if (is_digit(s[i]))
 			digits++;
-		else if (is_letter(s[i]))
-			letters++;
-		else
+		else if (!is_letter(s[i]))
 			return false;
 	}
-	return letters > 0 && digits >= MIXED_ID_DIGITS;
+	return digits >= MIXED_ID_DIGITS;
 }
 
 static bool is_identifier(const char *s, size_t n)
