@@ -283,6 +283,39 @@ static __always_inline __u16 copy_prefix(__u8 *dst, __u32 cap, struct span_buf *
 	return len;
 }
 
+/* Bytes of a request head we need before deciding it is HTTP. Go's server
+ * reads the first byte of the next request on its own (a 1-byte read while
+ * the handler runs), so a head may arrive in pieces. */
+#define CLASSIFY_BYTES 8
+
+/* Append the start of a further chunk to a head shorter than
+ * CLASSIFY_BYTES. */
+static __always_inline __u16 append_prefix(__u8 *dst, __u32 have, struct span_buf *s)
+{
+	__u32 off = have & (CLASSIFY_BYTES - 1);
+	__u32 len = s->len < SONDE_REQ_CAP - CLASSIFY_BYTES ? s->len : SONDE_REQ_CAP - CLASSIFY_BYTES;
+
+	asm volatile("" : "+r"(len));
+	if (len > SONDE_REQ_CAP - CLASSIFY_BYTES)
+		len = SONDE_REQ_CAP - CLASSIFY_BYTES;
+	if (len == 0 || bpf_probe_read_user(dst + off, len, (void *)s->base))
+		return 0;
+	return len;
+}
+
+/* The head collected so far is not HTTP/1: forget the transaction, and the
+ * connection too when these were its first bytes. */
+static __always_inline void not_http(struct conn_state *c, struct conn_key *key)
+{
+	if (c->ev.txn_seq == 0) {
+		counter_add(SONDE_CNT_NOT_HTTP, 1);
+		mark_ignored(key);
+		return;
+	}
+	c->phase = PHASE_IDLE;
+	c->ev.req_len = 0;
+}
+
 /* A connection we first see mid-stream (open before Sonde started, or
  * accepted before its process was traced): learn the role from the data. */
 static __always_inline int learn_role(struct conn_state *c, struct conn_key *key,
@@ -297,7 +330,8 @@ static __always_inline int learn_role(struct conn_state *c, struct conn_key *key
 		c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 		return 0;
 	}
-	if (--c->probes_left == 0) {
+	/* A piece too small to judge (a 1-byte read) is no evidence. */
+	if (len >= 4 && --c->probes_left == 0) {
 		counter_add(SONDE_CNT_NOT_HTTP, 1);
 		mark_ignored(key);
 	}
@@ -311,18 +345,22 @@ static __always_inline void on_request_bytes(struct conn_state *c, struct conn_k
 	if (c->phase == PHASE_RESPONSE)
 		txn_emit(c, SONDE_END_NEXT_REQUEST);
 	if (c->phase == PHASE_REQUEST) {
+		if (c->ev.req_len < CLASSIFY_BYTES) {
+			c->ev.req_len += append_prefix(c->ev.req, c->ev.req_len, s);
+			if (c->ev.req_len >= CLASSIFY_BYTES &&
+			    !http_is_request(c->ev.req, c->ev.req_len)) {
+				not_http(c, key);
+				return;
+			}
+		}
 		c->ev.req_bytes += n;
 		c->ev.req_end_ns = now;
 		return;
 	}
 	c->ev.req_len = copy_prefix(c->ev.req, SONDE_REQ_CAP, s);
-	if (!http_is_request(c->ev.req, c->ev.req_len)) {
-		if (c->ev.txn_seq == 0) {
-			/* The first bytes of the connection decide. */
-			counter_add(SONDE_CNT_NOT_HTTP, 1);
-			mark_ignored(key);
-		}
-		c->ev.req_len = 0;
+	/* The first bytes of a transaction decide, once there are enough. */
+	if (c->ev.req_len >= CLASSIFY_BYTES && !http_is_request(c->ev.req, c->ev.req_len)) {
+		not_http(c, key);
 		return;
 	}
 	c->phase = PHASE_REQUEST;
@@ -337,14 +375,21 @@ static __always_inline void on_request_bytes(struct conn_state *c, struct conn_k
 	c->ev.req_end_ns = now;
 }
 
-static __always_inline void on_response_bytes(struct conn_state *c, struct call_args *a,
-					      struct span_buf *s, __u64 n, __u64 now)
+static __always_inline void on_response_bytes(struct conn_state *c, struct conn_key *key,
+					      struct call_args *a, struct span_buf *s, __u64 n,
+					      __u64 now)
 {
 	if (c->phase == PHASE_IDLE)
 		return;
 	if (c->phase == PHASE_REQUEST) {
 		struct http_frame f = {};
 		__u32 status;
+
+		/* A short head never confirmed as HTTP (a tiny non-HTTP message). */
+		if (!http_is_request(c->ev.req, c->ev.req_len)) {
+			not_http(c, key);
+			return;
+		}
 
 		c->ev.resp_len = copy_prefix(c->ev.resp, SONDE_RESP_CAP, s);
 		status = http_response_status(c->ev.resp, c->ev.resp_len);
@@ -405,7 +450,7 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 	if (request_dir)
 		on_request_bytes(c, &key, &s, ret, a->enter_ns, now);
 	else
-		on_response_bytes(c, a, &s, ret, now);
+		on_response_bytes(c, &key, a, &s, ret, now);
 	return 0;
 }
 

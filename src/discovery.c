@@ -510,6 +510,8 @@ static void untrace(struct discovery *d, uint32_t pid, const char *why)
 	table_remove(d, pid);
 }
 
+static void trace_children(struct discovery *d, uint32_t pid, uint16_t port, struct service *svc);
+
 static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t port, uint32_t ppid,
 		  struct service *inherit, const struct selector *by)
 {
@@ -557,12 +559,48 @@ static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t p
 	if (!d->slots[slot])
 		d->procs++;
 	d->slots[slot] = p;
+	if (!ppid)
+		trace_children(d, pid, port, inherit);
 	if (ppid)
 		log_info("instrumenting pid=%u service=%s exe=%s port=%u parent=%u", pid,
 			 inherit->name, exe, port, ppid);
 	else
 		log_info("instrumenting pid=%u service=%s exe=%s port=%u", pid, inherit->name, exe,
 			 port);
+}
+
+/* Children that exist when their parent starts being traced (nginx or
+ * gunicorn workers forked before the parent listened) are traced at once,
+ * as the kernel does for children forked later. */
+static void trace_children(struct discovery *d, uint32_t pid, uint16_t port, struct service *svc)
+{
+	char path[320], list[4096];
+	struct dirent *de;
+	DIR *tasks;
+
+	snprintf(path, sizeof(path), "/proc/%u/task", pid);
+	tasks = opendir(path);
+	if (!tasks)
+		return;
+	while ((de = readdir(tasks))) {
+		char *p, *end;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%u/task/%s/children", pid, de->d_name);
+		if (read_file(path, list, sizeof(list)) <= 0)
+			continue;
+		for (p = list;; p = end) {
+			unsigned long child = strtoul(p, &end, 10);
+			char exe[256];
+
+			if (end == p)
+				break;
+			if (child && !discovery__lookup(d, child) && !proc_exe(child, exe, sizeof(exe)))
+				trace(d, child, exe, port, pid, svc, NULL);
+		}
+	}
+	closedir(tasks);
 }
 
 void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)

@@ -157,7 +157,9 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	pipeline__free(pipeline);
+	log_debug("exporters stopped");
 	probes__stop(rt.probes);
+	log_debug("probes detached");
 	discovery__free(rt.discovery);
 	metric_store__free(rt.metrics);
 	config__free(&cfg);

@@ -2,6 +2,8 @@
 #include "probes.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,12 +183,30 @@ fail:
 	return NULL;
 }
 
+static void *destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/* Detaching a tracepoint waits for the kernel to quiesce (tens of ms each);
+ * detaching them all at once overlaps those waits, so Sonde stops within
+ * its one-second promise. */
 void probes__stop(struct probes *p)
 {
+	pthread_t threads[MAX_LINKS];
+	bool started[MAX_LINKS] = { false };
+
 	if (!p)
 		return;
-	for (int i = p->nlinks - 1; i >= 0; i--)
-		bpf_link__destroy(p->links[i]);
+	for (int i = 0; i < p->nlinks; i++)
+		started[i] = !pthread_create(&threads[i], NULL, destroy_link, p->links[i]);
+	for (int i = 0; i < p->nlinks; i++) {
+		if (started[i])
+			pthread_join(threads[i], NULL);
+		else
+			bpf_link__destroy(p->links[i]);
+	}
 	sonde_bpf__destroy(p->skel);
 	free(p);
 }

@@ -672,10 +672,11 @@ class Client:
         self.ledger = []
 
     def request(self, port, method, target, body=None, headers=None, conn=None,
-                delay_s=0.0, tag=""):
+                delay_s=0.0, tag="", t0=None):
         """One request. With conn=None a new connection is opened (and timed
         from before connect) and closed after the response; otherwise the
-        given keep-alive connection is used."""
+        given keep-alive connection is used. t0=(monotonic, wall ns) overrides
+        the start of the client's measurement (e.g. taken before connect)."""
         own = conn is None
         hdrs = dict(headers or {})
         if body is not None:
@@ -684,6 +685,8 @@ class Client:
                     request_body_len=len(body) if body else 0, delay_s=delay_s, tag=tag)
         sent.t0_wall_ns = time.time_ns()
         sent.t0_mono = time.monotonic()
+        if t0 is not None:
+            sent.t0_mono, sent.t0_wall_ns = t0
         if own:
             conn = http.client.HTTPConnection(self.host, port, timeout=30)
             conn.connect()
