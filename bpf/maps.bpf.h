@@ -32,7 +32,8 @@ struct conn_state {
 	__u8 phase;	     /* enum conn_phase */
 	__u8 chunked;	     /* response uses chunked transfer coding */
 	__u8 probes_left;    /* chunks left to look at on a mid-stream connection */
-	__u8 _pad[5];
+	__u8 counted;	     /* this server transaction is counted in flight */
+	__u8 _pad[4];
 };
 
 /* What the entry probe of a data syscall saves for its exit probe. */

@@ -16,6 +16,7 @@
 #include "maps.bpf.h"
 #include "sock.bpf.h"
 #include "http_frame.bpf.h"
+#include "link.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -122,7 +123,8 @@ int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	return save_call(CALL_CONNECT, ctx->args[0], 0, 0);
+	/* The address: a socket whose connect failed has forgotten its peer. */
+	return save_call(CALL_CONNECT, ctx->args[0], ctx->args[1], 0);
 }
 
 /* ---- connection state ---- */
@@ -156,8 +158,12 @@ static __always_inline struct conn_state *conn_create(struct conn_key *key, stru
 	c->ev.fd = key->fd;
 	c->ev.role = role;
 	c->ev.conn_start_ns = start_ns;
+	/* Unique enough to tell connections apart across descriptor reuse. */
+	c->ev.conn_id = (bpf_ktime_get_ns() << 6 | bpf_get_smp_processor_id()) | 1;
 	c->probes_left = MIDSTREAM_PROBES;
 	sock_read_addrs(sk, &c->ev.local, &c->ev.peer);
+	if (role == SONDE_ROLE_CLIENT)
+		client_tuple_add(key, c);
 	bpf_map_delete_elem(&ignored, key);
 	return c;
 }
@@ -171,6 +177,8 @@ static __always_inline void txn_reset(struct conn_state *c)
 	c->ev.resp_bytes = 0;
 	c->ev.req_len = 0;
 	c->ev.resp_len = 0;
+	c->ev.error = 0;
+	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
 	c->ev.txn_seq++;
 }
 
@@ -178,6 +186,8 @@ static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 {
 	struct sonde_http_event *e;
 
+	if (c->ev.role == SONDE_ROLE_SERVER)
+		server_txn_end(c);
 	c->ev.end_reason = reason;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -188,6 +198,18 @@ static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 		counter_add(SONDE_CNT_TXN_EMITTED, 1);
 	}
 	txn_reset(c);
+}
+
+static __always_inline void emit_connect_failure(struct conn_state *c, __u64 start_ns, __u32 error)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	c->ev.tid = (__u32)id;
+	c->ev.start_ns = start_ns;
+	c->ev.req_end_ns = c->ev.end_ns = bpf_ktime_get_ns();
+	c->ev.error = error;
+	client_parent(&c->ev.parent, id >> 32, (__u32)id);
+	txn_emit(c, SONDE_END_CONNECT_FAILED);
 }
 
 /* ---- where the bytes of one syscall are ---- */
@@ -307,6 +329,7 @@ static __always_inline __u16 append_prefix(__u8 *dst, __u32 have, struct span_bu
  * connection too when these were its first bytes. */
 static __always_inline void not_http(struct conn_state *c, struct conn_key *key)
 {
+	server_txn_end(c);
 	if (c->ev.txn_seq == 0) {
 		counter_add(SONDE_CNT_NOT_HTTP, 1);
 		mark_ignored(key);
@@ -328,6 +351,8 @@ static __always_inline int learn_role(struct conn_state *c, struct conn_key *key
 		len = 0;
 	if (http_is_request(head, len)) {
 		c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
+		if (!inbound)
+			client_tuple_add(key, c);
 		return 0;
 	}
 	/* A piece too small to judge (a 1-byte read) is no evidence. */
@@ -365,12 +390,17 @@ static __always_inline void on_request_bytes(struct conn_state *c, struct conn_k
 	}
 	c->phase = PHASE_REQUEST;
 	c->ev.tid = (__u32)bpf_get_current_pid_tgid();
-	if (c->ev.role == SONDE_ROLE_SERVER)
+	if (c->ev.role == SONDE_ROLE_SERVER) {
 		/* The first request of a connection waited since the accept. */
 		c->ev.start_ns = (c->ev.txn_seq == 0 && c->ev.conn_start_ns) ? c->ev.conn_start_ns
 									      : now;
-	else
-		c->ev.start_ns = enter_ns;
+		server_txn_begin(c);
+	} else {
+		/* Likewise a client's first request includes its connect. */
+		c->ev.start_ns = (c->ev.txn_seq == 0 && c->ev.conn_start_ns) ? c->ev.conn_start_ns
+									      : enter_ns;
+		client_parent(&c->ev.parent, key->tgid, c->ev.tid);
+	}
 	c->ev.req_bytes = n;
 	c->ev.req_end_ns = now;
 }
@@ -454,6 +484,40 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 	return 0;
 }
 
+/* The peer named in a connect() call's sockaddr (user memory). */
+static __always_inline void peer_from_sockaddr(struct sonde_addr *peer, __u64 uaddr)
+{
+	struct sockaddr_in6 sa = {};
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), (void *)uaddr))
+		return;
+	peer->family = sa.sin6_family;
+	peer->port = bpf_ntohs(sa.sin6_port);
+	if (sa.sin6_family == SONDE_AF_INET)
+		__builtin_memcpy(peer->addr, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+	else if (sa.sin6_family == SONDE_AF_INET6)
+		__builtin_memcpy(peer->addr, &sa.sin6_addr, 16);
+}
+
+/* A client connection that never opened is a client span with an error. */
+static __always_inline int connect_failed(struct conn_key *key, __u64 uaddr, __u64 start_ns,
+					  __u32 error)
+{
+	struct sock *sk = fd_to_tcp_sock(key->fd);
+	struct conn_state *c;
+
+	if (!sk)
+		return 0;
+	c = conn_create(key, sk, SONDE_ROLE_CLIENT, start_ns);
+	if (!c)
+		return 0;
+	peer_from_sockaddr(&c->ev.peer, uaddr);
+	emit_connect_failure(c, start_ns, error);
+	client_tuple_del(c);
+	bpf_map_delete_elem(&conns, key);
+	return 0;
+}
+
 static __always_inline int on_accept_or_connect(struct call_args *a, __u32 tgid, long ret)
 {
 	struct conn_key key = { .tgid = tgid };
@@ -466,10 +530,10 @@ static __always_inline int on_accept_or_connect(struct call_args *a, __u32 tgid,
 		key.fd = ret;
 		role = SONDE_ROLE_SERVER;
 	} else {
-		if (ret != 0 && ret != -EINPROGRESS)
-			return 0;
 		key.fd = a->fd;
 		role = SONDE_ROLE_CLIENT;
+		if (ret != 0 && ret != -EINPROGRESS)
+			return connect_failed(&key, a->buf, a->enter_ns, -ret);
 	}
 	sk = fd_to_tcp_sock(key.fd);
 	if (!sk) {
@@ -517,10 +581,24 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (c) {
-		if (c->phase == PHASE_RESPONSE)
+		if (c->phase == PHASE_RESPONSE) {
 			txn_emit(c, SONDE_END_CLOSE);
-		else if (c->phase == PHASE_REQUEST)
+		} else if (c->phase == PHASE_REQUEST) {
+			server_txn_end(c);
 			counter_add(SONDE_CNT_INCOMPLETE, 1);
+		} else if (c->ev.role == SONDE_ROLE_CLIENT && c->ev.txn_seq == 0 &&
+			   c->ev.conn_start_ns) {
+			/* A non-blocking connect that failed or never completed:
+			 * the socket never left SYN_SENT, or went straight to CLOSE. */
+			struct sock *sk = fd_to_tcp_sock(key.fd);
+			int state = sk ? BPF_CORE_READ(sk, __sk_common.skc_state) : 0;
+
+			if (state == 2 /* TCP_SYN_SENT */ || state == 7 /* TCP_CLOSE */)
+				emit_connect_failure(c, c->ev.conn_start_ns,
+						     sk ? BPF_CORE_READ(sk, sk_err) : 0);
+		}
+		if (c->ev.role == SONDE_ROLE_CLIENT)
+			client_tuple_del(c);
 		bpf_map_delete_elem(&conns, &key);
 	}
 	bpf_map_delete_elem(&ignored, &key);

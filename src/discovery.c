@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include "model/route.h"
 #include "sonde/abi.h"
@@ -488,9 +490,46 @@ static const struct selector *selected(struct discovery *d, uint32_t pid, char *
 	return NULL;
 }
 
+/* Go binaries carry a .go.buildinfo (or, older, .gopclntab) section. Go
+ * moves goroutines between threads, so "the thread serving a request"
+ * says nothing there. */
+static bool is_go_binary(uint32_t pid)
+{
+	char path[64];
+	bool go = false;
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && !elf_getshdrstrndx(elf, &shstrndx)) {
+		while (!go && (scn = elf_nextscn(elf, scn))) {
+			GElf_Shdr sh;
+			const char *name;
+
+			if (!gelf_getshdr(scn, &sh))
+				continue;
+			name = elf_strptr(elf, shstrndx, sh.sh_name);
+			go = name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"));
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return go;
+}
+
 static int traced_map_set(struct discovery *d, uint32_t pid, const struct service *s)
 {
 	struct sonde_traced_proc v = { .service_id = s->id };
+
+	if (is_go_binary(pid))
+		v.flags |= SONDE_PROC_NO_THREAD_RULE;
 
 	if (bpf_map_update_elem(d->traced_fd, &pid, &v, BPF_ANY)) {
 		log_warn("cannot trace pid=%u: traced-process map: %s", pid, strerror(errno));

@@ -152,6 +152,7 @@ int main(int argc, char **argv)
 	}
 	/* Drain what the kernel emitted before we detach. */
 	pipeline__poll(pipeline, 0);
+	pipeline__drain(pipeline);
 	pipeline__flush(pipeline);
 	log_info("stopping");
 	rc = 0;

@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <bpf/libbpf.h>
 
 #include "decode/http1.h"
 #include "discovery.h"
 #include "export/exporter.h"
+#include "model/linker.h"
 #include "model/metrics.h"
 #include "model/route.h"
 #include "model/route_pattern.h"
@@ -26,10 +28,19 @@ struct pipeline {
 	struct ring_buffer *rb;
 	struct exporter exporters[MAX_EXPORTERS];
 	int nexporters;
+	struct linker *linker;
 	/* Random ids come from getrandom(), drawn a block at a time. */
 	uint8_t random[4096];
 	size_t random_left;
 };
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 
 static void random_bytes(struct pipeline *p, uint8_t *out, size_t n)
 {
@@ -103,6 +114,40 @@ static bool parse_traceparent(const char *v, struct span *s)
 	return true;
 }
 
+/* The kernel's names for this transaction and the one it is part of. */
+static void span_refs(const struct sonde_http_event *ev, struct span *s)
+{
+	s->self.conn_id = ev->conn_id;
+	s->self.txn_seq = ev->txn_seq;
+	if (ev->parent.link != SONDE_LINK_NONE) {
+		s->parent.conn_id = ev->parent.conn_id;
+		s->parent.txn_seq = ev->parent.txn_seq;
+		s->parent_link = ev->parent.link;
+	}
+}
+
+/* A client connection that never opened: a client span with the error. */
+static int connect_failure_span(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
+				struct span *s)
+{
+	memset(s, 0, sizeof(*s));
+	span_refs(ev, s);
+	s->self.conn_id = 0; /* nothing can be its child */
+	s->kind = SPAN_KIND_CLIENT;
+	s->pid = ev->hdr.tgid;
+	s->tid = ev->tid;
+	s->start_ns = ev->start_ns + mono_to_real_ns;
+	s->handler_start_ns = s->start_ns;
+	s->end_ns = ev->end_ns + mono_to_real_ns;
+	endpoint_from(&ev->local, &s->client);
+	endpoint_from(&ev->peer, &s->server);
+	if (ev->error)
+		snprintf(s->error, sizeof(s->error), "connect: %s", strerror(ev->error));
+	else
+		snprintf(s->error, sizeof(s->error), "connect: connection failed");
+	return 1;
+}
+
 int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
 			 struct span *out, int max)
 {
@@ -111,11 +156,16 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 	struct span *s = out;
 	bool server = ev->role == SONDE_ROLE_SERVER;
 
-	if (max < 1 || http1_parse_request(ev->req, ev->req_len, &req))
+	if (max < 1)
+		return 0;
+	if (ev->end_reason == SONDE_END_CONNECT_FAILED)
+		return connect_failure_span(ev, mono_to_real_ns, s);
+	if (http1_parse_request(ev->req, ev->req_len, &req))
 		return 0;
 	if (http1_parse_response(ev->resp, ev->resp_len, &resp))
 		return 0;
 	memset(s, 0, sizeof(*s));
+	span_refs(ev, s);
 	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	s->pid = ev->hdr.tgid;
 	s->tid = ev->tid;
@@ -171,6 +221,16 @@ static const char *server_route(const struct sonde_config *cfg, const struct ser
 	return route_table__admit(svc->routes, raw);
 }
 
+/* A span with its final ids, to every exporter. */
+static void export_span(const struct span *s, void *arg)
+{
+	struct pipeline *p = arg;
+
+	atomic_fetch_add(&p->rt->spans_total, 1);
+	for (int e = 0; e < p->nexporters; e++)
+		p->exporters[e].ops->export_span(&p->exporters[e], s);
+}
+
 static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 {
 	struct sonde_runtime *rt = p->rt;
@@ -214,9 +274,8 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 			metric_store__record(rt->metrics, s, route);
 		if (!want_span)
 			continue;
-		atomic_fetch_add(&rt->spans_total, 1);
-		for (int e = 0; e < p->nexporters; e++)
-			p->exporters[e].ops->export_span(&p->exporters[e], s);
+		s->remote_parent = has_parent;
+		linker__submit(p->linker, s, ev->end_ns, export_span, p);
 	}
 }
 
@@ -258,9 +317,15 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 	if (!p)
 		return NULL;
 	p->rt = rt;
+	p->linker = linker__new(4096, 1 << 16, rt->cfg->link_wait_ms * 1000000ull);
+	if (!p->linker) {
+		free(p);
+		return NULL;
+	}
 	p->rb = ring_buffer__new(probes__events_map_fd(rt->probes), on_event, p, NULL);
 	if (!p->rb) {
 		log_error("cannot open the ring buffer: %s", strerror(errno));
+		linker__free(p->linker);
 		free(p);
 		return NULL;
 	}
@@ -289,7 +354,13 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 		return n;
 	/* Wake-ups are batched: whatever is below the threshold is read here. */
 	ring_buffer__consume(p->rb);
+	linker__expire(p->linker, mono_now(), export_span, p);
 	return 0;
+}
+
+void pipeline__drain(struct pipeline *p)
+{
+	linker__flush(p->linker, export_span, p);
 }
 
 void pipeline__flush(struct pipeline *p)
@@ -306,6 +377,7 @@ void pipeline__free(struct pipeline *p)
 	for (int e = 0; e < p->nexporters; e++)
 		p->exporters[e].ops->destroy(&p->exporters[e]);
 	ring_buffer__free(p->rb);
+	linker__free(p->linker);
 	free(p);
 }
 

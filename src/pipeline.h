@@ -20,6 +20,9 @@ void pipeline__free(struct pipeline *p);
 /** pipeline__poll() - wait up to @timeout_ms for events and process them all. */
 int pipeline__poll(struct pipeline *p, int timeout_ms);
 
+/** pipeline__drain() - let every span waiting for its parent go (shutdown). */
+void pipeline__drain(struct pipeline *p);
+
 /** pipeline__flush() - flush every exporter (after a batch, at shutdown). */
 void pipeline__flush(struct pipeline *p);
 

@@ -54,6 +54,26 @@ enum sonde_end_reason {
 	SONDE_END_NEXT_REQUEST = 2, /* a new request began on the connection */
 	SONDE_END_CLOSE = 3,	    /* the connection was closed */
 	SONDE_END_CHUNKED = 4,	    /* the chunked terminator was seen */
+	SONDE_END_CONNECT_FAILED = 5, /* client: the connection never opened */
+};
+
+/* How a transaction's parent was found (see docs and bpf/link.bpf.h). */
+enum sonde_link_kind {
+	SONDE_LINK_NONE = 0,
+	SONDE_LINK_THREAD = 1,	/* client call on the thread serving a request */
+	SONDE_LINK_PROCESS = 2, /* client call while exactly one request is in flight */
+	SONDE_LINK_PEER = 3,	/* server side of a traced local client's connection */
+};
+
+/* Flags in struct sonde_traced_proc. */
+#define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
+
+/* A transaction, named across events: connection id and its number there. */
+struct sonde_txn_ref {
+	__u64 conn_id; /* unique per connection as Sonde saw it open; 0: none */
+	__u32 txn_seq;
+	__u8 link;     /* enum sonde_link_kind, in a parent reference */
+	__u8 _pad[3];
 };
 
 /* Per-CPU counters exported as sonde_events_lost_total{reason} and friends.
@@ -103,7 +123,9 @@ struct sonde_http_event {
 	__u16 req_len;	   /* bytes valid in req[] */
 	__u16 resp_len;	   /* bytes valid in resp[] */
 	__u16 _pad0;
-	__u32 _pad1;
+	__u32 error;	   /* errno of a failed connection, else 0 */
+	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
+	struct sonde_txn_ref parent; /* the transaction this one is part of */
 	__u8 req[SONDE_REQ_CAP];
 	__u8 resp[SONDE_RESP_CAP];
 };
@@ -125,9 +147,11 @@ struct sonde_traced_proc {
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
 _Static_assert(sizeof(struct sonde_http_event) ==
-		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + SONDE_REQ_CAP + SONDE_RESP_CAP,
+		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + SONDE_REQ_CAP +
+			       SONDE_RESP_CAP,
 	       "sonde_http_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
+_Static_assert(sizeof(struct sonde_txn_ref) == 16, "sonde_txn_ref layout");
 
 #pragma GCC diagnostic pop
 

@@ -64,8 +64,17 @@ void printer__text(FILE *f, const struct span *s)
 	endpoint(f, &s->client);
 	fputs("->", f);
 	endpoint(f, &s->server);
-	fprintf(f, " size:%" PRIu64 "B svc=[%s] traceparent=[00-%s-%s-%02x]\n", s->request_body_size,
+	fprintf(f, " size:%" PRIu64 "B svc=[%s] traceparent=[00-%s-%s-%02x]", s->request_body_size,
 		s->service ? s->service->name : "", trace, span_hex, s->trace_flags);
+	if (!is_root(s)) {
+		char parent[17];
+
+		hex(s->parent_span_id, 8, parent);
+		fprintf(f, " parent=[%s]", parent);
+	}
+	if (s->error[0])
+		fprintf(f, " error=[%s]", s->error);
+	fputc('\n', f);
 }
 
 static void json_string(FILE *f, const char *s)
@@ -114,9 +123,11 @@ void printer__json(FILE *f, const struct span *s)
 	json_string(f, s->client.addr);
 	fprintf(f, ",\"client_port\":%u,\"server_addr\":", s->client.port);
 	json_string(f, s->server.addr);
-	fprintf(f,
-		",\"server_port\":%u,\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\"}\n",
+	fprintf(f, ",\"server_port\":%u,\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\","
+		   "\"error\":",
 		s->server.port, trace, span_hex, parent);
+	json_string(f, s->error);
+	fputs("}\n", f);
 }
 
 struct printer_state {

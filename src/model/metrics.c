@@ -108,6 +108,23 @@ static struct series *series_get(struct metric_store *m, const struct series_key
 	return s;
 }
 
+/* The host a client named, without its port: "api:8080" -> "api",
+ * "[::1]:80" -> "::1". */
+static void host_without_port(const char *host, char *out, size_t size)
+{
+	const char *colon = strrchr(host, ':');
+
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+
+		snprintf(out, size, "%.*s", end ? (int)(end - host - 1) : (int)strlen(host + 1), host + 1);
+	} else if (colon && colon == strchr(host, ':')) {
+		snprintf(out, size, "%.*s", (int)(colon - host), host);
+	} else {
+		snprintf(out, size, "%s", host);
+	}
+}
+
 void metric_store__record(struct metric_store *m, const struct span *sp, const char *route)
 {
 	struct series_key k;
@@ -121,7 +138,10 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	if (sp->kind == SPAN_KIND_SERVER) {
 		k.route = route;
 	} else {
-		snprintf(k.peer, sizeof(k.peer), "%s", sp->host[0] ? sp->host : sp->server.addr);
+		if (sp->host[0])
+			host_without_port(sp->host, k.peer, sizeof(k.peer));
+		else
+			snprintf(k.peer, sizeof(k.peer), "%s", sp->server.addr);
 		k.peer_port = sp->server.port;
 	}
 	pthread_mutex_lock(&m->lock);

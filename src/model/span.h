@@ -28,6 +28,12 @@ struct span_endpoint {
 
 struct service;
 
+/* A transaction as the kernel names it (connection id, number on it). */
+struct txn_id {
+	uint64_t conn_id; /* 0: unknown */
+	uint32_t txn_seq;
+};
+
 struct span {
 	enum span_kind kind;
 	const struct service *service; /* owned by discovery; outlives the span */
@@ -50,10 +56,18 @@ struct span {
 	struct span_endpoint client;
 	struct span_endpoint server;
 
+	char error[64]; /* why the call failed ("connection refused"), "" if it did not */
+
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t parent_span_id[8]; /* all zero for a root span */
 	uint8_t trace_flags;
+
+	/* For joining spans into traces (model/linker.h). */
+	struct txn_id self;
+	struct txn_id parent;  /* the transaction this one is part of, if known */
+	uint8_t parent_link;   /* enum sonde_link_kind */
+	bool remote_parent;    /* trace context came in a traceparent header */
 };
 
 static inline uint64_t span_duration_ns(const struct span *s)

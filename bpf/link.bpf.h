@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Parent links between transactions, found where only the kernel can see
+ * them, with no header written into the traffic:
+ *
+ *  - in one process, a client call made while the process serves a request
+ *    is that request's child: by thread (the thread serving exactly one
+ *    request), else when exactly one request is in flight in the process.
+ *    When neither rule decides there is no link: never a wrong parent.
+ *  - across processes on this host, a server transaction whose connection
+ *    mirrors a traced client's connection is that client call's child.
+ *
+ * User space receives the references (struct sonde_txn_ref) and joins the
+ * spans; ids stay a user-space matter.
+ */
+#ifndef SONDE_LINK_BPF_H
+#define SONDE_LINK_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "sonde/abi.h"
+#include "maps.bpf.h"
+
+/* Both ends of a TCP connection, IPv4 written as IPv4-mapped IPv6 so that
+ * a v4 client and a v6 (dual-stack) server name the connection alike. */
+struct tuple_key {
+	__u8 local[16];
+	__u8 peer[16];
+	__u16 local_port;
+	__u16 peer_port;
+	__u32 _pad;
+};
+
+/* Requests in flight for one thread or one process, and the latest one
+ * begun; `valid` is cleared when that one ends before the others. */
+struct inflight {
+	__u64 conn_id;
+	__u32 txn_seq;
+	__u16 count;
+	__u8 valid;
+	__u8 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_CONNS);
+	__type(key, struct tuple_key);
+	__type(value, struct conn_key);
+} client_tuples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_INFLIGHT);
+	__type(key, __u64); /* tgid << 32 | tid */
+	__type(value, struct inflight);
+} inflight_by_thread SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_TRACED);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} inflight_by_proc SEC(".maps");
+
+static __always_inline void mapped_addr(__u8 *dst, const struct sonde_addr *a)
+{
+	if (a->family == 2 /* AF_INET */) {
+		__builtin_memset(dst, 0, 10);
+		dst[10] = 0xff;
+		dst[11] = 0xff;
+		__builtin_memcpy(dst + 12, a->addr, 4);
+	} else {
+		__builtin_memcpy(dst, a->addr, 16);
+	}
+}
+
+static __always_inline void tuple_of(struct tuple_key *k, const struct sonde_addr *local,
+				     const struct sonde_addr *peer)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	mapped_addr(k->local, local);
+	mapped_addr(k->peer, peer);
+	k->local_port = local->port;
+	k->peer_port = peer->port;
+}
+
+/* A traced client's connection, so its peer can find it. */
+static __always_inline void client_tuple_add(struct conn_key *key, struct conn_state *c)
+{
+	struct tuple_key t;
+
+	tuple_of(&t, &c->ev.local, &c->ev.peer);
+	bpf_map_update_elem(&client_tuples, &t, key, BPF_ANY);
+}
+
+static __always_inline void client_tuple_del(struct conn_state *c)
+{
+	struct tuple_key t;
+
+	tuple_of(&t, &c->ev.local, &c->ev.peer);
+	bpf_map_delete_elem(&client_tuples, &t);
+}
+
+static __always_inline void inflight_begin(void *map, void *key, __u64 conn_id, __u32 seq)
+{
+	struct inflight *f = bpf_map_lookup_elem(map, key);
+	struct inflight init = { .conn_id = conn_id, .txn_seq = seq, .count = 1, .valid = 1 };
+
+	if (!f) {
+		bpf_map_update_elem(map, key, &init, BPF_ANY);
+		return;
+	}
+	f->count++;
+	f->conn_id = conn_id;
+	f->txn_seq = seq;
+	f->valid = 1;
+}
+
+static __always_inline void inflight_end(void *map, void *key, __u64 conn_id, __u32 seq)
+{
+	struct inflight *f = bpf_map_lookup_elem(map, key);
+
+	if (!f)
+		return;
+	if (f->count > 0)
+		f->count--;
+	if (f->conn_id == conn_id && f->txn_seq == seq)
+		f->valid = 0;
+}
+
+/* The request being served by this thread or, failing that, the one
+ * request in flight in this process; link NONE when neither is certain. */
+static __always_inline void client_parent(struct sonde_txn_ref *ref, __u32 tgid, __u32 tid)
+{
+	struct sonde_traced_proc *tp = bpf_map_lookup_elem(&traced, &tgid);
+	__u64 tkey = (__u64)tgid << 32 | tid;
+	struct inflight *f;
+
+	__builtin_memset(ref, 0, sizeof(*ref));
+	if (tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE)) {
+		f = bpf_map_lookup_elem(&inflight_by_thread, &tkey);
+		if (f && f->count == 1 && f->valid) {
+			ref->conn_id = f->conn_id;
+			ref->txn_seq = f->txn_seq;
+			ref->link = SONDE_LINK_THREAD;
+			return;
+		}
+	}
+	f = bpf_map_lookup_elem(&inflight_by_proc, &tgid);
+	if (f && f->count == 1 && f->valid) {
+		ref->conn_id = f->conn_id;
+		ref->txn_seq = f->txn_seq;
+		ref->link = SONDE_LINK_PROCESS;
+	}
+}
+
+/* A server transaction begins: count it in flight and look for the traced
+ * client at the other end of its connection. */
+static __always_inline void server_txn_begin(struct conn_state *c)
+{
+	__u32 tgid = c->ev.hdr.tgid;
+	__u64 tkey = (__u64)tgid << 32 | c->ev.tid;
+	struct conn_state *peer;
+	struct conn_key *pk;
+	struct tuple_key t;
+
+	inflight_begin(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
+	inflight_begin(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
+	c->counted = 1;
+
+	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
+	tuple_of(&t, &c->ev.peer, &c->ev.local); /* the client's view */
+	pk = bpf_map_lookup_elem(&client_tuples, &t);
+	if (!pk)
+		return;
+	peer = bpf_map_lookup_elem(&conns, pk);
+	if (!peer)
+		return;
+	c->ev.parent.conn_id = peer->ev.conn_id;
+	/* The client's write may not have reached its exit probe yet: if it
+	 * still shows its previous transaction's response, this request is
+	 * the next one. */
+	c->ev.parent.txn_seq = peer->ev.txn_seq + (peer->phase == PHASE_RESPONSE ? 1 : 0);
+	c->ev.parent.link = SONDE_LINK_PEER;
+}
+
+static __always_inline void server_txn_end(struct conn_state *c)
+{
+	__u32 tgid = c->ev.hdr.tgid;
+	__u64 tkey = (__u64)tgid << 32 | c->ev.tid;
+
+	if (!c->counted)
+		return;
+	c->counted = 0;
+	inflight_end(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
+	inflight_end(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
+}
+
+#endif /* SONDE_LINK_BPF_H */

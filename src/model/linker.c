@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Joining spans into traces. See linker.h. */
+#include "model/linker.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+struct held {
+	struct span span;
+	uint64_t deadline_ns;
+	uint32_t next; /* next in its bucket's chain, or in the free list */
+	bool used;
+};
+
+/* Ids of a finalized span, by transaction: a direct-mapped cache, so an
+ * old entry may be overwritten; a miss only means no link, never a wrong one. */
+struct known {
+	struct txn_id id;
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t trace_flags;
+	bool used;
+};
+
+struct linker {
+	struct held *pool;
+	size_t max_held, nheld;
+	uint32_t free_head;
+	uint32_t *buckets; /* held spans by their parent's id */
+	size_t bucket_mask;
+	struct known *known;
+	size_t known_mask;
+	uint64_t wait_ns;
+	struct span *queue; /* finalize()'s work queue */
+	struct linker_stats stats;
+};
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t id_hash(const struct txn_id *id)
+{
+	uint64_t h = id->conn_id * 0x9E3779B97F4A7C15ull ^ id->txn_seq * 0xC2B2AE3D27D4EB4Full;
+
+	return h ^ (h >> 29);
+}
+
+static bool id_equal(const struct txn_id *a, const struct txn_id *b)
+{
+	return a->conn_id == b->conn_id && a->txn_seq == b->txn_seq;
+}
+
+struct linker *linker__new(size_t max_held, size_t max_known, uint64_t wait_ns)
+{
+	struct linker *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->max_held = max_held ? max_held : 1;
+	l->pool = calloc(l->max_held, sizeof(*l->pool));
+	l->bucket_mask = pow2_at_least(l->max_held) - 1;
+	l->buckets = malloc((l->bucket_mask + 1) * sizeof(*l->buckets));
+	l->known_mask = pow2_at_least(max_known ? max_known : 1) - 1;
+	l->known = calloc(l->known_mask + 1, sizeof(*l->known));
+	l->queue = malloc((l->max_held + 1) * sizeof(*l->queue));
+	if (!l->pool || !l->buckets || !l->known || !l->queue) {
+		linker__free(l);
+		return NULL;
+	}
+	for (size_t i = 0; i <= l->bucket_mask; i++)
+		l->buckets[i] = NIL;
+	for (size_t i = 0; i < l->max_held; i++)
+		l->pool[i].next = i + 1 < l->max_held ? i + 1 : NIL;
+	l->free_head = 0;
+	l->wait_ns = wait_ns;
+	return l;
+}
+
+void linker__free(struct linker *l)
+{
+	if (!l)
+		return;
+	free(l->pool);
+	free(l->buckets);
+	free(l->known);
+	free(l->queue);
+	free(l);
+}
+
+static struct known *known_slot(struct linker *l, const struct txn_id *id)
+{
+	return &l->known[id_hash(id) & l->known_mask];
+}
+
+static const struct known *known_get(struct linker *l, const struct txn_id *id)
+{
+	struct known *k = known_slot(l, id);
+
+	return k->used && id_equal(&k->id, id) ? k : NULL;
+}
+
+static void known_put(struct linker *l, const struct span *s)
+{
+	struct known *k;
+
+	if (!s->self.conn_id)
+		return;
+	k = known_slot(l, &s->self);
+	k->id = s->self;
+	memcpy(k->trace_id, s->trace_id, sizeof(k->trace_id));
+	memcpy(k->span_id, s->span_id, sizeof(k->span_id));
+	k->trace_flags = s->trace_flags;
+	k->used = true;
+}
+
+static void adopt(struct span *child, const uint8_t *trace_id, const uint8_t *span_id,
+		  uint8_t flags)
+{
+	memcpy(child->trace_id, trace_id, sizeof(child->trace_id));
+	memcpy(child->parent_span_id, span_id, sizeof(child->parent_span_id));
+	child->trace_flags = flags;
+}
+
+static void unlink_held(struct linker *l, uint32_t idx)
+{
+	struct held *h = &l->pool[idx];
+	uint32_t *link = &l->buckets[id_hash(&h->span.parent) & l->bucket_mask];
+
+	while (*link != idx)
+		link = &l->pool[*link].next;
+	*link = h->next;
+	h->used = false;
+	h->next = l->free_head;
+	l->free_head = idx;
+	l->nheld--;
+}
+
+/* Emit @first, remember its ids, then emit the held spans waiting for it,
+ * and theirs, breadth first. Each held span enters the queue at most once,
+ * so the queue (max_held + 1 spans) never overflows. */
+static void finalize(struct linker *l, const struct span *first, linker_emit_fn emit, void *arg)
+{
+	size_t head = 0, tail = 0;
+
+	l->queue[tail++] = *first;
+	while (head < tail) {
+		const struct span *s = &l->queue[head++];
+		uint32_t idx;
+
+		emit(s, arg);
+		known_put(l, s);
+		if (!s->self.conn_id || !l->nheld)
+			continue;
+		for (idx = l->buckets[id_hash(&s->self) & l->bucket_mask]; idx != NIL;) {
+			struct held *h = &l->pool[idx];
+			uint32_t next = h->next;
+
+			if (id_equal(&h->span.parent, &s->self)) {
+				struct span *child = &l->queue[tail++];
+
+				*child = h->span;
+				adopt(child, s->trace_id, s->span_id, s->trace_flags);
+				l->stats.linked++;
+				unlink_held(l, idx);
+			}
+			idx = next;
+		}
+	}
+}
+
+void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, linker_emit_fn emit,
+		    void *arg)
+{
+	struct span copy;
+	const struct known *parent;
+	uint32_t idx;
+	struct held *h;
+
+	if (!s->parent.conn_id) {
+		finalize(l, s, emit, arg);
+		return;
+	}
+	parent = known_get(l, &s->parent);
+	if (parent) {
+		copy = *s;
+		adopt(&copy, parent->trace_id, parent->span_id, parent->trace_flags);
+		l->stats.linked++;
+		finalize(l, &copy, emit, arg);
+		return;
+	}
+	if (l->free_head == NIL) {
+		l->stats.overflow++;
+		finalize(l, s, emit, arg);
+		return;
+	}
+	idx = l->free_head;
+	h = &l->pool[idx];
+	l->free_head = h->next;
+	h->span = *s;
+	h->deadline_ns = now_ns + l->wait_ns;
+	h->used = true;
+	{
+		uint32_t *head = &l->buckets[id_hash(&s->parent) & l->bucket_mask];
+
+		h->next = *head;
+		*head = idx;
+	}
+	l->nheld++;
+}
+
+static void release_where(struct linker *l, uint64_t now_ns, bool all, linker_emit_fn emit,
+			  void *arg)
+{
+	for (size_t i = 0; i < l->max_held && l->nheld; i++) {
+		struct held *h = &l->pool[i];
+		struct span s;
+
+		if (!h->used || (!all && h->deadline_ns > now_ns))
+			continue;
+		s = h->span;
+		unlink_held(l, i);
+		l->stats.expired++;
+		finalize(l, &s, emit, arg);
+	}
+}
+
+void linker__expire(struct linker *l, uint64_t now_ns, linker_emit_fn emit, void *arg)
+{
+	if (l->nheld)
+		release_where(l, now_ns, false, emit, arg);
+}
+
+void linker__flush(struct linker *l, linker_emit_fn emit, void *arg)
+{
+	release_where(l, 0, true, emit, arg);
+}
+
+void linker__stats(const struct linker *l, struct linker_stats *out)
+{
+	*out = l->stats;
+	out->held = l->nheld;
+}
