@@ -70,12 +70,92 @@ const struct config_option config_options[] = {
 	  NULL, "Paths to ignore (same pattern syntax; a trailing * matches any rest), e.g. /health." },
 	{ "routes.ignore_mode", CONFIG_ENUM, "all", { "SONDE_IGNORE_MODE" }, OFF(ignore_mode), ignore_names,
 	  "What ignored paths lose: all (spans and metrics), traces, or metrics." },
+	{ "traces.link_wait", CONFIG_DURATION, "5s", { "SONDE_LINK_WAIT" }, OFF(link_wait_ms), NULL,
+	  "Longest time a span waits for its parent (a caller's span completes after its callee's)." },
 	{ "log_level", CONFIG_ENUM, "info", { "SONDE_LOG_LEVEL", "BEYLA_LOG_LEVEL", "OTEL_EBPF_LOG_LEVEL" },
 	  OFF(log_level), log_names, "Log level on stderr: error, warn, info, debug." },
 	{ "ebpf.wakeup_bytes", CONFIG_SIZE, "64K", { "SONDE_WAKEUP_BYTES" }, OFF(wakeup_bytes), NULL,
 	  "Ring buffer bytes waiting before the kernel wakes Sonde (batches wake-ups)." },
 	{ "ebpf.poll_interval", CONFIG_DURATION, "50ms", { "SONDE_POLL_INTERVAL" }, OFF(poll_ms), NULL,
 	  "Longest time an event waits in the ring buffer when traffic is low." },
+	/* OTLP export */
+	/* Choice lists are indexed by the enums of export/otlp_config.h
+	 * (tests/unit/test_otlp_config.c checks they agree). */
+#define OTLP_PROTOCOLS ((const char *const[]){ "", "grpc", "http/protobuf", "http/json", NULL })
+#define OTLP_COMPRESSIONS ((const char *const[]){ "", "none", "gzip", NULL })
+	{ "otel_export.endpoint", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_ENDPOINT" },
+	  OFF(otlp_endpoint), NULL,
+	  "OTLP endpoint of traces and metrics, e.g. http://collector:4318; HTTP adds /v1/traces, "
+	  "/v1/metrics." },
+	{ "otel_traces_export.endpoint", CONFIG_STRING, NULL,
+	  { "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_ENDPOINT" }, OFF(otlp_traces_endpoint),
+	  NULL, "OTLP endpoint of traces, used as given (http://collector:4318/v1/traces)." },
+	{ "otel_metrics_export.endpoint", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" },
+	  OFF(otlp_metrics_endpoint), NULL,
+	  "OTLP endpoint of metrics, used as given (http://collector:4318/v1/metrics)." },
+	{ "otel_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_PROTOCOL" }, OFF(otlp_protocol),
+	  OTLP_PROTOCOLS,
+	  "OTLP protocol; unset: grpc on port 4317, else http/protobuf. http/json is sent as "
+	  "http/protobuf." },
+	{ "otel_traces_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" },
+	  OFF(otlp_traces_protocol), OTLP_PROTOCOLS, "OTLP protocol of traces (overrides the above)." },
+	{ "otel_metrics_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" },
+	  OFF(otlp_metrics_protocol), OTLP_PROTOCOLS, "OTLP protocol of metrics (overrides the above)." },
+	{ "otel_export.headers", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_HEADERS" }, OFF(otlp_headers),
+	  NULL, "Headers (gRPC metadata) of every OTLP request: key=value,key2=value2, URL-encoded." },
+	{ "otel_traces_export.headers", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_TRACES_HEADERS" },
+	  OFF(otlp_traces_headers), NULL, "Headers of trace requests (replace those above by key)." },
+	{ "otel_metrics_export.headers", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_METRICS_HEADERS" },
+	  OFF(otlp_metrics_headers), NULL, "Headers of metric requests (replace those above by key)." },
+	{ "otel_export.timeout", CONFIG_DURATION, "10s", { "OTEL_EXPORTER_OTLP_TIMEOUT" },
+	  OFF(otlp_timeout_ms), NULL, "Time limit of one OTLP request (a bare number is milliseconds)." },
+	{ "otel_traces_export.timeout", CONFIG_DURATION, NULL, { "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT" },
+	  OFF(otlp_traces_timeout_ms), NULL, "Time limit of one trace request (default: the above)." },
+	{ "otel_metrics_export.timeout", CONFIG_DURATION, NULL, { "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT" },
+	  OFF(otlp_metrics_timeout_ms), NULL, "Time limit of one metric request (default: the above)." },
+	{ "otel_export.compression", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_COMPRESSION" },
+	  OFF(otlp_compression), OTLP_COMPRESSIONS, "Compression of OTLP requests: gzip or none." },
+	{ "otel_traces_export.compression", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION" },
+	  OFF(otlp_traces_compression), OTLP_COMPRESSIONS, "Compression of trace requests." },
+	{ "otel_metrics_export.compression", CONFIG_ENUM, NULL,
+	  { "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION" }, OFF(otlp_metrics_compression), OTLP_COMPRESSIONS,
+	  "Compression of metric requests." },
+	{ "otel_export.certificate", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_CERTIFICATE" },
+	  OFF(otlp_certificate), NULL, "CA certificates (PEM file) that https endpoints are checked with." },
+	{ "otel_traces_export.certificate", CONFIG_STRING, NULL, { "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE" },
+	  OFF(otlp_traces_certificate), NULL, "CA certificates of the traces endpoint." },
+	{ "otel_metrics_export.certificate", CONFIG_STRING, NULL,
+	  { "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE" }, OFF(otlp_metrics_certificate), NULL,
+	  "CA certificates of the metrics endpoint." },
+	{ "otel_export.insecure", CONFIG_BOOL, "false", { "OTEL_EXPORTER_OTLP_INSECURE" },
+	  OFF(otlp_insecure), NULL, "An endpoint given without a scheme is http:// (else https://)." },
+	{ "otel_traces_export.exporter", CONFIG_STRING, NULL, { "OTEL_TRACES_EXPORTER" },
+	  OFF(otlp_traces_exporter), NULL, "none: send no traces over OTLP even with an endpoint set." },
+	{ "otel_metrics_export.exporter", CONFIG_STRING, NULL, { "OTEL_METRICS_EXPORTER" },
+	  OFF(otlp_metrics_exporter), NULL, "none: send no metrics over OTLP even with an endpoint set." },
+	{ "otel_metrics_export.interval", CONFIG_DURATION, "60s",
+	  { "OTEL_METRIC_EXPORT_INTERVAL", "BEYLA_METRICS_INTERVAL", "OTEL_EBPF_METRICS_INTERVAL" },
+	  OFF(otlp_metrics_interval_ms), NULL, "How often metrics are sent over OTLP." },
+	{ "otel_export.resource_attributes", CONFIG_STRING, NULL, { "OTEL_RESOURCE_ATTRIBUTES" },
+	  OFF(otlp_resource_attributes), NULL,
+	  "Resource attributes added to OTLP data: key=value,key2=value2, URL-encoded." },
+	{ "otel_traces_export.sampler.name", CONFIG_ENUM, "parentbased_always_on", { "OTEL_TRACES_SAMPLER" },
+	  OFF(otlp_sampler),
+	  ((const char *const[]){ "", "always_on", "always_off", "traceidratio", "parentbased_always_on",
+				  "parentbased_always_off", "parentbased_traceidratio", NULL }),
+	  "Which spans are sent over OTLP (metrics count every span)." },
+	{ "otel_traces_export.sampler.arg", CONFIG_STRING, NULL, { "OTEL_TRACES_SAMPLER_ARG" },
+	  OFF(otlp_sampler_arg), NULL, "Ratio of the traceidratio samplers, 0 to 1 (default 1)." },
+	{ "otel_traces_export.batch.max_queue_size", CONFIG_INT, "2048", { "OTEL_BSP_MAX_QUEUE_SIZE" },
+	  OFF(otlp_queue_size), NULL,
+	  "Spans waiting to be sent; more are dropped and counted (sonde_export_dropped_total)." },
+	{ "otel_traces_export.batch.max_export_batch_size", CONFIG_INT, "512",
+	  { "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" }, OFF(otlp_batch_size), NULL, "Spans per OTLP request." },
+	{ "otel_traces_export.batch.schedule_delay", CONFIG_DURATION, "5s", { "OTEL_BSP_SCHEDULE_DELAY" },
+	  OFF(otlp_batch_delay_ms), NULL, "Longest time a span waits for a full batch." },
+#undef OTLP_PROTOCOLS
+#undef OTLP_COMPRESSIONS
+	/* end of OTLP export */
 };
 
 const size_t config_options_count = sizeof(config_options) / sizeof(config_options[0]);
@@ -515,9 +595,12 @@ static void print_choices(FILE *f, const struct config_option *opt)
 
 void config__print_help(FILE *f)
 {
-	fprintf(f, "Usage: sonde [--help] [--help-markdown] [--version]\n\n"
+	fprintf(f, "Usage: sonde [--config FILE] [--print-config] [--check-config FILE]\n"
+		   "             [--help] [--help-markdown] [--version]\n\n"
 		   "Zero-code HTTP traces and RED metrics for processes on this host, from eBPF.\n"
-		   "Run as root. Configured by environment variables (first listed wins):\n\n");
+		   "Run as root. Configured by a YAML file (--config, or SONDE_CONFIG_PATH,\n"
+		   "OTEL_EBPF_CONFIG_PATH, BEYLA_CONFIG_PATH) and by environment variables, which\n"
+		   "win over the file (the first variable listed for an option wins):\n\n");
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

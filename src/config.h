@@ -103,6 +103,7 @@ struct sonde_config {
 	struct route_patterns ignored_patterns; /* "/health", "/static/" + star */
 	int route_unmatched;			/* enum route_unmatched */
 	int ignore_mode;			/* enum ignore_mode */
+	uint64_t link_wait_ms;			/* how long a span waits for its parent */
 
 	/* outputs */
 	int trace_printer; /* enum trace_printer */
@@ -116,6 +117,36 @@ struct sonde_config {
 	int log_level;	     /* enum log_level */
 	uint64_t wakeup_bytes; /* ring buffer bytes that wake the reader */
 	uint64_t poll_ms;      /* reader poll period when not woken */
+
+	/* OTLP (export/otlp_config.h resolves these; its enums name the ints) */
+	char *otlp_endpoint;	    /* base: HTTP gets /v1/traces, /v1/metrics appended */
+	char *otlp_traces_endpoint; /* per signal: used as given */
+	char *otlp_metrics_endpoint;
+	int otlp_protocol; /* enum otlp_protocol; unset: inferred from the port */
+	int otlp_traces_protocol;
+	int otlp_metrics_protocol;
+	char *otlp_headers; /* "k=v,k2=v2", values URL-encoded */
+	char *otlp_traces_headers;
+	char *otlp_metrics_headers;
+	uint64_t otlp_timeout_ms;
+	uint64_t otlp_traces_timeout_ms; /* 0: otlp_timeout_ms */
+	uint64_t otlp_metrics_timeout_ms;
+	int otlp_compression; /* enum otlp_compression */
+	int otlp_traces_compression;
+	int otlp_metrics_compression;
+	char *otlp_certificate; /* CA bundle (PEM) for https */
+	char *otlp_traces_certificate;
+	char *otlp_metrics_certificate;
+	bool otlp_insecure;	     /* endpoint without a scheme: http://, not https:// */
+	char *otlp_traces_exporter;  /* OTEL_TRACES_EXPORTER: "none" turns OTLP traces off */
+	char *otlp_metrics_exporter; /* OTEL_METRICS_EXPORTER: likewise */
+	uint64_t otlp_metrics_interval_ms;
+	char *otlp_resource_attributes; /* OTEL_RESOURCE_ATTRIBUTES */
+	int otlp_sampler;		/* enum otlp_sampler */
+	char *otlp_sampler_arg;
+	int otlp_queue_size; /* spans waiting for the exporter thread */
+	int otlp_batch_size; /* spans per request */
+	uint64_t otlp_batch_delay_ms;
 };
 
 enum config_type {
