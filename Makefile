@@ -10,7 +10,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lyaml -lpthread -lm
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lyaml -lpthread -lm -lprotobuf-c -lcurl
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -24,6 +24,14 @@ BPF_SRC  := $(wildcard bpf/*.bpf.c)
 BPF_OBJ  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRC))
 SKEL     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRC))
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+# OTLP messages: C generated from proto/*.proto by protoc-c into $(BUILD)/proto/,
+# compiled into both the agent's objects and the sanitizer (unit-test) objects.
+PROTO_SRC := $(sort $(wildcard proto/*.proto))
+PROTO_C  := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTO_SRC))
+PROTO_H  := $(PROTO_C:.c=.h)
+OBJ      += $(patsubst $(BUILD)/proto/%.c,$(BUILD)/obj/proto/%.o,$(PROTO_C))
+LIB_OBJ  += $(patsubst $(BUILD)/proto/%.c,$(BUILD)/obj/proto/%.o,$(PROTO_C))
+SAN_OBJ  += $(patsubst $(BUILD)/proto/%.c,$(BUILD)/san/proto/%.o,$(PROTO_C))
 
 .SECONDARY:
 .PHONY: all test unit-test bpf-test e2e-test fuzz fuzz-long bench demo setup clean
@@ -47,6 +55,21 @@ $(BUILD)/obj/%.o: src/%.c $(SKEL) | $(BUILD)/obj
 $(BUILD)/san/%.o: src/%.c $(SKEL)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -DSONDE_VERSION='"$(VERSION)"' $(CFLAGS) $(SAN) -MMD -MP -c $< -o $@
+
+$(PROTO_C) $(PROTO_H) &: $(PROTO_SRC)
+	@mkdir -p $(BUILD)/proto
+	protoc-c --proto_path=proto --c_out=$(BUILD)/proto $(PROTO_SRC)
+
+$(BUILD)/obj/proto/%.o: $(BUILD)/proto/%.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/san/proto/%.o: $(BUILD)/proto/%.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) -c $< -o $@
+
+# Sources may include the generated headers ("proto/trace.pb-c.h").
+$(OBJ) $(SAN_OBJ): | $(PROTO_H)
 
 $(BUILD)/obj/version.o $(BUILD)/san/version.o: CPPFLAGS += -DSONDE_VERSION='"$(VERSION)"'
 $(BUILD)/obj/version.o $(BUILD)/san/version.o: .FORCE

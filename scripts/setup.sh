@@ -20,6 +20,7 @@ packages=(
 	python3 python3-pytest python3-requests python3-flask
 	golang-go openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
+	openssl # the OTLP tests' TLS certificates
 )
 
 missing=()
@@ -42,7 +43,7 @@ fi
 # runs; the tests start their own and need nothing from it.
 
 # npm packages of the end-to-end tests' servers.
-for dir in tests/e2e/servers/express; do
+for dir in tests/e2e/servers/express tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
 	fi

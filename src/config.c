@@ -502,10 +502,12 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	if (cfg->trace_printer == PRINTER_UNSET) {
 		if (cfg->print_traces) {
 			cfg->trace_printer = PRINTER_TEXT;
-		} else if (!cfg->prometheus_port) {
+		} else if (!cfg->prometheus_port && !cfg->otlp_endpoint && !cfg->otlp_traces_endpoint &&
+			   !cfg->otlp_metrics_endpoint) {
 			cfg->trace_printer = PRINTER_TEXT;
 			fprintf(errf, "sonde: no output configured (SONDE_PROMETHEUS_PORT, "
-				      "SONDE_TRACE_PRINTER): printing traces on stdout\n");
+				      "OTEL_EXPORTER_OTLP_ENDPOINT, SONDE_TRACE_PRINTER): printing "
+				      "traces on stdout\n");
 		} else {
 			cfg->trace_printer = PRINTER_DISABLED;
 		}

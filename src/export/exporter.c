@@ -3,8 +3,11 @@
 
 #include <stddef.h>
 
+#include "export/otlp.h"
+
 const struct exporter_ops *const exporter_registry[] = {
 	&printer_exporter,
 	&prometheus_exporter,
+	&otlp_exporter,
 	NULL,
 };

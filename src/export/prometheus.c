@@ -13,6 +13,7 @@
 
 #include "discovery.h"
 #include "export/exporter.h"
+#include "export/otlp.h"
 #include "model/metrics.h"
 #include "model/route.h"
 #include "probes.h"
@@ -176,6 +177,7 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 	}
 	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"
 		   "sonde_build_info{version=\"%s\"} 1\n", sonde_version);
+	otlp__render_prometheus(f);
 }
 
 void prometheus__render(FILE *f, struct sonde_runtime *rt)

@@ -142,6 +142,13 @@ static void test_no_output_prints(void **state)
 	assert_non_null(strstr(err, "printing traces"));
 	config__free(&cfg);
 
+	/* An OTLP endpoint is an output too. */
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4317", 1);
+	assert_int_equal(from_env(&cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg.trace_printer, PRINTER_DISABLED);
+	config__free(&cfg);
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+
 	/* A metrics endpoint alone is an output: no printing then. */
 	setenv("SONDE_PROMETHEUS_PORT", "9400", 1);
 	memset(err, 0, sizeof(err));

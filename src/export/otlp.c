@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The OTLP exporter: queue, sender threads, retries, counters. See otlp.h.
+ *
+ * Threads: export_span runs on the pipeline thread and only takes the
+ * state lock to copy a span in; the traces thread takes batches out (by
+ * size, or when the oldest has waited the schedule delay); the metrics
+ * thread snapshots the metric store every interval. Both sleep on
+ * condition variables, so shutdown wakes them at once, and abandon a
+ * request in flight when the shutdown budget runs out.
+ */
+#include "export/otlp.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "discovery.h"
+#include "export/otlp_encode.h"
+#include "export/otlp_transport.h"
+#include "model/metrics.h"
+#include "runtime.h"
+#include "util/log.h"
+
+#define NS_PER_MS 1000000ull
+#define BACKOFF_INITIAL_MS 500
+#define BACKOFF_MAX_MS 5000
+#define RETRY_MAX_ELAPSED_MS 60000 /* a batch is dropped after retrying this long */
+#define SHUTDOWN_BUDGET_MS 1800	   /* destroy returns within about this (the brief's 2 s) */
+#define SERVICES_MAX 4096
+
+static const char *const drop_reason_names[OTLP_DROP__MAX] = {
+	[OTLP_DROP_QUEUE_FULL] = "queue_full",
+	[OTLP_DROP_RETRIES_EXHAUSTED] = "retries_exhausted",
+	[OTLP_DROP_REJECTED] = "rejected",
+	[OTLP_DROP_SHUTDOWN] = "shutdown",
+	[OTLP_DROP_ENCODE] = "encode_failed",
+};
+
+/* Process-wide, so the Prometheus endpoint can show them without a
+ * handle on the exporter (one OTLP exporter runs at most). */
+static atomic_uint_fast64_t dropped_total[OTLP_SIGNAL__MAX][OTLP_DROP__MAX];
+static atomic_uint_fast64_t sent_total[OTLP_SIGNAL__MAX];
+static atomic_uint_fast64_t failed_requests_total[OTLP_SIGNAL__MAX];
+
+struct otlp_state;
+
+struct sender {
+	struct otlp_state *st;
+	enum otlp_signal signal;
+	struct otlp_endpoint ep;
+	struct otlp_transport *transport;
+	pthread_t thread;
+	bool started;
+	pthread_cond_t wake;
+	_Atomic uint64_t give_up_ns; /* set at shutdown: abandon the request in flight */
+	unsigned int failures;	     /* consecutive, for the log */
+};
+
+struct otlp_state {
+	struct sonde_runtime *rt;
+	struct otlp_resource_base base;
+	struct otlp_sampler sampler;
+	struct sender senders[OTLP_SIGNAL__MAX];
+	uint64_t start_ns; /* wall clock: start of the cumulative metrics */
+
+	pthread_mutex_t lock; /* everything below */
+	bool stopping;
+	uint64_t stop_deadline_ns; /* monotonic */
+	struct otlp_span_item *queue;
+	size_t cap, head, count;
+	uint64_t oldest_ns; /* monotonic: when the oldest queued span arrived */
+	size_t batch_size;
+	uint64_t batch_delay_ns;
+	/* A process of each service, for the metric resources. */
+	struct otlp_proc_info *procs;
+	size_t nprocs;
+
+	const struct service *last_service; /* pipeline thread only */
+};
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void drop(enum otlp_signal sig, enum otlp_drop_reason why, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add(&dropped_total[sig][why], n);
+}
+
+uint64_t otlp__dropped(enum otlp_signal signal, enum otlp_drop_reason reason)
+{
+	return atomic_load(&dropped_total[signal][reason]);
+}
+
+void otlp__render_prometheus(FILE *f)
+{
+	fputs("# HELP sonde_export_dropped_total Spans and metric data points the OTLP exporter "
+	      "dropped, by signal and reason.\n# TYPE sonde_export_dropped_total counter\n", f);
+	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
+		for (int r = 0; r < OTLP_DROP__MAX; r++)
+			fprintf(f, "sonde_export_dropped_total{signal=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+				otlp_signal_names[s], drop_reason_names[r],
+				(uint64_t)atomic_load(&dropped_total[s][r]));
+	fputs("# HELP sonde_export_sent_total Spans and metric data points the OTLP collector "
+	      "accepted.\n# TYPE sonde_export_sent_total counter\n", f);
+	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
+		fprintf(f, "sonde_export_sent_total{signal=\"%s\"} %" PRIu64 "\n", otlp_signal_names[s],
+			(uint64_t)atomic_load(&sent_total[s]));
+	fputs("# HELP sonde_export_failed_requests_total OTLP requests that failed and were retried "
+	      "or dropped.\n# TYPE sonde_export_failed_requests_total counter\n", f);
+	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
+		fprintf(f, "sonde_export_failed_requests_total{signal=\"%s\"} %" PRIu64 "\n",
+			otlp_signal_names[s], (uint64_t)atomic_load(&failed_requests_total[s]));
+}
+
+/* Wait on @sd's condition variable until @until (monotonic) or shutdown.
+ * Called and returns with the state lock held. */
+static void wait_until(struct sender *sd, uint64_t until)
+{
+	struct otlp_state *st = sd->st;
+	struct timespec ts = { .tv_sec = until / 1000000000ull, .tv_nsec = until % 1000000000ull };
+
+	pthread_cond_timedwait(&sd->wake, &st->lock, &ts);
+}
+
+static bool stopping(struct otlp_state *st, uint64_t *deadline)
+{
+	bool s;
+
+	pthread_mutex_lock(&st->lock);
+	s = st->stopping;
+	*deadline = st->stop_deadline_ns;
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+/*
+ * Send one encoded request of @items spans or points, retrying what may
+ * succeed later with exponential backoff (or the server's Retry-After)
+ * until it is sent, refused, or @give_up_at (monotonic) would pass.
+ */
+static void send_with_retry(struct sender *sd, const struct otlp_buf *body, uint64_t items,
+			    uint64_t give_up_at)
+{
+	struct otlp_state *st = sd->st;
+	const char *name = otlp_signal_names[sd->signal];
+	uint64_t backoff_ms = BACKOFF_INITIAL_MS;
+	struct otlp_response resp;
+
+	for (;;) {
+		uint64_t timeout_ms = sd->ep.timeout_ms, stop_deadline, now, wait_ms;
+		bool final = stopping(st, &stop_deadline);
+
+		now = now_ns(CLOCK_MONOTONIC);
+		if (final) {
+			if (now >= stop_deadline) {
+				drop(sd->signal, OTLP_DROP_SHUTDOWN, items);
+				return;
+			}
+			if (timeout_ms > (stop_deadline - now) / NS_PER_MS)
+				timeout_ms = (stop_deadline - now) / NS_PER_MS + 1;
+		}
+		otlp_transport__send(sd->transport, body->data, body->len, timeout_ms, &sd->give_up_ns,
+				     &resp);
+		if (resp.result == OTLP_SENT) {
+			uint64_t rejected = resp.rejected > 0 ? (uint64_t)resp.rejected : 0;
+
+			if (rejected > items)
+				rejected = items;
+			atomic_fetch_add(&sent_total[sd->signal], items - rejected);
+			drop(sd->signal, OTLP_DROP_REJECTED, rejected);
+			if (rejected)
+				log_warn("OTLP %s: the collector rejected %" PRIu64 " of %" PRIu64 ": %s",
+					 name, rejected, items, resp.message);
+			if (sd->failures)
+				log_info("OTLP %s: export to %s works again after %u failed request(s)",
+					 name, sd->ep.url, sd->failures);
+			sd->failures = 0;
+			return;
+		}
+		atomic_fetch_add(&failed_requests_total[sd->signal], 1);
+		if (!sd->failures++)
+			log_warn("OTLP %s: export to %s failed: %s%s (dropped data is counted in "
+				 "sonde_export_dropped_total)",
+				 name, sd->ep.url, resp.message,
+				 resp.result == OTLP_RETRYABLE && !final ? "; retrying" : "");
+		else
+			log_debug("OTLP %s: export failed again (%u): %s", name, sd->failures,
+				  resp.message);
+		if (resp.result == OTLP_FAILED) {
+			drop(sd->signal, OTLP_DROP_REJECTED, items);
+			return;
+		}
+		if (final) {
+			drop(sd->signal, OTLP_DROP_SHUTDOWN, items);
+			return;
+		}
+		wait_ms = resp.retry_after_ms >= 0 ? (uint64_t)resp.retry_after_ms : backoff_ms;
+		/* Up to a quarter less, so agents restarted together spread out. */
+		wait_ms -= wait_ms / 4 * (uint64_t)(rand() % 100) / 100;
+		backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
+		now = now_ns(CLOCK_MONOTONIC);
+		if (now + wait_ms * NS_PER_MS > give_up_at) {
+			drop(sd->signal, OTLP_DROP_RETRIES_EXHAUSTED, items);
+			return;
+		}
+		pthread_mutex_lock(&st->lock);
+		while (!st->stopping && now_ns(CLOCK_MONOTONIC) < now + wait_ms * NS_PER_MS)
+			wait_until(sd, now + wait_ms * NS_PER_MS);
+		pthread_mutex_unlock(&st->lock);
+	}
+}
+
+/* ---- traces ---- */
+
+static void send_spans(struct sender *sd, const struct otlp_span_item *batch, size_t n)
+{
+	struct otlp_buf body;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	if (otlp_encode_traces(&sd->st->base, batch, n, &body)) {
+		drop(OTLP_TRACES, OTLP_DROP_ENCODE, n);
+		return;
+	}
+	send_with_retry(sd, &body, n, now + RETRY_MAX_ELAPSED_MS * NS_PER_MS);
+	otlp_buf__free(&body);
+}
+
+static void *traces_main(void *arg)
+{
+	struct sender *sd = arg;
+	struct otlp_state *st = sd->st;
+	struct otlp_span_item *batch = malloc(st->batch_size * sizeof(*batch));
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		size_t n = 0;
+
+		for (;;) {
+			uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+			if (st->stopping || st->count >= st->batch_size ||
+			    (st->count && now >= st->oldest_ns + st->batch_delay_ns))
+				break;
+			/* Nothing due: sleep until the oldest span's delay ends. */
+			wait_until(sd, st->count ? st->oldest_ns + st->batch_delay_ns
+						 : now + 1000 * NS_PER_MS);
+		}
+		if (st->stopping && (!st->count || now_ns(CLOCK_MONOTONIC) >= st->stop_deadline_ns))
+			break;
+		while (batch && n < st->batch_size && st->count) {
+			batch[n++] = st->queue[st->head];
+			st->head = (st->head + 1) % st->cap;
+			st->count--;
+		}
+		pthread_mutex_unlock(&st->lock);
+		if (n)
+			send_spans(sd, batch, n);
+		else
+			drop(OTLP_TRACES, OTLP_DROP_ENCODE, 1); /* no batch memory: shed one */
+		pthread_mutex_lock(&st->lock);
+		if (!batch && st->count) {
+			st->head = (st->head + 1) % st->cap;
+			st->count--;
+		}
+	}
+	drop(OTLP_TRACES, OTLP_DROP_SHUTDOWN, st->count);
+	st->count = 0;
+	pthread_mutex_unlock(&st->lock);
+	free(batch);
+	return NULL;
+}
+
+/* ---- metrics ---- */
+
+struct snapshot {
+	struct series *series;
+	size_t n, cap;
+	bool failed;
+};
+
+static void snapshot_one(const struct series *s, void *arg)
+{
+	struct snapshot *snap = arg;
+
+	if (snap->n == snap->cap) {
+		size_t cap = snap->cap ? snap->cap * 2 : 64;
+		struct series *grown = realloc(snap->series, cap * sizeof(*grown));
+
+		if (!grown) {
+			snap->failed = true;
+			return;
+		}
+		snap->series = grown;
+		snap->cap = cap;
+	}
+	snap->series[snap->n++] = *s;
+}
+
+static void export_metrics(struct sender *sd, uint64_t give_up_at)
+{
+	struct otlp_state *st = sd->st;
+	struct snapshot snap = { 0 };
+	struct otlp_proc_info *procs = NULL;
+	size_t nprocs = 0, points = 0;
+	struct otlp_buf body;
+
+	if (!st->rt->metrics)
+		return;
+	metric_store__foreach(st->rt->metrics, snapshot_one, &snap);
+	pthread_mutex_lock(&st->lock);
+	if (st->nprocs) {
+		procs = malloc(st->nprocs * sizeof(*procs));
+		if (procs) {
+			memcpy(procs, st->procs, st->nprocs * sizeof(*procs));
+			nprocs = st->nprocs;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (snap.failed) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, snap.n);
+	} else if (snap.n) {
+		if (otlp_encode_metrics(&st->base, snap.series, snap.n, procs, nprocs, st->start_ns,
+					now_ns(CLOCK_REALTIME), &body, &points)) {
+			drop(OTLP_METRICS, OTLP_DROP_ENCODE, snap.n * 3);
+		} else {
+			send_with_retry(sd, &body, points, give_up_at);
+			otlp_buf__free(&body);
+		}
+	}
+	free(snap.series);
+	free(procs);
+}
+
+static void *metrics_main(void *arg)
+{
+	struct sender *sd = arg;
+	struct otlp_state *st = sd->st;
+	uint64_t interval = st->rt->cfg->otlp_metrics_interval_ms * NS_PER_MS;
+	uint64_t next;
+
+	if (interval < 100 * NS_PER_MS)
+		interval = 100 * NS_PER_MS;
+	next = now_ns(CLOCK_MONOTONIC) + interval;
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		bool final;
+
+		while (!st->stopping && now_ns(CLOCK_MONOTONIC) < next)
+			wait_until(sd, next);
+		final = st->stopping;
+		pthread_mutex_unlock(&st->lock);
+		/* Cumulative data: a snapshot that cannot go out before the next
+		 * one is superseded by it. At shutdown, the last one is sent. */
+		export_metrics(sd, final ? UINT64_MAX : next + interval);
+		pthread_mutex_lock(&st->lock);
+		if (final)
+			break;
+		next += interval;
+		if (next <= now_ns(CLOCK_MONOTONIC))
+			next = now_ns(CLOCK_MONOTONIC) + interval;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* ---- the pipeline's side ---- */
+
+static void fill_proc(struct otlp_proc_info *out, const struct span *s, const struct proc_info *p)
+{
+	out->service = s->service;
+	out->pid = s->pid;
+	snprintf(out->exe, sizeof(out->exe), "%s", p ? p->exe : "");
+	snprintf(out->runtime, sizeof(out->runtime), "%s", p ? p->runtime : "");
+}
+
+/* Remember a process of each service the first time it is seen. */
+static void note_service(struct otlp_state *st, const struct span *s, const struct proc_info *p)
+{
+	bool known = false;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->nprocs && !known; i++)
+		known = st->procs[i].service == s->service;
+	if (!known && st->nprocs < SERVICES_MAX) {
+		struct otlp_proc_info *grown = realloc(st->procs, (st->nprocs + 1) * sizeof(*grown));
+
+		if (grown) {
+			st->procs = grown;
+			fill_proc(&st->procs[st->nprocs++], s, p);
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+static enum exporter_status otlp_export(struct exporter *e, const struct span *s)
+{
+	struct otlp_state *st = e->state;
+	bool traces = st->senders[OTLP_TRACES].started;
+	bool new_service = st->senders[OTLP_METRICS].started && s->service != st->last_service;
+	bool sampled = traces && otlp_sampler__sample(&st->sampler, s);
+	const struct proc_info *proc = NULL;
+	enum exporter_status rc = EXPORT_OK;
+
+	if (!sampled && !new_service)
+		return EXPORT_OK;
+	if (st->rt->discovery)
+		proc = discovery__lookup(st->rt->discovery, s->pid);
+	if (new_service) {
+		note_service(st, s, proc);
+		st->last_service = s->service;
+	}
+	if (!sampled)
+		return EXPORT_OK;
+	pthread_mutex_lock(&st->lock);
+	if (st->count == st->cap) {
+		rc = EXPORT_ERROR;
+	} else {
+		struct otlp_span_item *item = &st->queue[(st->head + st->count) % st->cap];
+
+		item->span = *s;
+		fill_proc(&item->proc, s, proc);
+		if (st->count++ == 0)
+			st->oldest_ns = now_ns(CLOCK_MONOTONIC);
+		/* Wake the thread when its deadline changes: the first span
+		 * starts the schedule delay, a full batch ends it. */
+		if (st->count == 1 || st->count == st->batch_size)
+			pthread_cond_signal(&st->senders[OTLP_TRACES].wake);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (rc)
+		drop(OTLP_TRACES, OTLP_DROP_QUEUE_FULL, 1);
+	return rc;
+}
+
+/* ---- life cycle ---- */
+
+static bool otlp_enabled(const struct sonde_config *cfg)
+{
+	return (cfg->otlp_endpoint && *cfg->otlp_endpoint) ||
+	       (cfg->otlp_traces_endpoint && *cfg->otlp_traces_endpoint) ||
+	       (cfg->otlp_metrics_endpoint && *cfg->otlp_metrics_endpoint);
+}
+
+static const char *protocol_name(enum otlp_protocol p)
+{
+	return p == OTLP_PROTOCOL_GRPC ? "grpc" : "http/protobuf";
+}
+
+static void otlp_destroy(struct exporter *e);
+
+static int start_sender(struct otlp_state *st, enum otlp_signal sig)
+{
+	struct sender *sd = &st->senders[sig];
+	int err;
+
+	if (!sd->ep.enabled)
+		return 0;
+	sd->transport = otlp_transport__new(&sd->ep);
+	if (!sd->transport)
+		return -ENOMEM;
+	err = pthread_create(&sd->thread, NULL, sig == OTLP_TRACES ? traces_main : metrics_main, sd);
+	if (err)
+		return -err;
+	sd->started = true;
+	log_info("OTLP %s: %s to %s%s", otlp_signal_names[sig], protocol_name(sd->ep.protocol),
+		 sd->ep.url, sd->ep.gzip ? " (gzip)" : "");
+	return 0;
+}
+
+static int otlp_init(struct exporter *e, const struct sonde_config *cfg, struct sonde_runtime *rt)
+{
+	struct otlp_state *st;
+	char err[256];
+	int rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		log_error("OTLP: libcurl failed to initialise");
+		return -ENOMEM;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		curl_global_cleanup();
+		return -ENOMEM;
+	}
+	e->state = st;
+	st->rt = rt;
+	pthread_mutex_init(&st->lock, NULL);
+	for (int sig = 0; sig < OTLP_SIGNAL__MAX; sig++) {
+		struct sender *sd = &st->senders[sig];
+		pthread_condattr_t attr;
+
+		/* Timed waits on the monotonic clock: wall-clock steps do not
+		 * stretch or skip them. */
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&sd->wake, &attr);
+		pthread_condattr_destroy(&attr);
+		sd->st = st;
+		sd->signal = sig;
+		rc = otlp_endpoint__resolve(cfg, sig, &sd->ep, err, sizeof(err));
+		if (rc) {
+			log_error("OTLP %s endpoint: %s", otlp_signal_names[sig], err);
+			goto fail;
+		}
+		if (sd->ep.note[0])
+			log_info("OTLP %s: %s", otlp_signal_names[sig], sd->ep.note);
+		if (!sd->ep.enabled)
+			log_info("OTLP %s: off", otlp_signal_names[sig]);
+	}
+	if (gethostname(st->base.host_name, sizeof(st->base.host_name) - 1))
+		snprintf(st->base.host_name, sizeof(st->base.host_name), "localhost");
+	otlp_pairs__parse(&st->base.attributes, cfg->otlp_resource_attributes,
+			  "OTEL_RESOURCE_ATTRIBUTES");
+	st->base.service_name_configured = cfg->service_name && *cfg->service_name;
+	otlp_sampler__init(&st->sampler, cfg->otlp_sampler, cfg->otlp_sampler_arg);
+	st->cap = cfg->otlp_queue_size > 0 ? (size_t)cfg->otlp_queue_size : 1;
+	st->batch_size = cfg->otlp_batch_size > 0 ? (size_t)cfg->otlp_batch_size : 1;
+	if (st->batch_size > st->cap)
+		st->batch_size = st->cap;
+	st->batch_delay_ns = cfg->otlp_batch_delay_ms * NS_PER_MS;
+	st->start_ns = now_ns(CLOCK_REALTIME);
+	if (st->senders[OTLP_TRACES].ep.enabled) {
+		st->queue = calloc(st->cap, sizeof(*st->queue));
+		if (!st->queue) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (int sig = 0; sig < OTLP_SIGNAL__MAX; sig++) {
+		rc = start_sender(st, sig);
+		if (rc) {
+			log_error("OTLP %s: cannot start the exporter thread: %s",
+				  otlp_signal_names[sig], strerror(-rc));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	otlp_destroy(e);
+	e->state = NULL;
+	return rc;
+}
+
+static void otlp_destroy(struct exporter *e)
+{
+	struct otlp_state *st = e->state;
+	uint64_t deadline;
+
+	if (!st)
+		return;
+	/* Wake both threads with a shared deadline: they flush what they
+	 * hold and give up on the rest when it passes. */
+	deadline = now_ns(CLOCK_MONOTONIC) + SHUTDOWN_BUDGET_MS * NS_PER_MS;
+	pthread_mutex_lock(&st->lock);
+	st->stopping = true;
+	st->stop_deadline_ns = deadline;
+	for (int sig = 0; sig < OTLP_SIGNAL__MAX; sig++) {
+		atomic_store(&st->senders[sig].give_up_ns, deadline);
+		if (st->senders[sig].started)
+			pthread_cond_broadcast(&st->senders[sig].wake);
+	}
+	pthread_mutex_unlock(&st->lock);
+	for (int sig = 0; sig < OTLP_SIGNAL__MAX; sig++) {
+		struct sender *sd = &st->senders[sig];
+
+		if (sd->started)
+			pthread_join(sd->thread, NULL);
+		otlp_transport__free(sd->transport);
+		otlp_endpoint__free(&sd->ep);
+		pthread_cond_destroy(&sd->wake);
+	}
+	otlp_pairs__free(&st->base.attributes);
+	pthread_mutex_destroy(&st->lock);
+	free(st->queue);
+	free(st->procs);
+	free(st);
+	e->state = NULL;
+	curl_global_cleanup();
+}
+
+const struct exporter_ops otlp_exporter = {
+	.name = "otlp",
+	.enabled = otlp_enabled,
+	.init = otlp_init,
+	.export_span = otlp_export,
+	.flush = NULL, /* the threads batch by size and time themselves */
+	.destroy = otlp_destroy,
+};

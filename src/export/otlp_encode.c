@@ -1,0 +1,692 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * OTLP encoding with protobuf-c. Every message of one request is
+ * allocated from one arena and freed at once after packing; strings point
+ * into the caller's spans and series, which outlive the call.
+ */
+#include "export/otlp_encode.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/route.h"
+#include "proto/metrics_service.pb-c.h"
+#include "proto/trace_service.pb-c.h"
+#include "version.h"
+
+typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
+typedef Opentelemetry__Proto__Common__V1__AnyValue pb_any;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope pb_scope;
+typedef Opentelemetry__Proto__Resource__V1__Resource pb_resource;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans pb_resource_spans;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans pb_scope_spans;
+typedef Opentelemetry__Proto__Trace__V1__Span pb_span;
+typedef Opentelemetry__Proto__Trace__V1__Status pb_status;
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest pb_trace_request;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics pb_resource_metrics;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics pb_scope_metrics;
+typedef Opentelemetry__Proto__Metrics__V1__Metric pb_metric;
+typedef Opentelemetry__Proto__Metrics__V1__Histogram pb_histogram;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint pb_point;
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest pb_metrics_request;
+
+#define SCOPE_NAME "sonde"
+#define SPAN_FLAG_HAS_IS_REMOTE 0x100u
+#define SPAN_FLAG_IS_REMOTE 0x200u
+
+/* ---- arena ---- */
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_chunk *head;
+	bool failed; /* an allocation failed: the request is abandoned */
+};
+
+#define ARENA_CHUNK (64 * 1024)
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_chunk *c = a->head;
+	void *p;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (!c || c->size - c->used < n) {
+		size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+
+		c = malloc(sizeof(*c) + size);
+		if (!c) {
+			a->failed = true;
+			return NULL;
+		}
+		c->next = a->head;
+		c->used = 0;
+		c->size = size;
+		a->head = c;
+	}
+	p = (unsigned char *)c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static void arena_free(struct arena *a)
+{
+	while (a->head) {
+		struct arena_chunk *next = a->head->next;
+
+		free(a->head);
+		a->head = next;
+	}
+}
+
+static char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	char *s;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = n < 0 ? NULL : arena_alloc(a, (size_t)n + 1);
+	if (!s)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* ---- attributes ---- */
+
+struct attrs {
+	struct arena *a;
+	pb_kv **kv;
+	size_t n, cap;
+};
+
+static void attrs_init(struct attrs *b, struct arena *a, size_t cap)
+{
+	b->a = a;
+	b->n = 0;
+	b->kv = arena_alloc(a, cap * sizeof(*b->kv));
+	b->cap = b->kv ? cap : 0;
+}
+
+/* Keys and string values must outlive the request (literals, the
+ * caller's data or the arena). */
+static pb_any *attr_add(struct attrs *b, const char *key)
+{
+	struct kv_any {
+		pb_kv kv;
+		pb_any any;
+	} *e;
+
+	if (b->n == b->cap || !key)
+		return NULL;
+	e = arena_alloc(b->a, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->kv = (pb_kv)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+	e->any = (pb_any)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+	e->kv.key = (char *)key;
+	e->kv.value = &e->any;
+	b->kv[b->n++] = &e->kv;
+	return &e->any;
+}
+
+static void attr_str(struct attrs *b, const char *key, const char *value)
+{
+	pb_any *v;
+
+	if (!value)
+		return;
+	v = attr_add(b, key);
+	if (v) {
+		v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+		v->string_value = (char *)value;
+	}
+}
+
+static void attr_int(struct attrs *b, const char *key, int64_t value)
+{
+	pb_any *v = attr_add(b, key);
+
+	if (v) {
+		v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+		v->int_value = value;
+	}
+}
+
+/* ---- resources ---- */
+
+static const char *sdk_language(const char *runtime)
+{
+	/* telemetry.sdk.language names the traced program's language, as
+	 * other eBPF instrumentations do; unknown (native) is left out. */
+	static const char *const map[][2] = {
+		{ "java", "java" }, { "python", "python" }, { "node", "nodejs" }, { "ruby", "ruby" },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(runtime, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+struct detected {
+	const char *key;
+	const char *str; /* NULL: integer */
+	int64_t num;
+	bool configured; /* set by Sonde's own configuration: beats OTEL_RESOURCE_ATTRIBUTES */
+};
+
+static pb_resource *resource_new(struct arena *a, const struct otlp_resource_base *base,
+				 const struct otlp_proc_info *p, bool with_pid)
+{
+	const struct service *svc = p->service;
+	const char *exe_name = strrchr(p->exe, '/');
+	struct detected d[16];
+	size_t nd = 0;
+	pb_resource *r = arena_alloc(a, sizeof(*r));
+	struct attrs b;
+
+	if (!r)
+		return NULL;
+	*r = (pb_resource)OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+	exe_name = exe_name ? exe_name + 1 : p->exe;
+	d[nd++] = (struct detected){ "service.name", svc ? svc->name : "unknown_service", 0,
+				     base->service_name_configured };
+	if (svc && svc->namespace_[0])
+		d[nd++] = (struct detected){ "service.namespace", svc->namespace_, 0, true };
+	if (p->pid)
+		d[nd++] = (struct detected){ "service.instance.id",
+					     arena_printf(a, "%s:%u", base->host_name, p->pid), 0, false };
+	d[nd++] = (struct detected){ "host.name", base->host_name, 0, false };
+	if (with_pid && p->pid)
+		d[nd++] = (struct detected){ "process.pid", NULL, p->pid, false };
+	if (p->exe[0]) {
+		d[nd++] = (struct detected){ "process.executable.name", exe_name, 0, false };
+		d[nd++] = (struct detected){ "process.executable.path", p->exe, 0, false };
+	}
+	if (p->runtime[0])
+		d[nd++] = (struct detected){ "process.runtime.name", p->runtime, 0, false };
+	d[nd++] = (struct detected){ "telemetry.sdk.name", "sonde", 0, false };
+	if (sdk_language(p->runtime))
+		d[nd++] = (struct detected){ "telemetry.sdk.language", sdk_language(p->runtime), 0,
+					     false };
+	d[nd++] = (struct detected){ "telemetry.sdk.version", sonde_version, 0, false };
+	d[nd++] = (struct detected){ "telemetry.distro.name", "sonde", 0, false };
+	d[nd++] = (struct detected){ "telemetry.distro.version", sonde_version, 0, false };
+
+	attrs_init(&b, a, nd + base->attributes.count);
+	for (size_t i = 0; i < nd; i++) {
+		const char *given = otlp_pairs__get(&base->attributes, d[i].key);
+
+		if (given && !d[i].configured)
+			attr_str(&b, d[i].key, given);
+		else if (d[i].str)
+			attr_str(&b, d[i].key, d[i].str);
+		else
+			attr_int(&b, d[i].key, d[i].num);
+	}
+	for (size_t i = 0; i < base->attributes.count; i++) {
+		const struct otlp_pair *kv = &base->attributes.items[i];
+		bool known = false;
+
+		for (size_t j = 0; j < nd && !known; j++)
+			known = !strcmp(kv->key, d[j].key);
+		if (!known)
+			attr_str(&b, kv->key, kv->value);
+	}
+	r->attributes = b.kv;
+	r->n_attributes = b.n;
+	return r;
+}
+
+static pb_scope *scope_new(struct arena *a)
+{
+	pb_scope *s = arena_alloc(a, sizeof(*s));
+
+	if (s) {
+		*s = (pb_scope)OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+		s->name = SCOPE_NAME;
+		s->version = (char *)sonde_version;
+	}
+	return s;
+}
+
+/* ---- spans ---- */
+
+void otlp_span_name(const struct span *s, char *out, size_t size)
+{
+	char route[SPAN_ROUTE_MAX];
+
+	if (s->route[0]) {
+		snprintf(out, size, "%s %s", s->method, s->route);
+	} else if (s->kind == SPAN_KIND_CLIENT && s->path[0]) {
+		/* Clients have no route: the path's low-cardinality form. */
+		route_from_path(s->path, route, sizeof(route));
+		snprintf(out, size, "%s %s", s->method, route);
+	} else {
+		snprintf(out, size, "%s", s->method);
+	}
+}
+
+bool otlp_span_is_error(const struct span *s)
+{
+	return s->status >= 500 || (s->kind == SPAN_KIND_CLIENT && s->status >= 400);
+}
+
+static bool known_method(const char *m)
+{
+	static const char *const methods[] = { "GET",	  "HEAD",    "POST",  "PUT",  "DELETE",
+					       "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (!strcmp(m, methods[i]))
+			return true;
+	return false;
+}
+
+/* Host header "name:port" or "[v6]:port" into its parts; port 0 if absent. */
+static void split_host(const char *host, char *addr, size_t addr_size, unsigned int *port)
+{
+	const char *colon;
+	size_t len;
+
+	*port = 0;
+	if (host[0] == '[') {
+		const char *close = strchr(host, ']');
+
+		len = close ? (size_t)(close - host - 1) : strlen(host + 1);
+		snprintf(addr, addr_size, "%.*s", (int)len, host + 1);
+		if (close && close[1] == ':')
+			*port = (unsigned int)strtoul(close + 2, NULL, 10);
+		return;
+	}
+	colon = strrchr(host, ':');
+	if (colon && strchr(host, ':') == colon) {
+		*port = (unsigned int)strtoul(colon + 1, NULL, 10);
+		len = colon - host;
+	} else {
+		len = strlen(host);
+	}
+	snprintf(addr, addr_size, "%.*s", (int)len, host);
+}
+
+static void span_attrs(struct attrs *b, struct arena *a, const struct span *s)
+{
+	bool server = s->kind == SPAN_KIND_SERVER;
+	char host_addr[SPAN_HOST_MAX];
+	unsigned int host_port = 0;
+	const char *server_address;
+	unsigned int server_port;
+
+	if (known_method(s->method)) {
+		attr_str(b, "http.request.method", s->method);
+	} else {
+		attr_str(b, "http.request.method", "_OTHER");
+		attr_str(b, "http.request.method_original", s->method);
+	}
+	if (s->host[0])
+		split_host(s->host, host_addr, sizeof(host_addr), &host_port);
+	server_address = s->host[0] ? arena_printf(a, "%s", host_addr) : s->server.addr;
+	server_port = server ? (host_port ? host_port : s->server.port) : s->server.port;
+	attr_str(b, "url.path", s->path);
+	attr_str(b, "url.scheme", "http");
+	if (server) {
+		if (s->route[0])
+			attr_str(b, "http.route", s->route);
+	} else {
+		bool v6 = !s->host[0] && strchr(s->server.addr, ':');
+
+		attr_str(b, "url.full",
+			 s->host[0] ? arena_printf(a, "http://%s%s", s->host, s->path)
+				    : arena_printf(a, "http://%s%s%s:%u%s", v6 ? "[" : "", s->server.addr,
+						   v6 ? "]" : "", s->server.port, s->path));
+	}
+	if (s->status > 0)
+		attr_int(b, "http.response.status_code", s->status);
+	if (otlp_span_is_error(s))
+		attr_str(b, "error.type", arena_printf(a, "%d", s->status));
+	attr_str(b, "server.address", server_address);
+	if (server_port)
+		attr_int(b, "server.port", server_port);
+	if (server) {
+		attr_str(b, "client.address", s->client.addr);
+		attr_int(b, "client.port", s->client.port);
+		attr_str(b, "network.peer.address", s->client.addr);
+		attr_int(b, "network.peer.port", s->client.port);
+	} else {
+		attr_str(b, "network.peer.address", s->server.addr);
+		attr_int(b, "network.peer.port", s->server.port);
+	}
+	attr_str(b, "network.protocol.name", "http");
+	attr_str(b, "network.protocol.version", s->http_minor ? "1.1" : "1.0");
+	attr_int(b, "http.request.body.size", (int64_t)s->request_body_size);
+	attr_int(b, "http.response.body.size", (int64_t)s->response_body_size);
+}
+
+static pb_span *span_new(struct arena *a, const struct span *s)
+{
+	struct span_msgs {
+		pb_span span;
+		pb_status status;
+		char name[SPAN_METHOD_MAX + SPAN_ROUTE_MAX + 2];
+	} *m = arena_alloc(a, sizeof(*m));
+	bool has_parent = false;
+	struct attrs b;
+
+	if (!m)
+		return NULL;
+	m->span = (pb_span)OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+	m->status = (pb_status)OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+	for (size_t i = 0; i < sizeof(s->parent_span_id); i++)
+		has_parent |= s->parent_span_id[i] != 0;
+	m->span.trace_id = (ProtobufCBinaryData){ sizeof(s->trace_id), (uint8_t *)s->trace_id };
+	m->span.span_id = (ProtobufCBinaryData){ sizeof(s->span_id), (uint8_t *)s->span_id };
+	if (has_parent)
+		m->span.parent_span_id =
+			(ProtobufCBinaryData){ sizeof(s->parent_span_id), (uint8_t *)s->parent_span_id };
+	/* A server's parent came in the request: it is remote. A client's
+	 * traceparent was written by the program itself: local. */
+	m->span.flags = s->trace_flags | SPAN_FLAG_HAS_IS_REMOTE |
+			(has_parent && s->kind == SPAN_KIND_SERVER ? SPAN_FLAG_IS_REMOTE : 0);
+	otlp_span_name(s, m->name, sizeof(m->name));
+	m->span.name = m->name;
+	m->span.kind = s->kind == SPAN_KIND_SERVER
+			       ? OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER
+			       : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
+	m->span.start_time_unix_nano = s->start_ns;
+	m->span.end_time_unix_nano = s->end_ns > s->start_ns ? s->end_ns : s->start_ns;
+	attrs_init(&b, a, 24);
+	span_attrs(&b, a, s);
+	m->span.attributes = b.kv;
+	m->span.n_attributes = b.n;
+	if (otlp_span_is_error(s))
+		m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+	m->span.status = &m->status;
+	return &m->span;
+}
+
+static int pack(const ProtobufCMessage *msg, struct otlp_buf *out)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+
+	/* Never a zero-byte malloc: an empty request is valid protobuf. */
+	out->data = malloc(len ? len : 1);
+	if (!out->data)
+		return -ENOMEM;
+	out->len = protobuf_c_message_pack(msg, out->data);
+	return 0;
+}
+
+void otlp_buf__free(struct otlp_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+int otlp_encode_traces(const struct otlp_resource_base *base, const struct otlp_span_item *items,
+		       size_t n, struct otlp_buf *out)
+{
+	pb_trace_request req = OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
+	struct arena a = { 0 };
+	size_t *group = calloc(n ? n : 1, sizeof(*group)); /* item -> its resource's index */
+	size_t *first = calloc(n ? n : 1, sizeof(*first)); /* resource -> its first item */
+	size_t ngroups = 0;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if (!group || !first)
+		goto out;
+	/* One resource per process: group the spans by pid, in order. */
+	for (size_t i = 0; i < n; i++) {
+		size_t g = 0;
+
+		while (g < ngroups && (items[first[g]].proc.pid != items[i].proc.pid ||
+				       items[first[g]].proc.service != items[i].proc.service))
+			g++;
+		if (g == ngroups)
+			first[ngroups++] = i;
+		group[i] = g;
+	}
+	req.resource_spans = arena_alloc(&a, (ngroups ? ngroups : 1) * sizeof(*req.resource_spans));
+	if (!req.resource_spans)
+		goto out;
+	for (size_t g = 0; g < ngroups; g++) {
+		struct rs_msgs {
+			pb_resource_spans rs;
+			pb_scope_spans ss;
+			pb_scope_spans *ss_list[1];
+		} *m = arena_alloc(&a, sizeof(*m));
+		size_t count = 0;
+
+		if (!m)
+			goto out;
+		for (size_t i = first[g]; i < n; i++)
+			count += group[i] == g;
+		m->rs = (pb_resource_spans)OPENTELEMETRY__PROTO__TRACE__V1__RESOURCE_SPANS__INIT;
+		m->ss = (pb_scope_spans)OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
+		m->rs.resource = resource_new(&a, base, &items[first[g]].proc, true);
+		m->ss.scope = scope_new(&a);
+		m->ss.spans = arena_alloc(&a, count * sizeof(*m->ss.spans));
+		if (!m->rs.resource || !m->ss.scope || !m->ss.spans)
+			goto out;
+		for (size_t i = first[g]; i < n; i++) {
+			if (group[i] != g)
+				continue;
+			m->ss.spans[m->ss.n_spans] = span_new(&a, &items[i].span);
+			if (!m->ss.spans[m->ss.n_spans++])
+				goto out;
+		}
+		m->ss_list[0] = &m->ss;
+		m->rs.scope_spans = m->ss_list;
+		m->rs.n_scope_spans = 1;
+		req.resource_spans[req.n_resource_spans++] = &m->rs;
+	}
+	if (a.failed)
+		goto out;
+	rc = pack(&req.base, out);
+out:
+	arena_free(&a);
+	free(group);
+	free(first);
+	return rc;
+}
+
+/* ---- metrics ---- */
+
+struct family {
+	const char *name;
+	const char *description;
+	const char *unit;
+	enum span_kind kind;
+	size_t offset; /* of the struct histogram in struct series */
+	const double *bounds;
+	int nbounds;
+};
+
+#define HISTO(field) offsetof(struct series, field)
+
+/* The instruments of the Prometheus endpoint, with the semantic
+ * conventions' names and units. */
+static const struct family families[] = {
+	{ "http.server.request.duration", "Duration of HTTP server requests.", "s", SPAN_KIND_SERVER,
+	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http.server.request.body.size", "Size of HTTP server request bodies.", "By",
+	  SPAN_KIND_SERVER, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http.server.response.body.size", "Size of HTTP server response bodies.", "By",
+	  SPAN_KIND_SERVER, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http.client.request.duration", "Duration of HTTP client requests.", "s", SPAN_KIND_CLIENT,
+	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
+	{ "http.client.request.body.size", "Size of HTTP client request bodies.", "By",
+	  SPAN_KIND_CLIENT, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "http.client.response.body.size", "Size of HTTP client response bodies.", "By",
+	  SPAN_KIND_CLIENT, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+};
+
+#define NFAMILIES (sizeof(families) / sizeof(families[0]))
+
+static void point_attrs(struct attrs *b, const struct series_key *k)
+{
+	attr_str(b, "http.request.method", k->method);
+	if (k->status > 0)
+		attr_int(b, "http.response.status_code", k->status);
+	if (k->kind == SPAN_KIND_SERVER) {
+		if (k->route)
+			attr_str(b, "http.route", k->route);
+	} else {
+		attr_str(b, "server.address", k->peer);
+		if (k->peer_port)
+			attr_int(b, "server.port", k->peer_port);
+	}
+}
+
+static pb_metric *metric_new(struct arena *a, const struct family *f, const struct series *series,
+			     size_t n, const struct service *svc, size_t count, uint64_t start_ns,
+			     uint64_t now_ns)
+{
+	struct metric_msgs {
+		pb_metric metric;
+		pb_histogram histogram;
+	} *m = arena_alloc(a, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->metric = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+	m->histogram = (pb_histogram)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT;
+	m->metric.name = (char *)f->name;
+	m->metric.description = (char *)f->description;
+	m->metric.unit = (char *)f->unit;
+	m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+	m->metric.histogram = &m->histogram;
+	m->histogram.aggregation_temporality =
+		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+	m->histogram.data_points = arena_alloc(a, count * sizeof(*m->histogram.data_points));
+	if (!m->histogram.data_points)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct series *s = &series[i];
+		const struct histogram *h = (const void *)((const char *)s + f->offset);
+		pb_point *p;
+		struct attrs b;
+
+		if (s->key.service != svc || s->key.kind != f->kind)
+			continue;
+		p = arena_alloc(a, sizeof(*p));
+		if (!p)
+			return NULL;
+		*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
+		p->start_time_unix_nano = start_ns;
+		p->time_unix_nano = now_ns;
+		p->count = h->count;
+		p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
+		p->sum = h->sum;
+		/* The store keeps per-bucket counts with a last +Inf bucket:
+		 * OTLP's layout exactly. */
+		p->bucket_counts = (uint64_t *)h->bucket;
+		p->n_bucket_counts = (size_t)f->nbounds + 1;
+		p->explicit_bounds = (double *)f->bounds;
+		p->n_explicit_bounds = (size_t)f->nbounds;
+		attrs_init(&b, a, 6);
+		point_attrs(&b, &s->key);
+		p->attributes = b.kv;
+		p->n_attributes = b.n;
+		m->histogram.data_points[m->histogram.n_data_points++] = p;
+	}
+	return &m->metric;
+}
+
+int otlp_encode_metrics(const struct otlp_resource_base *base, const struct series *series,
+			size_t n, const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	pb_metrics_request req =
+		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	const struct service **svcs = calloc(n ? n : 1, sizeof(*svcs));
+	struct arena a = { 0 };
+	size_t nsvcs = 0;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	*points = 0;
+	if (!svcs)
+		goto out;
+	/* One resource per service, in the store's order. */
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		while (j < nsvcs && svcs[j] != series[i].key.service)
+			j++;
+		if (j == nsvcs)
+			svcs[nsvcs++] = series[i].key.service;
+	}
+	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
+	if (!req.resource_metrics)
+		goto out;
+	for (size_t j = 0; j < nsvcs; j++) {
+		struct rm_msgs {
+			pb_resource_metrics rm;
+			pb_scope_metrics sm;
+			pb_scope_metrics *sm_list[1];
+			pb_metric *metrics[NFAMILIES];
+		} *m = arena_alloc(&a, sizeof(*m));
+		struct otlp_proc_info anonymous = { .service = svcs[j] };
+		const struct otlp_proc_info *proc = &anonymous;
+
+		if (!m)
+			goto out;
+		for (size_t p = 0; p < nprocs; p++)
+			if (procs[p].service == svcs[j])
+				proc = &procs[p];
+		m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+		m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+		/* Series add up every process of a service: no process.pid. */
+		m->rm.resource = resource_new(&a, base, proc, false);
+		m->sm.scope = scope_new(&a);
+		if (!m->rm.resource || !m->sm.scope)
+			goto out;
+		m->sm.metrics = m->metrics;
+		for (size_t f = 0; f < NFAMILIES; f++) {
+			size_t count = 0;
+
+			for (size_t i = 0; i < n; i++)
+				count += series[i].key.service == svcs[j] &&
+					 series[i].key.kind == families[f].kind;
+			if (!count)
+				continue;
+			m->metrics[m->sm.n_metrics] =
+				metric_new(&a, &families[f], series, n, svcs[j], count, start_ns, now_ns);
+			if (!m->metrics[m->sm.n_metrics++])
+				goto out;
+			*points += count;
+		}
+		m->sm_list[0] = &m->sm;
+		m->rm.scope_metrics = m->sm_list;
+		m->rm.n_scope_metrics = 1;
+		req.resource_metrics[req.n_resource_metrics++] = &m->rm;
+	}
+	if (a.failed)
+		goto out;
+	rc = pack(&req.base, out);
+out:
+	if (rc)
+		*points = 0;
+	arena_free(&a);
+	free(svcs);
+	return rc;
+}

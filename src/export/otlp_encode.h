@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OTLP encoding: spans and metric series of the one model into
+ * ExportTraceServiceRequest / ExportMetricsServiceRequest protobuf bytes
+ * (protobuf-c, messages generated from proto/). One resource per traced
+ * process (spans) or per service (metrics), with the semantic
+ * conventions' HTTP attributes. No I/O: unit-tested by decoding back.
+ */
+#ifndef SONDE_EXPORT_OTLP_ENCODE_H
+#define SONDE_EXPORT_OTLP_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "discovery.h"
+#include "export/otlp_config.h"
+#include "model/metrics.h"
+#include "model/span.h"
+
+/* What a resource says about one process, copied while it is known. */
+struct otlp_proc_info {
+	const struct service *service;
+	uint32_t pid;
+	char exe[256];	  /* executable path, "" if unknown */
+	char runtime[16]; /* "java", "python", "node", "ruby" or "" */
+};
+
+/* One span waiting to be sent, with its process. */
+struct otlp_span_item {
+	struct span span;
+	struct otlp_proc_info proc;
+};
+
+/* What every resource shares. */
+struct otlp_resource_base {
+	char host_name[256];
+	struct otlp_pairs attributes; /* OTEL_RESOURCE_ATTRIBUTES: beat detected values */
+	bool service_name_configured; /* a configured service name beats service.name above */
+};
+
+struct otlp_buf {
+	uint8_t *data;
+	size_t len;
+};
+
+void otlp_buf__free(struct otlp_buf *b);
+
+/**
+ * otlp_encode_traces() - an ExportTraceServiceRequest of @n spans.
+ * Return: 0 with @out filled (free with otlp_buf__free), or -ENOMEM.
+ */
+int otlp_encode_traces(const struct otlp_resource_base *base, const struct otlp_span_item *items,
+		       size_t n, struct otlp_buf *out);
+
+/**
+ * otlp_encode_metrics() - an ExportMetricsServiceRequest of the RED
+ * histograms of @n series, cumulative since @start_ns, observed at @now_ns.
+ * @procs: a process of each service (@nprocs of them) for its resource
+ * @points: receives the number of data points encoded
+ * Return: 0 with @out filled, or -ENOMEM.
+ */
+int otlp_encode_metrics(const struct otlp_resource_base *base, const struct series *series,
+			size_t n, const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			uint64_t now_ns, struct otlp_buf *out, size_t *points);
+
+/** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
+void otlp_span_name(const struct span *s, char *out, size_t size);
+
+/** otlp_span_is_error() - 5xx on servers, 4xx and 5xx on clients. */
+bool otlp_span_is_error(const struct span *s);
+
+#endif /* SONDE_EXPORT_OTLP_ENCODE_H */
