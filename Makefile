@@ -1,5 +1,6 @@
 # Sonde build. `make` builds build/sonde; `make test` runs every test;
 # `make bench` runs the benchmark. See README.md.
+SHELL    := /bin/bash
 BUILD    ?= build
 CC       ?= gcc
 CLANG    ?= clang
@@ -34,7 +35,7 @@ LIB_OBJ  += $(patsubst $(BUILD)/proto/%.c,$(BUILD)/obj/proto/%.o,$(PROTO_C))
 SAN_OBJ  += $(patsubst $(BUILD)/proto/%.c,$(BUILD)/san/proto/%.o,$(PROTO_C))
 
 .SECONDARY:
-.PHONY: all test unit-test bpf-test e2e-test fuzz fuzz-long bench demo setup clean
+.PHONY: all test doc-check unit-test bpf-test e2e-test fuzz fuzz-long bench demo setup clean
 all: $(BUILD)/sonde
 
 $(BUILD)/vmlinux.h:
@@ -113,8 +114,13 @@ fuzz-long:
 e2e-test: $(BUILD)/sonde
 	/usr/bin/python3 -m pytest -v tests/e2e
 
+# The README's configuration table is generated from the option table.
+doc-check: $(BUILD)/sonde
+	@$(BUILD)/sonde --help-markdown | diff -u - <(sed -n '/^| YAML key/,/^$$/p' README.md | sed '/^$$/d') \
+		&& echo "doc-check: README configuration table matches the option table"
+
 # Everything CI runs: unit tests, a short fuzz run, BPF load test, end to end.
-test: all unit-test fuzz bpf-test e2e-test
+test: all unit-test doc-check fuzz bpf-test e2e-test
 
 bench: $(BUILD)/sonde
 	bench/run.sh
