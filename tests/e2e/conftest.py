@@ -464,6 +464,14 @@ class ServerProc:
     def log_tail(self):
         return tail(self.log_path)
 
+    def check_alive(self):
+        """Fail with the server's exit status and log if it is gone."""
+        rc = self.proc.poll()
+        if rc is not None:
+            how = f"killed by signal {-rc}" if rc < 0 else f"exited with {rc}"
+            raise AssertionError(f"the {self.kind} server on port {self.port} (pid {self.pid}) "
+                                 f"{how}; its log:\n{self.log_tail()}")
+
     def stop(self):
         kill_process_group(self.proc)
         if self.workdir and self.kind == "nginx":
@@ -480,7 +488,7 @@ class ServerBuilder:
 
     # -- builds --------------------------------------------------------------
     def _go_binary(self):
-        out = self.tmp_root / "go" / "sonde-e2e-go"
+        out = self.tmp_root / "go" / "e2e-go-server"
         if not out.exists():
             if shutil.which("go") is None:
                 pytest.fail("`go` is not installed (apt-get install golang-go)", pytrace=False)
@@ -547,7 +555,7 @@ class ServerBuilder:
     def _nginx_dir(self, port):
         # Workers run as `nobody`: the prefix must be readable by them, so it
         # lives in a fresh 0755 directory rather than pytest's 0700 tmp tree.
-        prefix = Path(tempfile.mkdtemp(prefix=f"sonde-e2e-nginx-{port}-"))
+        prefix = Path(tempfile.mkdtemp(prefix=f"e2e-nginx-{port}-"))
         os.chmod(prefix, 0o755)
         (prefix / "tmp").mkdir()
         (prefix / "www" / "static").mkdir(parents=True)

@@ -33,7 +33,7 @@ def test_selection_executable_name_and_port_must_both_match(start_server, start_
     go = start_server("go")
     node = start_server("express")
     sonde = start_sonde({"SONDE_OPEN_PORT": f"{go.port},{node.port}",
-                         "SONDE_EXECUTABLE_NAME": "sonde-e2e-go$",
+                         "SONDE_EXECUTABLE_NAME": "e2e-go-server$",
                          "SONDE_TRACE_PRINTER": "json"})
     client = Client()
     go_sent = traffic(client, go.port, "/sel-exe/go")
@@ -87,7 +87,7 @@ def test_service_name_from_target_env_and_exe(start_server, start_sonde):
     spans = sonde.wait_spans(lambda s: s.get("path", "").startswith("/svc/"), 2, what="spans")
     by_path = {s["path"]: s for s in spans}
     assert by_path["/svc/named"]["service"] == "checkout-from-env", _brief(by_path["/svc/named"])
-    assert by_path["/svc/plain"]["service"] == "sonde-e2e-go", \
+    assert by_path["/svc/plain"]["service"] == "e2e-go-server", \
         f"service of a Go binary without OTEL_SERVICE_NAME: {by_path['/svc/plain']['service']!r}"
     sonde.wait_log(rf"instrumenting pid={named.pid} service=checkout-from-env\b", 5)
     m = sonde.metrics()

@@ -9,7 +9,6 @@ import math
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 import requests
@@ -154,9 +153,14 @@ BATCH = [("GET", "/api/orders", 200)] * 5 + [("POST", "/api/orders", 200)] + \
 TARGETS = {"/api/orders", "/api/health", "/api/fail", "/api/slow"}
 
 
-def send_batch(client, port):
+def send_batch(client, server):
     for method, target, status in BATCH:
-        sent = client.request(port, method, target, body=b"{}" if method == "POST" else None)
+        try:
+            sent = client.request(server.port, method, target,
+                                  body=b"{}" if method == "POST" else None)
+        except OSError:
+            server.check_alive()
+            raise
         assert sent.status == status, f"{method} {target} -> {sent.status}"
 
 
@@ -168,9 +172,9 @@ def test_legacy_naming_with_real_prometheus(go_server, start_sonde, start_promet
     client = Client()
 
     # Two batches with a scrape in between, so that rate() sees an increase.
-    send_batch(client, go_server.port)
+    send_batch(client, go_server)
     prom.wait_value("sum(http_server_duration_seconds_count)", len(BATCH))
-    send_batch(client, go_server.port)
+    send_batch(client, go_server)
     n = 2 * len(BATCH)
     prom.wait_value("sum(http_server_duration_seconds_count)", n)
     assert prom.scalar(f'sum(http_server_duration_seconds_count{{service_name="{service}"}})') \
@@ -216,7 +220,7 @@ def test_default_naming_with_real_prometheus(go_server, start_sonde, start_prome
     prom = start_prometheus(sonde.prom_port)
     prom.wait_target_up()
     client = Client()
-    send_batch(client, go_server.port)
+    send_batch(client, go_server)
     n = len(BATCH)
     prom.wait_value(f'sum(http_server_request_duration_seconds_count{{service_name="{service}"}})',
                     n)
@@ -233,7 +237,7 @@ def test_default_naming_with_real_prometheus(go_server, start_sonde, start_prome
 def test_promtool_check_metrics(go_server, start_sonde, tmp_path):
     sonde = start_sonde(sonde_env(go_server, "e2e-promtool"))
     client = Client()
-    send_batch(client, go_server.port)
+    send_batch(client, go_server)
     wait_until(lambda: Metrics(scrape(sonde.prom_port)).sum(
         "http_server_request_duration_seconds_count") >= len(BATCH), 10,
         what=f"{len(BATCH)} requests counted in /metrics")
