@@ -153,6 +153,19 @@ const struct config_option config_options[] = {
 	  { "OTEL_BSP_MAX_EXPORT_BATCH_SIZE" }, OFF(otlp_batch_size), NULL, "Spans per OTLP request." },
 	{ "otel_traces_export.batch.schedule_delay", CONFIG_DURATION, "5s", { "OTEL_BSP_SCHEDULE_DELAY" },
 	  OFF(otlp_batch_delay_ms), NULL, "Longest time a span waits for a full batch." },
+	{ "otel_metrics_export.histogram_aggregation", CONFIG_ENUM, "explicit_bucket_histogram",
+	  { "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION" },
+	  OFF(otlp_histogram_aggregation),
+	  ((const char *const[]){ "explicit_bucket_histogram", "base2_exponential_bucket_histogram",
+				  NULL }),
+	  "OTLP histograms: explicit_bucket_histogram (the Prometheus buckets) or "
+	  "base2_exponential_bucket_histogram." },
+	{ "otel_metrics_export.exponential_max_size", CONFIG_INT, "160",
+	  { "SONDE_OTLP_EXPONENTIAL_MAX_SIZE" }, OFF(otlp_exp_max_size), NULL,
+	  "Buckets of a base-2 exponential histogram (at least 2); a wider range lowers its scale." },
+	{ "otel_metrics_export.exponential_max_scale", CONFIG_INT, "20",
+	  { "SONDE_OTLP_EXPONENTIAL_MAX_SCALE" }, OFF(otlp_exp_max_scale), NULL,
+	  "Starting (finest) scale of base-2 exponential histograms, 0 to 20." },
 #undef OTLP_PROTOCOLS
 #undef OTLP_COMPRESSIONS
 	/* end of OTLP export */
@@ -191,57 +204,70 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int parse_ports(const char *s, struct port_ranges *out)
+/* Call @fn on each comma-separated item of @s, blanks trimmed and empty
+ * items skipped; stop at the first error. */
+static int split_items(const char *s, int (*fn)(char *item, void *ctx), void *ctx)
 {
 	char *copy = strdup(s), *save = NULL, *tok;
 	int err = 0;
 
 	if (!copy)
 		return -ENOMEM;
-	out->count = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *dash = strchr(tok, '-');
-		uint64_t lo, hi;
-
-		if (dash)
-			*dash = '\0';
-		if (parse_uint(tok, 65535, &lo) || lo == 0 ||
-		    (dash ? parse_uint(dash + 1, 65535, &hi) : (hi = lo, 0)) || hi < lo ||
-		    out->count == PORT_RANGES_MAX) {
-			err = -EINVAL;
-			break;
-		}
-		out->range[out->count].lo = lo;
-		out->range[out->count].hi = hi;
-		out->count++;
+	for (tok = strtok_r(copy, ",", &save); tok && !err; tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		for (char *end = tok + strlen(tok); end > tok && isspace((unsigned char)end[-1]);)
+			*--end = '\0';
+		if (*tok)
+			err = fn(tok, ctx);
 	}
-	if (!err && out->count == 0)
-		err = -EINVAL;
 	free(copy);
 	return err;
 }
 
+static int add_port_range(char *item, void *ctx)
+{
+	struct port_ranges *out = ctx;
+	char *dash = strchr(item, '-');
+	uint64_t lo, hi;
+
+	if (dash)
+		*dash = '\0';
+	if (parse_uint(item, 65535, &lo) || lo == 0 ||
+	    (dash ? parse_uint(dash + 1, 65535, &hi) : (hi = lo, 0)) || hi < lo ||
+	    out->count == PORT_RANGES_MAX)
+		return -EINVAL;
+	out->range[out->count].lo = lo;
+	out->range[out->count].hi = hi;
+	out->count++;
+	return 0;
+}
+
+static int parse_ports(const char *s, struct port_ranges *out)
+{
+	out->count = 0;
+	if (split_items(s, add_port_range, out) || out->count == 0)
+		return -EINVAL;
+	return 0;
+}
+
+static int add_pid(char *item, void *ctx)
+{
+	struct pid_list *out = ctx;
+	uint64_t v;
+
+	if (parse_uint(item, INT32_MAX, &v) || v == 0 || out->count == PID_LIST_MAX)
+		return -EINVAL;
+	out->pid[out->count++] = v;
+	return 0;
+}
+
 static int parse_pids(const char *s, struct pid_list *out)
 {
-	char *copy = strdup(s), *save = NULL, *tok;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
 	out->count = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		uint64_t v;
-
-		if (parse_uint(tok, INT32_MAX, &v) || v == 0 || out->count == PID_LIST_MAX) {
-			err = -EINVAL;
-			break;
-		}
-		out->pid[out->count++] = v;
-	}
-	if (!err && out->count == 0)
-		err = -EINVAL;
-	free(copy);
-	return err;
+	if (split_items(s, add_pid, out) || out->count == 0)
+		return -EINVAL;
+	return 0;
 }
 
 static void list_clear(struct route_patterns *l)
@@ -251,30 +277,21 @@ static void list_clear(struct route_patterns *l)
 	l->count = 0;
 }
 
+static int add_list_item(char *item, void *ctx)
+{
+	struct route_patterns *l = ctx;
+
+	if (l->count == ROUTE_PATTERNS_MAX || !(l->v[l->count] = strdup(item)))
+		return -EINVAL;
+	l->count++;
+	return 0;
+}
+
 /* Appends the comma-separated items of @s (a YAML sequence calls this once
  * per item, so items may not contain commas there either). */
 int config__list_append(struct route_patterns *l, const char *s)
 {
-	char *copy = strdup(s), *save = NULL, *tok;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		while (isspace((unsigned char)*tok))
-			tok++;
-		for (char *end = tok + strlen(tok); end > tok && isspace((unsigned char)end[-1]);)
-			*--end = '\0';
-		if (!*tok)
-			continue;
-		if (l->count == ROUTE_PATTERNS_MAX || !(l->v[l->count] = strdup(tok))) {
-			err = -EINVAL;
-			break;
-		}
-		l->count++;
-	}
-	free(copy);
-	return err;
+	return split_items(s, add_list_item, l);
 }
 
 int parse_duration_ms(const char *s, uint64_t *out)

@@ -18,6 +18,7 @@
 #include "model/route.h"
 #include "model/route_pattern.h"
 #include "probes.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 #define MAX_EXPORTERS 8
@@ -72,23 +73,13 @@ static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
 		inet_ntop(AF_INET6, a->addr, e->addr, sizeof(e->addr));
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool hex_decode(const char *s, uint8_t *out, size_t n)
 {
 	bool nonzero = false;
 
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return false;

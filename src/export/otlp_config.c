@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/hex.h"
 #include "util/log.h"
 
 const char *const otlp_signal_names[OTLP_SIGNAL__MAX] = {
@@ -20,16 +21,6 @@ const char *const otlp_signal_names[OTLP_SIGNAL__MAX] = {
 
 /* ---- key=value lists ---- */
 
-static int hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int otlp_percent_decode(const char *in, size_t len, char *out, size_t out_size)
 {
@@ -40,8 +31,8 @@ int otlp_percent_decode(const char *in, size_t len, char *out, size_t out_size)
 
 		if (c == '%') {
 			/* Two hex digits must follow, inside the input. */
-			int hi = i + 2 < len ? hexdigit(in[i + 1]) : -1;
-			int lo = i + 2 < len ? hexdigit(in[i + 2]) : -1;
+			int hi = i + 2 < len ? hex_digit(in[i + 1]) : -1;
+			int lo = i + 2 < len ? hex_digit(in[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
