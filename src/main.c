@@ -155,12 +155,15 @@ int main(int argc, char **argv)
 	pipeline__drain(pipeline);
 	pipeline__flush(pipeline);
 	log_info("stopping");
+	pipeline__free(pipeline); /* exporters' threads end here */
+	pipeline = NULL;
+	probes__stop_quickly(rt.probes);
+	rt.probes = NULL;
+	log_debug("probes made inert; detaching in the background");
 	rc = 0;
 out:
 	pipeline__free(pipeline);
-	log_debug("exporters stopped");
 	probes__stop(rt.probes);
-	log_debug("probes detached");
 	discovery__free(rt.discovery);
 	metric_store__free(rt.metrics);
 	config__free(&cfg);

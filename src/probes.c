@@ -2,6 +2,8 @@
 #include "probes.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <linux/capability.h>
@@ -209,6 +211,53 @@ void probes__stop(struct probes *p)
 	}
 	sonde_bpf__destroy(p->skel);
 	free(p);
+}
+
+/*
+ * Stop without keeping the caller waiting: the kernel takes a grace period
+ * per detached tracepoint, a second or more on a loaded machine. Emptying
+ * the traced map first makes every probe return at its first lookup; a
+ * child process that inherited the links then detaches them while this
+ * process exits at once (its own references go without waiting, the
+ * child's are the last ones). Call with no other thread running.
+ */
+void probes__stop_quickly(struct probes *p)
+{
+	int fd;
+	__u32 key, next;
+
+	if (!p)
+		return;
+	fd = bpf_map__fd(p->skel->maps.traced);
+	while (!bpf_map_get_next_key(fd, NULL, &next)) {
+		key = next;
+		bpf_map_delete_elem(fd, &key);
+	}
+	fflush(NULL);
+	switch (fork()) {
+	case -1:
+		probes__stop(p); /* no child: detach here */
+		return;
+	case 0: {
+		int devnull = open("/dev/null", O_RDWR);
+
+		/* Out of the way of whoever waits for our output or signals
+		 * our process group. */
+		signal(SIGINT, SIG_IGN);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGHUP, SIG_IGN);
+		setsid();
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+			dup2(devnull, 2);
+		}
+		probes__stop(p);
+		_exit(0);
+	}
+	default:
+		return; /* the links stay with the child; our exit drops our references */
+	}
 }
 
 int probes__traced_map_fd(const struct probes *p)

@@ -24,6 +24,10 @@ int probes__check_host(void);
 struct probes *probes__start(const struct sonde_config *cfg);
 void probes__stop(struct probes *p);
 
+/** probes__stop_quickly() - make every probe inert at once and finish
+ * detaching in a child process, so the caller can exit immediately. */
+void probes__stop_quickly(struct probes *p);
+
 int probes__traced_map_fd(const struct probes *p);
 int probes__events_map_fd(const struct probes *p);
 
