@@ -178,6 +178,7 @@ static __always_inline void txn_reset(struct conn_state *c)
 	c->ev.req_len = 0;
 	c->ev.resp_len = 0;
 	c->ev.error = 0;
+	c->ev.flags = 0;
 	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
 	c->ev.txn_seq++;
 }
@@ -347,7 +348,8 @@ static __always_inline int learn_role(struct conn_state *c, struct conn_key *key
 	__u8 head[8] = {};
 	__u32 len = s->len < sizeof(head) ? s->len : sizeof(head);
 
-	if (len == 0 || bpf_probe_read_user(head, len & 7, (void *)s->base))
+	if (len == sizeof(head) ? bpf_probe_read_user(head, sizeof(head), (void *)s->base)
+				: (len == 0 || bpf_probe_read_user(head, len & 7, (void *)s->base)))
 		len = 0;
 	if (http_is_request(head, len)) {
 		c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
@@ -409,14 +411,23 @@ static __always_inline void on_response_bytes(struct conn_state *c, struct conn_
 					      struct call_args *a, struct span_buf *s, __u64 n,
 					      __u64 now)
 {
-	if (c->phase == PHASE_IDLE)
-		return;
+	if (c->phase == PHASE_IDLE) {
+		/* A response with no new request read: the answer to a request
+		 * that was pipelined behind the previous one. */
+		if (c->ev.role != SONDE_ROLE_SERVER || c->ev.txn_seq == 0)
+			return;
+		c->ev.req_len = 0;
+		c->ev.req_bytes = 0;
+		c->ev.flags = SONDE_EVF_PIPELINED;
+		c->ev.start_ns = c->ev.req_end_ns; /* it arrived with the previous one */
+		c->phase = PHASE_REQUEST;
+	}
 	if (c->phase == PHASE_REQUEST) {
 		struct http_frame f = {};
 		__u32 status;
 
 		/* A short head never confirmed as HTTP (a tiny non-HTTP message). */
-		if (!http_is_request(c->ev.req, c->ev.req_len)) {
+		if (!(c->ev.flags & SONDE_EVF_PIPELINED) && !http_is_request(c->ev.req, c->ev.req_len)) {
 			not_http(c, key);
 			return;
 		}
@@ -585,7 +596,12 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 			txn_emit(c, SONDE_END_CLOSE);
 		} else if (c->phase == PHASE_REQUEST) {
 			server_txn_end(c);
-			counter_add(SONDE_CNT_INCOMPLETE, 1);
+			/* A short head never confirmed as HTTP was not a request. */
+			counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
+									       : SONDE_CNT_NOT_HTTP,
+				    1);
+		} else if (c->ev.role == SONDE_ROLE_UNKNOWN) {
+			counter_add(SONDE_CNT_NOT_HTTP, 1); /* never recognised */
 		} else if (c->ev.role == SONDE_ROLE_CLIENT && c->ev.txn_seq == 0 &&
 			   c->ev.conn_start_ns) {
 			/* A non-blocking connect that failed or never completed:

@@ -22,7 +22,14 @@
 #include "util/log.h"
 
 #define MAX_EXPORTERS 8
-#define MAX_PIPELINED 8
+#define PIPE_SLOTS 64
+#define PIPE_DEPTH 7
+
+struct pipelined_queue {
+	uint64_t conn_id;
+	int count, next;
+	struct http1_request req[PIPE_DEPTH];
+};
 
 struct pipeline {
 	struct sonde_runtime *rt;
@@ -30,6 +37,7 @@ struct pipeline {
 	struct exporter exporters[MAX_EXPORTERS];
 	int nexporters;
 	struct linker *linker;
+	struct pipelined_queue pipes[PIPE_SLOTS];
 	/* Random ids come from getrandom(), drawn a block at a time. */
 	uint8_t random[4096];
 	size_t random_left;
@@ -140,18 +148,16 @@ static int connect_failure_span(const struct sonde_http_event *ev, int64_t mono_
 }
 
 int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
-			 struct span *out, int max)
+			 const struct http1_request *pipelined, struct span *s)
 {
-	struct http1_request req;
+	struct http1_request parsed;
+	const struct http1_request *req = pipelined ? pipelined : &parsed;
 	struct http1_response resp;
-	struct span *s = out;
 	bool server = ev->role == SONDE_ROLE_SERVER;
 
-	if (max < 1)
-		return 0;
 	if (ev->end_reason == SONDE_END_CONNECT_FAILED)
 		return connect_failure_span(ev, mono_to_real_ns, s);
-	if (http1_parse_request(ev->req, ev->req_len, &req))
+	if (!pipelined && http1_parse_request(ev->req, ev->req_len, &parsed))
 		return 0;
 	if (http1_parse_response(ev->resp, ev->resp_len, &resp))
 		return 0;
@@ -161,14 +167,19 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 	s->pid = ev->hdr.tgid;
 	s->tid = ev->tid;
 	s->start_ns = ev->start_ns + mono_to_real_ns;
-	s->handler_start_ns = (server ? ev->req_end_ns : ev->req_end_ns) + mono_to_real_ns;
+	s->handler_start_ns = ev->req_end_ns + mono_to_real_ns;
 	s->end_ns = ev->end_ns + mono_to_real_ns;
-	snprintf(s->method, sizeof(s->method), "%s", req.method);
-	snprintf(s->path, sizeof(s->path), "%s", req.path);
-	snprintf(s->host, sizeof(s->host), "%s", req.host);
+	snprintf(s->method, sizeof(s->method), "%s", req->method);
+	snprintf(s->path, sizeof(s->path), "%s", req->path);
+	snprintf(s->host, sizeof(s->host), "%s", req->host);
 	s->status = resp.status;
-	s->http_minor = req.http_minor;
-	s->request_body_size = http1_body_size(ev->req_bytes, req.head_len, req.content_length);
+	s->http_minor = req->http_minor;
+	/* A request without Content-Length or chunked coding has no body
+	 * (RFC 9112 6.3); bytes past its head belong to the next request. */
+	if (req->content_length >= 0)
+		s->request_body_size = req->content_length;
+	else if (req->chunked && !pipelined)
+		s->request_body_size = http1_body_size(ev->req_bytes, req->head_len, -1);
 	s->response_body_size = http1_body_size(ev->resp_bytes, resp.head_len, resp.content_length);
 	if (server) {
 		endpoint_from(&ev->peer, &s->client);
@@ -177,17 +188,54 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 		endpoint_from(&ev->local, &s->client);
 		endpoint_from(&ev->peer, &s->server);
 	}
-	if (req.traceparent[0])
-		parse_traceparent(req.traceparent, s);
-	/* Pipelined requests share one event; the decoder can tell how many
-	 * began, not their separate timings, so they share the timing. */
-	int n = http1_count_requests(ev->req, ev->req_len);
+	if (req->traceparent[0])
+		parse_traceparent(req->traceparent, s);
+	return 1;
+}
 
-	if (n > max)
-		n = max;
-	for (int i = 1; i < n; i++)
-		out[i] = out[0];
-	return n < 1 ? 1 : n;
+int http1_requests_after_first(const uint8_t *buf, size_t len, struct http1_request *out, int max)
+{
+	struct http1_request req;
+	size_t off = 0;
+	int n = 0;
+
+	while (off < len && !http1_parse_request(buf + off, len - off, &req) && req.head_len) {
+		off += req.head_len + (req.content_length > 0 ? (size_t)req.content_length : 0);
+		if (req.chunked || off >= len || n == max)
+			break;
+		if (http1_parse_request(buf + off, len - off, &out[n]) || !out[n].head_len)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Requests read in one go with the first of a transaction, waiting for the
+ * responses the kernel reports as pipelined continuations. */
+static struct pipelined_queue *pipe_slot(struct pipeline *p, uint64_t conn_id)
+{
+	return &p->pipes[(conn_id * 0x9E3779B97F4A7C15ull >> 58) % PIPE_SLOTS];
+}
+
+static void pipe_push(struct pipeline *p, uint64_t conn_id, const struct sonde_http_event *ev)
+{
+	struct pipelined_queue *q = pipe_slot(p, conn_id);
+	int n = http1_requests_after_first(ev->req, ev->req_len, q->req, PIPE_DEPTH);
+
+	if (n == 0)
+		return;
+	q->conn_id = conn_id;
+	q->count = n;
+	q->next = 0;
+}
+
+static const struct http1_request *pipe_pop(struct pipeline *p, uint64_t conn_id)
+{
+	struct pipelined_queue *q = pipe_slot(p, conn_id);
+
+	if (q->conn_id != conn_id || q->next >= q->count)
+		return NULL;
+	return &q->req[q->next++];
 }
 
 /* The http_route of a server span: a configured pattern that matches, else
@@ -226,48 +274,52 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 {
 	struct sonde_runtime *rt = p->rt;
 	const struct proc_info *proc = discovery__lookup(rt->discovery, ev->hdr.tgid);
-	struct span spans[MAX_PIPELINED];
-	int n;
+	const struct http1_request *pipelined = NULL;
+	bool has_parent = false, want_span = true, want_metrics = true;
+	const char *route = NULL;
+	struct span span, *s = &span;
 
 	if (!proc) {
 		atomic_fetch_add(&rt->user_loss[LOSS_UNKNOWN_PROC], 1);
 		return;
 	}
-	n = span_from_http_event(ev, rt->mono_to_real_ns, spans, MAX_PIPELINED);
-	if (n == 0) {
+	if (ev->flags & SONDE_EVF_PIPELINED) {
+		pipelined = pipe_pop(p, ev->conn_id);
+		if (!pipelined) {
+			atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
+			return;
+		}
+	}
+	if (!span_from_http_event(ev, rt->mono_to_real_ns, pipelined, s)) {
 		atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
 		log_debug("undecodable event pid=%u fd=%u req_len=%u resp_len=%u", ev->hdr.tgid,
 			  ev->fd, ev->req_len, ev->resp_len);
 		return;
 	}
-	for (int i = 0; i < n; i++) {
-		struct span *s = &spans[i];
-		const char *route = NULL;
-		bool has_parent = false, want_span = true, want_metrics = true;
-
-		s->service = proc->service;
-		if (s->kind == SPAN_KIND_SERVER) {
-			if (route_patterns__match(&rt->cfg->ignored_patterns, s->path)) {
-				want_span = rt->cfg->ignore_mode == IGNORE_METRICS;
-				want_metrics = rt->cfg->ignore_mode == IGNORE_TRACES;
-			}
-			route = server_route(rt->cfg, proc->service, s->path);
-			snprintf(s->route, sizeof(s->route), "%s", route);
+	if (!pipelined && s->kind == SPAN_KIND_SERVER)
+		pipe_push(p, ev->conn_id, ev);
+	s->service = proc->service;
+	if (s->kind == SPAN_KIND_SERVER) {
+		if (route_patterns__match(&rt->cfg->ignored_patterns, s->path)) {
+			want_span = rt->cfg->ignore_mode == IGNORE_METRICS;
+			want_metrics = rt->cfg->ignore_mode == IGNORE_TRACES;
 		}
-		for (int b = 0; b < 8; b++)
-			has_parent |= s->parent_span_id[b] != 0;
-		if (!has_parent)
-			random_bytes(p, s->trace_id, sizeof(s->trace_id));
-		random_bytes(p, s->span_id, sizeof(s->span_id));
-		if (!has_parent)
-			s->trace_flags = 1;
-		if (want_metrics)
-			metric_store__record(rt->metrics, s, route);
-		if (!want_span)
-			continue;
-		s->remote_parent = has_parent;
-		linker__submit(p->linker, s, ev->end_ns, export_span, p);
+		route = server_route(rt->cfg, proc->service, s->path);
+		snprintf(s->route, sizeof(s->route), "%s", route);
 	}
+	for (int b = 0; b < 8; b++)
+		has_parent |= s->parent_span_id[b] != 0;
+	if (!has_parent) {
+		random_bytes(p, s->trace_id, sizeof(s->trace_id));
+		s->trace_flags = 1;
+	}
+	random_bytes(p, s->span_id, sizeof(s->span_id));
+	if (want_metrics)
+		metric_store__record(rt->metrics, s, route);
+	if (!want_span)
+		return;
+	s->remote_parent = has_parent;
+	linker__submit(p->linker, s, ev->end_ns, export_span, p);
 }
 
 static int on_event(void *ctx, void *data, size_t size)

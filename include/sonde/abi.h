@@ -65,6 +65,9 @@ enum sonde_link_kind {
 	SONDE_LINK_PEER = 3,	/* server side of a traced local client's connection */
 };
 
+/* Flags in struct sonde_http_event. */
+#define SONDE_EVF_PIPELINED 1u /* a response to a request read with an earlier one */
+
 /* Flags in struct sonde_traced_proc. */
 #define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
 
@@ -122,7 +125,8 @@ struct sonde_http_event {
 	__u8 end_reason;   /* enum sonde_end_reason */
 	__u16 req_len;	   /* bytes valid in req[] */
 	__u16 resp_len;	   /* bytes valid in resp[] */
-	__u16 _pad0;
+	__u8 flags;	   /* SONDE_EVF_* */
+	__u8 _pad0;
 	__u32 error;	   /* errno of a failed connection, else 0 */
 	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
 	struct sonde_txn_ref parent; /* the transaction this one is part of */

@@ -1,0 +1,1161 @@
+#!/usr/bin/python3
+"""Sonde overhead benchmark (run by bench/run.sh, i.e. `make bench`).
+
+For each target server (nginx serving a 1 KiB static file, a Go net/http
+hello world) it runs BENCH_PAIRS rounds; each round measures, with wrk on
+loopback:
+
+  off     Sonde not running
+  idle    Sonde running, attached, selecting no process (SONDE_OPEN_PORT=1)
+  traced  Sonde running and selecting the server's port
+
+and reports medians over the rounds as Markdown, on stdout and in
+docs/benchmarks.md. Standard library only. It reports; it does not judge:
+the exit status is non-zero only when something could not run.
+
+Environment: BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32),
+BENCH_THREADS (1), BENCH_WARMUP (2, seconds of unrecorded load per target),
+BENCH_TARGETS (nginx,go), BENCH_REPORT (docs/benchmarks.md; "-" for stdout
+only), BENCH_QUIET_BUDGET (60: seconds, in all, to wait before runs for a
+Sonde this benchmark did not start to exit), BENCH_KEEP=1 keeps the temp dir,
+SONDE_BIN (build/sonde).
+"""
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+START_TIMEOUT = 30.0      # server or Sonde to come up
+STOP_TIMEOUT = 10.0       # SIGTERM -> exit, then SIGKILL
+SETTLE = 0.3              # pause between a start and the load
+SPAN_SETTLE_TIMEOUT = 5.0  # Sonde's counters to stop moving after a run
+RSS_SAMPLE = 0.2          # seconds between VmRSS samples
+QUIET_WAIT = 10.0         # longest wait, before one run, for a foreign Sonde to go
+
+CONFIGS = ("off", "idle", "traced")
+CONFIG_LABEL = {
+    "off": "Sonde not running",
+    "idle": "Sonde attached, no process matched",
+    "traced": "Sonde tracing the server",
+}
+BAR_RATIO = 0.95
+BAR_SONDE_US = 5.0
+
+
+class BenchError(Exception):
+    """Something could not run: the benchmark exits non-zero."""
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def env_int(name, default, minimum=1):
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        val = int(raw)
+    except ValueError:
+        raise BenchError(f"{name}={raw!r} is not an integer")
+    if val < minimum:
+        raise BenchError(f"{name} must be at least {minimum}")
+    return val
+
+
+# --------------------------------------------------------------------------
+# Processes: everything started is in its own session and is killed, group
+# and all, by stop() or, whatever happened, by cleanup().
+# --------------------------------------------------------------------------
+
+_LIVE = []
+
+
+def spawn(cmd, log_path, env=None, cwd=None):
+    with open(log_path, "ab") as logf:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    _LIVE.append(proc)
+    return proc
+
+
+def stop(proc, timeout=STOP_TIMEOUT):
+    """SIGTERM the process group, wait, SIGKILL it if need be."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"pid {proc.pid} ignored SIGTERM for {timeout:.0f}s: SIGKILL")
+    # Anything left in the group (nginx workers, say) goes too.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    if proc in _LIVE:
+        _LIVE.remove(proc)
+
+
+def cleanup():
+    for proc in list(reversed(_LIVE)):
+        stop(proc, timeout=5.0)
+
+
+def _on_signal(signum, frame):
+    log(f"stopped by signal {signum}: cleaning up")
+    raise SystemExit(128 + signum)
+
+
+# --------------------------------------------------------------------------
+# /proc
+# --------------------------------------------------------------------------
+
+def proc_cpu_ticks(pid):
+    """utime + stime of a whole process (all its threads), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def proc_status_kb(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def descendants(pid):
+    """pid and every process below it."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return sorted(set(out))
+
+
+def cpu_of(pids):
+    return sum(proc_cpu_ticks(p) for p in pids)
+
+
+def all_procs():
+    """{pid: (cpu ticks, comm)} for every process on the machine."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        head, _, rest = data.rpartition(")")
+        fields = rest.split()
+        try:
+            out[int(d)] = (int(fields[11]) + int(fields[12]), head.split("(", 1)[1])
+        except (IndexError, ValueError):
+            continue
+    return out
+
+
+def machine_stat():
+    """From /proc/stat: machine-wide steal ticks, per-CPU (busy, total)
+    ticks, and the count of processes created since boot."""
+    out = {"steal": 0, "cpus": {}, "forks": 0}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                fields = line.split()
+                if not fields:
+                    continue
+                if fields[0] == "cpu":
+                    out["steal"] = int(fields[8])
+                elif fields[0].startswith("cpu"):
+                    ticks = [int(x) for x in fields[1:9]]
+                    idle = ticks[3] + ticks[4]
+                    out["cpus"][int(fields[0][3:])] = (sum(ticks) - idle, sum(ticks))
+                elif fields[0] == "processes":
+                    out["forks"] = int(fields[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def foreign_sondes(ours):
+    """Pids of Sonde processes this benchmark did not start."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in ours:
+            continue
+        try:
+            with open(f"/proc/{d}/comm") as f:
+                if f.read().strip() == "sonde":
+                    found.append(int(d))
+        except OSError:
+            continue
+    return found
+
+
+# --------------------------------------------------------------------------
+# Network helpers
+# --------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def http_get(port, path, timeout=2.0):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+        return r.status, r.read()
+
+
+# --------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------
+
+NGINX_CONF = """\
+# Generated by bench/bench.py.
+daemon off;
+master_process on;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/client_body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_timeout 60s;
+    keepalive_requests 10000000;
+
+    server {{
+        listen 127.0.0.1:{port};
+        root {prefix}/www;
+    }}
+}}
+"""
+
+
+class Target:
+    name = ""
+    title = ""
+    path = "/"
+
+    def __init__(self, tmp, cpu):
+        self.tmp = tmp
+        self.cpu = cpu
+        self.port = None
+        self.proc = None
+
+    def command(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.port = free_port()
+        cmd = self.command()
+        if self.cpu is not None:
+            cmd = ["taskset", "-c", str(self.cpu)] + cmd
+        self.log_path = self.tmp / f"{self.name}.log"
+        self.proc = spawn(cmd, self.log_path, env=server_env())
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_accepts(self.port):
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited ({self.proc.returncode}) at start; "
+                                 f"see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name} did not listen on {self.port} in "
+                                 f"{START_TIMEOUT:.0f}s; see {self.log_path}")
+            time.sleep(0.05)
+        status, body = http_get(self.port, self.path)
+        if status != 200:
+            raise BenchError(f"{self.name}: GET {self.path} answered {status}")
+        self.body_len = len(body)
+        time.sleep(0.2)  # nginx: let the worker finish starting
+        self.pids = descendants(self.proc.pid)
+
+    def stop(self):
+        if self.proc:
+            stop(self.proc)
+            self.proc = None
+
+
+class Nginx(Target):
+    name = "nginx"
+    path = "/file-1k.bin"
+
+    def __init__(self, tmp, cpu):
+        super().__init__(tmp, cpu)
+        self.title = "nginx, 1 KiB static file (sendfile on, worker_processes 1)"
+
+    def command(self):
+        prefix = self.tmp / "nginx"
+        (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        (prefix / "www").mkdir(exist_ok=True)
+        # Workers run as nobody: everything they read must be world-readable.
+        for p in (prefix, prefix / "tmp", prefix / "www"):
+            os.chmod(p, 0o755)
+        f = prefix / "www" / "file-1k.bin"
+        f.write_bytes(bytes(range(256)) * 4)
+        os.chmod(f, 0o644)
+        conf = prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(prefix=prefix, port=self.port))
+        return ["nginx", "-p", str(prefix), "-e", str(prefix / "error.log"),
+                "-c", str(conf)]
+
+
+class GoHello(Target):
+    name = "go"
+    path = "/"
+
+    def __init__(self, tmp, cpu):
+        super().__init__(tmp, cpu)
+        self.title = "Go net/http hello world"
+        self.binary = None
+
+    def build(self):
+        gotmp = self.tmp / "go"
+        gotmp.mkdir(exist_ok=True)
+        self.binary = gotmp / "hello"
+        env = dict(server_env(), GOCACHE=str(gotmp / "cache"), GOPATH=str(gotmp / "path"),
+                   GO111MODULE="off", GOFLAGS="", GOPROXY="off", CGO_ENABLED="0",
+                   GOTOOLCHAIN="local")
+        t0 = time.monotonic()
+        res = subprocess.run(["go", "build", "-o", str(self.binary), "main.go"],
+                             cwd=BENCH_DIR / "hello", env=env, capture_output=True,
+                             text=True, timeout=300)
+        if res.returncode != 0:
+            raise BenchError(f"go build failed:\n{res.stdout}{res.stderr}")
+        log(f"built the Go server in {time.monotonic() - t0:.1f}s")
+
+    def command(self):
+        if self.binary is None:
+            self.build()
+        return [str(self.binary), f"127.0.0.1:{self.port}"]
+
+
+def server_env():
+    return {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8"}
+
+
+# --------------------------------------------------------------------------
+# Sonde
+# --------------------------------------------------------------------------
+
+class Sonde:
+    def __init__(self, binary, tmp, open_port, tag):
+        self.binary = binary
+        self.prom_port = free_port()
+        self.log_path = tmp / f"sonde-{tag}.log"
+        env = dict(server_env(), SONDE_OPEN_PORT=str(open_port),
+                   SONDE_TRACE_PRINTER="disabled",
+                   SONDE_PROMETHEUS_PORT=str(self.prom_port), SONDE_LOG_LEVEL="info")
+        self.proc = spawn([str(binary)], self.log_path, env=env)
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            text = self.log_path.read_text(errors="replace")
+            m = re.search(r"sonde: ready: (\d+) process", text)
+            if m:
+                self.instrumented = int(m.group(1))
+                break
+            if "sonde: ready" in text:
+                self.instrumented = None
+                break
+            if self.proc.poll() is not None:
+                raise BenchError(f"sonde exited ({self.proc.returncode}) at start:\n{text}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"sonde not ready in {START_TIMEOUT:.0f}s; see {self.log_path}")
+            time.sleep(0.05)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not port_accepts(self.prom_port):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise BenchError(f"sonde's /metrics never answered; see {self.log_path}")
+            time.sleep(0.05)
+        self.max_rss_kb = 0
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def sample_rss(self):
+        self.max_rss_kb = max(self.max_rss_kb, proc_status_kb(self.pid, "VmRSS"))
+
+    def metrics(self):
+        try:
+            status, body = http_get(self.prom_port, "/metrics", timeout=5.0)
+        except OSError as e:
+            raise BenchError(f"sonde /metrics: {e}")
+        out = {"lost": {}}
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("#"):
+                continue
+            m = re.match(r'sonde_events_lost_total\{reason="([^"]*)"\}\s+(\S+)', line)
+            if m:
+                out["lost"][m.group(1)] = int(float(m.group(2)))
+                continue
+            m = re.match(r"(sonde_[a-z_]+)\s+(\S+)$", line)
+            if m:
+                out[m.group(1)] = int(float(m.group(2)))
+        return out
+
+    def settled_metrics(self):
+        """/metrics once the span counter has stopped moving."""
+        deadline = time.monotonic() + SPAN_SETTLE_TIMEOUT
+        last, same = None, 0
+        while True:
+            m = self.metrics()
+            key = (m.get("sonde_spans_total"), m.get("sonde_kernel_transactions_total"))
+            same = same + 1 if key == last else 0
+            last = key
+            if same >= 2 or time.monotonic() > deadline:
+                return m
+            time.sleep(0.15)
+
+    def stop(self):
+        self.sample_rss()
+        self.hwm_kb = proc_status_kb(self.pid, "VmHWM")
+        stop(self.proc)
+        if self.proc.returncode not in (0, -signal.SIGTERM):
+            log(f"sonde exited {self.proc.returncode}; see {self.log_path}")
+
+
+# --------------------------------------------------------------------------
+# Load
+# --------------------------------------------------------------------------
+
+LAT_UNITS = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
+
+
+def parse_wrk(text):
+    res = {}
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise BenchError(f"cannot read wrk's output:\n{text}")
+    res["requests"] = int(m.group(1))
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        res[f"p{pct}_us"] = float(m.group(1)) * LAT_UNITS[m.group(2)] if m else None
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    res["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    return res
+
+
+class Runner:
+    def __init__(self, sonde_bin, tmp, seconds, conns, threads, cpus, quiet_budget):
+        self.sonde_bin = sonde_bin
+        self.tmp = tmp
+        self.seconds = seconds
+        self.conns = conns
+        self.threads = threads
+        self.cpus = cpus
+        self.nrun = 0
+        self.quiet_budget = float(quiet_budget)
+        self.quiet_waited = 0.0
+        self.waited_on = set()
+
+    def wrk(self, target, seconds, sonde=None):
+        cmd = ["wrk", f"-t{self.threads}", f"-c{self.conns}", f"-d{seconds}s", "--latency",
+               f"http://127.0.0.1:{target.port}{target.path}"]
+        if self.cpus[1] is not None:
+            cmd = ["taskset", "-c", str(self.cpus[1])] + cmd
+        self.nrun += 1
+        out_path = self.tmp / f"wrk-{self.nrun}.out"
+        pids = target.pids
+        ours = set(pids) | {os.getpid()} | ({sonde.pid} if sonde else set())
+        others = self.wait_quiet(ours)
+        snap0 = all_procs()
+        mstat0 = machine_stat()
+        srv0 = cpu_of(pids)
+        son0 = proc_cpu_ticks(sonde.pid) if sonde else 0
+        t0 = time.monotonic()
+        proc = spawn(cmd, out_path, env=server_env())
+        ours.add(proc.pid)
+        tick = 0
+        while True:
+            if sonde:
+                sonde.sample_rss()
+            tick += 1
+            if tick % 5 == 0:
+                others |= set(foreign_sondes(ours))
+            try:
+                proc.wait(timeout=RSS_SAMPLE)
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() - t0 > seconds + 60:
+                    stop(proc)
+                    raise BenchError(f"wrk did not finish; see {out_path}")
+        srv1 = cpu_of(pids)
+        son1 = proc_cpu_ticks(sonde.pid) if sonde else 0
+        wall = time.monotonic() - t0
+        mstat1 = machine_stat()
+        snap1 = all_procs()
+        others |= set(foreign_sondes(ours))
+        _LIVE.remove(proc)
+        text = out_path.read_text(errors="replace")
+        if proc.returncode != 0:
+            raise BenchError(f"wrk exited {proc.returncode}:\n{text}")
+        if target.proc.poll() is not None:
+            raise BenchError(f"{target.name} died during the run; see {target.log_path}")
+        res = parse_wrk(text)
+        if res["requests"] == 0:
+            raise BenchError(f"wrk completed no request:\n{text}")
+        res["server_cpu_s"] = (srv1 - srv0) / CLK_TCK
+        res["sonde_cpu_s"] = (son1 - son0) / CLK_TCK if sonde else None
+        res["server_us_per_req"] = res["server_cpu_s"] * 1e6 / res["requests"]
+        res["sonde_us_per_req"] = (res["sonde_cpu_s"] * 1e6 / res["requests"]
+                                   if sonde else None)
+        res["sonde_cpu_pct"] = 100.0 * res["sonde_cpu_s"] / wall if sonde else None
+        # What else ran meanwhile: CPU of every other process (those that
+        # started during the run count whole; those that ended are missed).
+        foreign = {}
+        for pid, (ticks, comm) in snap1.items():
+            if pid in ours:
+                continue
+            before = snap0.get(pid)
+            d = ticks - before[0] if before and before[1] == comm else ticks
+            if d > 0:
+                foreign[comm] = foreign.get(comm, 0) + d
+        res["foreign_cpu_pct"] = 100.0 * sum(foreign.values()) / CLK_TCK / wall
+        res["foreign_top"] = sorted(foreign.items(), key=lambda kv: -kv[1])[:3]
+        res["foreign_sondes"] = len(others)
+        res["steal_pct"] = 100.0 * (mstat1["steal"] - mstat0["steal"]) / CLK_TCK / wall
+        res["forks_per_s"] = (mstat1["forks"] - mstat0["forks"]) / wall
+        res["server_cpu_pct"] = 100.0 * res["server_cpu_s"] / wall
+        for role, cpu in (("server", self.cpus[0]), ("wrk", self.cpus[1])):
+            b0 = mstat0["cpus"].get(cpu)
+            b1 = mstat1["cpus"].get(cpu)
+            res[f"{role}_cpu_busy_pct"] = (100.0 * (b1[0] - b0[0]) / (b1[1] - b0[1])
+                                           if b0 and b1 and b1[1] > b0[1] else None)
+        return res
+
+    def wait_quiet(self, ours):
+        """Wait, within a budget for the whole benchmark, for Sonde processes
+        we did not start (their probes fire on every process's syscalls) to
+        exit. Each such process is waited for once: a long-lived one is
+        then only recorded, not waited for again."""
+        others = foreign_sondes(ours)
+        new = [p for p in others if p not in self.waited_on]
+        if not new or self.quiet_budget <= 0:
+            return set(others)
+        self.waited_on.update(new)
+        t0 = time.monotonic()
+        deadline = t0 + min(QUIET_WAIT, self.quiet_budget)
+        log(f"another Sonde is running (pid {', '.join(map(str, new))}): waiting for it "
+            f"to exit, at most {deadline - t0:.0f}s")
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            others = foreign_sondes(ours)
+            if not set(others) & set(new):
+                break
+        self.quiet_budget -= time.monotonic() - t0
+        self.quiet_waited += time.monotonic() - t0
+        return set(others)
+
+    def run_config(self, target, config, pair):
+        if config == "off":
+            return self.wrk(target, self.seconds)
+        open_port = 1 if config == "idle" else target.port
+        sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}")
+        try:
+            if config == "idle" and sonde.instrumented not in (0, None):
+                raise BenchError(f"idle Sonde instrumented {sonde.instrumented} process(es)")
+            if config == "traced" and sonde.instrumented == 0:
+                raise BenchError(f"Sonde found no process on port {target.port}; "
+                                 f"see {sonde.log_path}")
+            time.sleep(SETTLE)
+            before = sonde.metrics()
+            res = self.wrk(target, self.seconds, sonde)
+            after = sonde.settled_metrics()
+            res["instrumented"] = sonde.instrumented
+            res["spans"] = after.get("sonde_spans_total", 0) - before.get("sonde_spans_total", 0)
+            res["kernel_txns"] = (after.get("sonde_kernel_transactions_total", 0)
+                                  - before.get("sonde_kernel_transactions_total", 0))
+            res["lost_by_reason"] = {k: v for k, v in after["lost"].items() if v}
+            res["lost"] = sum(after["lost"].values())
+        finally:
+            sonde.stop()
+        res["sonde_rss_kb"] = sonde.max_rss_kb
+        res["sonde_hwm_kb"] = sonde.hwm_kb
+        return res
+
+    def bench_target(self, target, pairs, warmup):
+        log(f"{target.name}: starting the server")
+        target.start()
+        try:
+            log(f"{target.name}: port {target.port}, pids {target.pids}, "
+                f"{target.body_len}-byte body; warm-up {warmup}s")
+            if warmup:
+                self.wrk(target, warmup)
+            rounds = []
+            for i in range(pairs):
+                # Untraced first, then traced, in every round; the order of
+                # the two untraced configurations alternates between rounds.
+                order = ["off", "idle", "traced"] if i % 2 == 0 else ["idle", "off", "traced"]
+                rnd = {"order": order}
+                for config in order:
+                    rnd[config] = self.run_config(target, config, i + 1)
+                rounds.append(rnd)
+                t = rnd["traced"]
+                log(f"{target.name} round {i + 1}/{pairs}: req/s off {rnd['off']['rps']:.0f}, "
+                    f"idle {rnd['idle']['rps']:.0f}, traced {t['rps']:.0f}; "
+                    f"spans {t['spans']} / requests {t['requests']}; lost {t['lost']}")
+            return rounds
+        finally:
+            target.stop()
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def f_num(x, nd=2):
+    return "n/a" if x is None else f"{x:,.{nd}f}"
+
+
+def f_int(x):
+    return "n/a" if x is None else f"{x:,}"
+
+
+def pf(ok):
+    return "**PASS**" if ok else "**FAIL**"
+
+
+def summarize(rounds, conns):
+    s = {}
+    for c in CONFIGS:
+        runs = [r[c] for r in rounds]
+        s[c] = {
+            "rps": med([r["rps"] for r in runs]),
+            "rps_min": min(r["rps"] for r in runs),
+            "rps_max": max(r["rps"] for r in runs),
+            "p50": med([r["p50_us"] for r in runs]),
+            "p99": med([r["p99_us"] for r in runs]),
+            "server_us": med([r["server_us_per_req"] for r in runs]),
+            "sonde_us": med([r["sonde_us_per_req"] for r in runs]),
+            "errors": sum(r["socket_errors"] + r["non2xx"] for r in runs),
+            "requests": sum(r["requests"] for r in runs),
+            "sonde_pct": med([r["sonde_cpu_pct"] for r in runs]),
+            "server_pct": med([r["server_cpu_pct"] for r in runs]),
+            "cpu0_busy": med([r["server_cpu_busy_pct"] for r in runs]),
+            "cpu1_busy": med([r["wrk_cpu_busy_pct"] for r in runs]),
+            "forks_per_s": med([r["forks_per_s"] for r in runs]),
+            "steal_pct": med([r["steal_pct"] for r in runs]),
+            "foreign_pct": med([r["foreign_cpu_pct"] for r in runs]),
+            "foreign_pct_max": max(r["foreign_cpu_pct"] for r in runs),
+            "foreign_sonde_runs": sum(1 for r in runs if r["foreign_sondes"]),
+        }
+    def ratio(a, b):
+        return [r[a]["rps"] / r[b]["rps"] for r in rounds]
+
+    s["ratio_traced_off"] = ratio("traced", "off")
+    s["ratio_traced_idle"] = ratio("traced", "idle")
+    s["ratio_idle_off"] = ratio("idle", "off")
+    s["extra_cpu_off"] = [r["traced"]["server_us_per_req"] - r["off"]["server_us_per_req"]
+                          for r in rounds]
+    s["cpu_ratio"] = [r["off"]["server_us_per_req"] / r["traced"]["server_us_per_req"]
+                      if r["traced"]["server_us_per_req"] else 0.0 for r in rounds]
+    s["sonde_net_us"] = [r["traced"]["sonde_us_per_req"] - r["idle"]["sonde_us_per_req"]
+                         for r in rounds]
+    s["extra_cpu_idle"] = [r["traced"]["server_us_per_req"] - r["idle"]["server_us_per_req"]
+                           for r in rounds]
+    tr = [r["traced"] for r in rounds]
+    s["spans"] = sum(r["spans"] for r in tr)
+    s["kernel_txns"] = sum(r["kernel_txns"] for r in tr)
+    s["requests_traced"] = sum(r["requests"] for r in tr)
+    s["span_diffs"] = [r["spans"] - r["requests"] for r in tr]
+    s["lost"] = sum(r["lost"] for r in tr)
+    s["lost_idle"] = sum(r["idle"]["lost"] for r in rounds)
+    reasons = {}
+    for r in tr:
+        for k, v in r["lost_by_reason"].items():
+            reasons[k] = reasons.get(k, 0) + v
+    s["lost_reasons"] = reasons
+    s["rss_kb"] = max(r["sonde_rss_kb"] for r in tr)
+    s["hwm_kb"] = max(r["sonde_hwm_kb"] for r in tr)
+    s["rss_idle_kb"] = max(r["idle"]["sonde_rss_kb"] for r in rounds)
+    s["instrumented"] = sorted({r["instrumented"] for r in tr if r["instrumented"] is not None})
+    # Spread of the baseline, to say whether ratios are within noise.
+    offs = [r["off"]["rps"] for r in rounds]
+    s["off_spread"] = (max(offs) - min(offs)) / med(offs) if med(offs) else 0.0
+    s["ratio"] = med(s["ratio_traced_off"])
+    s["sonde_traced_us"] = s["traced"]["sonde_us"]
+    s["conns"] = conns
+    top = {}
+    for r in rounds:
+        for c in CONFIGS:
+            for comm, ticks in r[c]["foreign_top"]:
+                top[comm] = top.get(comm, 0) + ticks
+    s["foreign_top"] = [k for k, _ in sorted(top.items(), key=lambda kv: -kv[1])[:5]]
+    s["foreign_pct_max"] = max(s[c]["foreign_pct_max"] for c in CONFIGS)
+    s["foreign_sonde_runs"] = sum(s[c]["foreign_sonde_runs"] for c in CONFIGS)
+    s["steal_pct_max"] = max(r[c]["steal_pct"] for r in rounds for c in CONFIGS)
+    return s
+
+
+def machine_info(sonde_bin):
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "unknown"
+
+    return {
+        "kernel": platform.release(),
+        "cpu": model,
+        "nproc": len(os.sched_getaffinity(0)),
+        "mem": proc_status_total_mem(),
+        "sonde": version([str(sonde_bin), "--version"]),
+        "nginx": version(["nginx", "-v"]),
+        "go": version(["go", "version"]),
+        "wrk": version(["wrk", "-v"]).split(" Copyright")[0],
+    }
+
+
+def proc_status_total_mem():
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+        return f"{kb / 1048576:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        return "unknown"
+
+
+def render(results, info, opts, started, elapsed):
+    L = []
+    a = L.append
+    a("# Sonde benchmarks")
+    a("")
+    a(f"Generated by `make bench` (`bench/run.sh` → `bench/bench.py`) on "
+      f"{started.strftime('%Y-%m-%d %H:%M UTC')}, in {elapsed / 60:.1f} minutes. "
+      "Numbers from one machine and one run: compare runs on the same machine only.")
+    a("")
+    a("## Machine")
+    a("")
+    a(f"- Kernel: `{info['kernel']}`")
+    a(f"- CPU: {info['cpu']}, nproc = {info['nproc']}; memory {info['mem']}")
+    a(f"- Sonde: `{info['sonde']}`; {info['nginx']}; {info['go']}; {info['wrk']}")
+    a("")
+    a("## Method")
+    a("")
+    pin = opts["pinning"]
+    a(f"- Load: `wrk -t{opts['threads']} -c{opts['conns']} -d{opts['seconds']}s --latency` on "
+      "loopback (127.0.0.1), HTTP/1.1 keep-alive, saturating: wrk sends the next request "
+      "as soon as a response arrives.")
+    a(f"- CPU pinning: {pin}")
+    a(f"- {opts['pairs']} rounds per target, all in one run of this script: every round "
+      "measures the server untraced, in two configurations — *Sonde not running* and "
+      "*Sonde attached, no process matched* (`SONDE_OPEN_PORT=1`: its probes are attached "
+      "but the traced-process filter rejects every syscall) — and then *traced* "
+      "(`SONDE_OPEN_PORT=<the server's port>`). The two untraced runs swap order every "
+      "round. Sonde is started fresh for each of its runs (`SONDE_TRACE_PRINTER=disabled`, "
+      "Prometheus exporter on) and measured only once `sonde: ready` was logged; the "
+      f"server keeps running through all rounds, after a {opts['warmup']}s unrecorded "
+      "warm-up.")
+    if opts["quiet_waited"] > 0:
+        a(f"- Before some runs the benchmark waited ({opts['quiet_waited']:.0f}s in all) for "
+          "a Sonde it had not started to exit.")
+    a("- Figures are medians over the rounds; a ratio or a difference is computed within "
+      "a round, then the median taken.")
+    a("- Throughput: wrk's `Requests/sec`. Throughput ratio = traced ÷ untraced "
+      "(Sonde not running), within a round.")
+    a("- Server CPU per request: utime + stime of the server's processes (nginx master "
+      "and worker; the Go process, all threads) from `/proc/PID/stat` before and after "
+      "the wrk run, divided by the requests wrk completed. The eBPF programs run in the "
+      "server's syscalls, so their cost lands in its stime. *Extra* CPU = traced minus "
+      f"untraced. `/proc` counts in ticks of {1000 // CLK_TCK} ms.")
+    a("- Sonde CPU per request: the same delta of Sonde's own process (user space: ring "
+      "buffer, decoding, metrics) ÷ requests. RSS: VmRSS of Sonde sampled every "
+      f"{RSS_SAMPLE:g}s during its runs (max), and its VmHWM at the end.")
+    a("- Lost events: the sum of all `sonde_events_lost_total{reason}` series at the end "
+      "of each traced run (fresh Sonde each time), summed over the runs. Spans: "
+      "`sonde_spans_total` (read once it stops moving) vs the requests wrk completed. "
+      "Spans may exceed wrk's count by up to the number of connections per run: the "
+      "requests still in flight when wrk stops are served (and traced) but not counted "
+      "by wrk.")
+    a("- nginx: `nginx -p DIR -c DIR/nginx.conf`, `daemon off`, `worker_processes 1`, "
+      "`sendfile on`, `access_log off`, `keepalive_requests 10000000` (connections stay "
+      "up for the whole run); serves a 1024-byte file. Go: `bench/hello/main.go`, "
+      "net/http, 14-byte body, built with `GO111MODULE=off` in a temp dir.")
+    a("")
+    a("## Bar")
+    a("")
+    a(f"| target | throughput ratio traced / not running (≥ {BAR_RATIO}) "
+      f"| Sonde CPU per request (≤ {BAR_SONDE_US:g} µs) | lost events (= 0) "
+      "| measurement conditions |")
+    a("| --- | --- | --- | --- | --- |")
+    for t, s in results:
+        a(f"| {t.name} | {f_num(s['ratio'], 3)} {pf(s['ratio'] >= BAR_RATIO)} "
+          f"| {f_num(s['sonde_traced_us'])} µs {pf(s['sonde_traced_us'] <= BAR_SONDE_US)} "
+          f"| {s['lost']} {pf(s['lost'] == 0)} | {conditions(s)} |")
+    a("")
+    a("Throughput and CPU figures are only as good as the conditions column says: on a "
+      "busy machine the PASS/FAIL of the first two columns may reflect the neighbours, not "
+      "Sonde. Lost events and spans do not depend on it.")
+    a("")
+    for t, s in results:
+        render_target(a, t, s, opts)
+    notes = observations(results, opts)
+    if notes:
+        a("## Observations")
+        a("")
+        for n in notes:
+            a(f"- {n}")
+        a("")
+    a("## Reproduce")
+    a("")
+    a("As root: `make bench` (or `bench/run.sh` once `build/sonde` is built). Knobs: "
+      "`BENCH_PAIRS` (default 5), `BENCH_SECONDS` (default 5), `BENCH_CONNECTIONS` (32), "
+      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go`), "
+      "`BENCH_REPORT` (`docs/benchmarks.md`, `-` for stdout only), `BENCH_QUIET_BUDGET` "
+      "(60: seconds, in all, to wait before runs for a Sonde this benchmark did not start "
+      "to exit), `BENCH_KEEP=1` keeps the logs. The run prints this report and exits 0 whatever the figures; it exits "
+      "non-zero only when something could not run.")
+    a("")
+    return "\n".join(L)
+
+
+def conditions(s):
+    """'quiet', or why the throughput and CPU figures are noisy."""
+    why = []
+    if s["off_spread"] > 0.10:
+        why.append(f"untraced req/s spread {100 * s['off_spread']:.0f}%")
+    if s["foreign_pct_max"] > 25.0:
+        why.append(f"other processes up to {s['foreign_pct_max']:.0f}% CPU")
+    if s["foreign_sonde_runs"]:
+        why.append(f"another Sonde in {s['foreign_sonde_runs']} runs")
+    return "quiet" if not why else "**noisy**: " + "; ".join(why)
+
+
+def render_target(a, t, s, opts):
+    rounds = s["rounds"]
+    a(f"## {t.title}")
+    a("")
+    a(f"Port {t.port}; Sonde instrumented {', '.join(map(str, s['instrumented']))} "
+      "process(es) when tracing.")
+    a("")
+    a("| configuration | req/s (median) | req/s (min – max) | latency p50 | latency p99 "
+      "| server CPU µs/req | server CPU % | Sonde CPU µs/req | Sonde CPU % | wrk errors |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in CONFIGS:
+        x = s[c]
+        dash = c == "off"
+        a(f"| {CONFIG_LABEL[c]} | {f_num(x['rps'], 0)} | {f_num(x['rps_min'], 0)} – "
+          f"{f_num(x['rps_max'], 0)} | {f_num(x['p50'], 0)} µs | {f_num(x['p99'], 0)} µs "
+          f"| {f_num(x['server_us'])} | {f_num(x['server_pct'], 0)} "
+          f"| {'—' if dash else f_num(x['sonde_us'])} "
+          f"| {'—' if dash else f_num(x['sonde_pct'], 1)} | {x['errors']} |")
+    a("")
+    a("CPU % is of one CPU, over the wrk run (medians).")
+    a("")
+    cpus = [("?" if c is None else c) for c in opts["cpus"]]
+    a("What else happened on the machine during the runs (medians; a quiet machine shows "
+      "the server's CPU near 100 % busy, no other processes, no forks, no other Sonde):")
+    a("")
+    a(f"| configuration | CPU {cpus[0]} busy % (server) | CPU {cpus[1]} busy % (wrk) "
+      "| other processes' CPU % (median, max) | processes created /s | steal % "
+      "| runs with another Sonde |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in CONFIGS:
+        x = s[c]
+        a(f"| {CONFIG_LABEL[c]} | {f_num(x['cpu0_busy'], 0)} | {f_num(x['cpu1_busy'], 0)} "
+          f"| {f_num(x['foreign_pct'], 0)}, {f_num(x['foreign_pct_max'], 0)} "
+          f"| {f_num(x['forks_per_s'], 1)} | {f_num(x['steal_pct'], 1)} "
+          f"| {x['foreign_sonde_runs']} of {len(rounds)} |")
+    a("")
+    diffs = s["span_diffs"]
+    spans_delta = s["spans"] - s["requests_traced"]
+    pct = 100.0 * spans_delta / s["requests_traced"] if s["requests_traced"] else 0.0
+    lost_detail = ("" if not s["lost_reasons"] else " (" + ", ".join(
+        f"{k}: {v:,}" for k, v in sorted(s["lost_reasons"].items())) + ")")
+    a("| figure | value |")
+    a("| --- | --- |")
+    a(f"| throughput ratio, traced / Sonde not running | **{f_num(s['ratio'], 3)}** "
+      f"(rounds: {', '.join(f'{x:.3f}' for x in s['ratio_traced_off'])}) "
+      f"{pf(s['ratio'] >= BAR_RATIO)} |")
+    a(f"| CPU-based estimate of that ratio (server µs/req not running ÷ traced, same round; "
+      f"holds if the server's CPU is the only bottleneck) | "
+      f"{f_num(med(s['cpu_ratio']), 3)} "
+      f"(rounds: {', '.join(f'{x:.3f}' for x in s['cpu_ratio'])}) |")
+    a(f"| throughput ratio, traced / attached with nothing matched | "
+      f"{f_num(med(s['ratio_traced_idle']), 3)} |")
+    a(f"| attached, nothing matched: throughput ratio vs Sonde not running | "
+      f"**{f_num(med(s['ratio_idle_off']), 3)}** "
+      f"(rounds: {', '.join(f'{x:.3f}' for x in s['ratio_idle_off'])}) |")
+    a(f"| extra CPU of the traced server per request (traced − not running) | "
+      f"**{f_num(med(s['extra_cpu_off']))} µs** "
+      f"(rounds: {', '.join(f'{x:.2f}' for x in s['extra_cpu_off'])}) |")
+    a(f"| extra CPU of the traced server per request (traced − attached, nothing matched) | "
+      f"{f_num(med(s['extra_cpu_idle']))} µs |")
+    a(f"| Sonde's own CPU per request, tracing | **{f_num(s['traced']['sonde_us'])} µs** "
+      f"{pf(s['sonde_traced_us'] <= BAR_SONDE_US)} |")
+    a(f"| Sonde's own CPU per request, attached with nothing matched | "
+      f"{f_num(s['idle']['sonde_us'])} µs |")
+    a(f"| Sonde's own CPU per request, tracing minus nothing matched (same round) | "
+      f"{f_num(med(s['sonde_net_us']))} µs "
+      f"(rounds: {', '.join(f'{x:.2f}' for x in s['sonde_net_us'])}) |")
+    a(f"| Sonde RSS, max VmRSS seen (VmHWM) | {s['rss_kb'] / 1024:.1f} MiB "
+      f"({s['hwm_kb'] / 1024:.1f} MiB); nothing matched: {s['rss_idle_kb'] / 1024:.1f} MiB |")
+    a(f"| lost events, all traced runs | **{s['lost']:,}**{lost_detail} {pf(s['lost'] == 0)} |")
+    a(f"| spans (`sonde_spans_total`) vs requests wrk completed, all traced runs | "
+      f"{s['spans']:,} vs {s['requests_traced']:,} ({spans_delta:+,}, {pct:+.4f}%); "
+      f"per run: {', '.join(f'{d:+,}' for d in diffs)} |")
+    a(f"| transactions the kernel side emitted (`sonde_kernel_transactions_total`) | "
+      f"{s['kernel_txns']:,} |")
+    a("")
+    a("<details><summary>Per round</summary>")
+    a("")
+    a("| round | order | req/s off | req/s idle | req/s traced | ratio traced/off "
+      "| ratio idle/off | server µs/req off / idle / traced | Sonde µs/req idle / traced "
+      "| spans / requests (traced) |")
+    a("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |")
+    for i, r in enumerate(rounds, 1):
+        o, d, tr = r["off"], r["idle"], r["traced"]
+        a(f"| {i} | {' → '.join(r['order'])} | {o['rps']:,.0f} | {d['rps']:,.0f} "
+          f"| {tr['rps']:,.0f} | {tr['rps'] / o['rps']:.3f} | {d['rps'] / o['rps']:.3f} "
+          f"| {o['server_us_per_req']:.2f} / {d['server_us_per_req']:.2f} / "
+          f"{tr['server_us_per_req']:.2f} | {d['sonde_us_per_req']:.2f} / "
+          f"{tr['sonde_us_per_req']:.2f} | {tr['spans']:,} / {tr['requests']:,} |")
+    a("")
+    a("</details>")
+    a("")
+
+
+def observations(results, opts):
+    notes = []
+    for t, s in results:
+        conns = opts["conns"]
+        low = [d for d in s["span_diffs"] if d < 0]
+        high = [d for d in s["span_diffs"] if d > conns]
+        if low:
+            missing = -sum(low)
+            notes.append(
+                f"{t.name}: Sonde counted fewer spans than wrk completed requests in "
+                f"{len(low)} of {len(s['span_diffs'])} traced runs ({missing:,} missing in "
+                f"those runs, {100.0 * missing / s['requests_traced']:.4f}% of all traced "
+                "requests), with no loss counted.")
+        if high:
+            notes.append(
+                f"{t.name}: in {len(high)} traced run(s) Sonde counted more spans than wrk's "
+                f"requests plus the {conns} connections that may be in flight at the end "
+                f"(excess: {', '.join(str(d) for d in high)}).")
+        if not low and not high:
+            notes.append(
+                f"{t.name}: spans matched wrk's requests in every traced run, within the "
+                f"{conns} requests that can be in flight when wrk stops "
+                f"(per run: {', '.join(f'{d:+d}' for d in s['span_diffs'])}).")
+        if s["off_spread"] > 0.05:
+            notes.append(
+                f"{t.name}: the untraced throughput varied by {100 * s['off_spread']:.1f}% "
+                "(max − min over median) across rounds: differences of that size between "
+                "configurations are within noise.")
+        else:
+            notes.append(
+                f"{t.name}: the untraced throughput varied by {100 * s['off_spread']:.1f}% "
+                "(max − min over median) across rounds.")
+        if s["foreign_pct_max"] > 10.0:
+            notes.append(
+                f"{t.name}: the machine was not quiet: other processes used up to "
+                f"{s['foreign_pct_max']:.0f}% of a CPU during a run (median per configuration "
+                f"{', '.join(f_num(s[c]['foreign_pct'], 0) + '%' for c in CONFIGS)}; busiest: "
+                f"{', '.join(f'`{k}`' for k in s['foreign_top'])}). Figures are noisier "
+                "than on an idle machine.")
+        if s["steal_pct_max"] > 5.0:
+            notes.append(f"{t.name}: the hypervisor stole up to {s['steal_pct_max']:.0f}% of a "
+                         "CPU during a run.")
+        if s["foreign_sonde_runs"]:
+            notes.append(
+                f"{t.name}: another Sonde (not started by this benchmark) was running during "
+                f"{s['foreign_sonde_runs']} of {3 * len(s['rounds'])} measured runs; its "
+                "probes fire on every syscall of every process, baseline included.")
+        if s["idle"]["sonde_pct"] is not None and s["idle"]["sonde_pct"] > 2.0:
+            notes.append(
+                f"{t.name}: Sonde matching no process still used {s['idle']['sonde_pct']:.1f}% "
+                "of a CPU (median): that cost does not depend on the requests (process "
+                f"discovery; {f_num(s['idle']['forks_per_s'], 0)} processes were created per "
+                "second on the machine meanwhile), yet it is in the per-request figures; "
+                "the *tracing minus nothing matched* line subtracts it.")
+        errs = sum(s[c]["errors"] for c in CONFIGS)
+        if errs:
+            notes.append(f"{t.name}: wrk reported {errs:,} socket errors or non-2xx responses.")
+        if s["lost_idle"]:
+            notes.append(f"{t.name}: Sonde reported {s['lost_idle']:,} lost events while "
+                         "matching no process.")
+    return notes
+
+
+# --------------------------------------------------------------------------
+
+SONDE_BIN = Path(os.environ.get("SONDE_BIN", REPO / "build" / "sonde"))
+
+
+def check_tools():
+    if os.geteuid() != 0:
+        raise BenchError("run as root: Sonde loads eBPF programs")
+    if not os.access(SONDE_BIN, os.X_OK):
+        raise BenchError(f"{SONDE_BIN} not found: run `make build/sonde` first")
+    for tool in ("wrk", "taskset", "nginx", "go"):
+        if shutil.which(tool) is None:
+            raise BenchError(f"{tool} not found (see scripts/setup.sh)")
+
+
+def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+    # Ctrl-C even when started from a shell that ignores it in background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    pairs = env_int("BENCH_PAIRS", 5)
+    seconds = env_int("BENCH_SECONDS", 5)
+    conns = env_int("BENCH_CONNECTIONS", 32)
+    threads = env_int("BENCH_THREADS", 1)
+    warmup = env_int("BENCH_WARMUP", 2, minimum=0)
+    quiet_budget = env_int("BENCH_QUIET_BUDGET", 60, minimum=0)
+    names = [n.strip() for n in os.environ.get("BENCH_TARGETS", "nginx,go").split(",")
+             if n.strip()]
+    report_env = os.environ.get("BENCH_REPORT", "")
+    report_path = None if report_env == "-" else Path(report_env or REPO / "docs" /
+                                                      "benchmarks.md")
+    kinds = {"nginx": Nginx, "go": GoHello}
+    for n in names:
+        if n not in kinds:
+            raise BenchError(f"BENCH_TARGETS: unknown target {n!r} (nginx, go)")
+    check_tools()
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        cpu_pair = (cpus[0], cpus[1])
+        pinning = (f"the server on CPU {cpus[0]}, wrk on CPU {cpus[1]} (`taskset -c`); Sonde "
+                   "unpinned, so it shares the two CPUs with them."
+                   if len(cpus) == 2 else
+                   f"the server on CPU {cpus[0]}, wrk on CPU {cpus[1]} (`taskset -c`); "
+                   "Sonde unpinned.")
+    else:
+        cpu_pair = (None, None)
+        pinning = "none: only one CPU is available, server, wrk and Sonde share it."
+
+    est = len(names) * (warmup + pairs * (3 * seconds + 8)) + 15
+    log(f"{pairs} rounds x 3 runs x {seconds}s on {', '.join(names)}: about "
+        f"{est / 60:.1f} minutes, plus up to {quiet_budget}s waiting for other Sondes to exit")
+    if est > 360:
+        log("that is longer than 6 minutes: lower BENCH_PAIRS or BENCH_SECONDS to shorten it")
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="sonde-bench-"))
+    os.chmod(tmp, 0o755)
+    ok = False
+    try:
+        # A private copy: the build tree may be rebuilt while we run.
+        (tmp / "bin").mkdir()
+        sonde_copy = tmp / "bin" / "sonde"
+        shutil.copy2(SONDE_BIN, sonde_copy)
+        runner = Runner(sonde_copy, tmp, seconds, conns, threads, cpu_pair, quiet_budget)
+        results = []
+        for n in names:
+            target = kinds[n](tmp, cpu_pair[0])
+            rounds = runner.bench_target(target, pairs, warmup)
+            s = summarize(rounds, conns)
+            s["rounds"] = rounds
+            results.append((target, s))
+        opts = {"pairs": pairs, "seconds": seconds, "conns": conns, "threads": threads,
+                "warmup": warmup, "pinning": pinning, "quiet_waited": runner.quiet_waited,
+                "cpus": cpu_pair}
+        report = render(results, machine_info(sonde_copy), opts, started, time.monotonic() - t0)
+        print(report, flush=True)
+        if report_path:
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(report)
+            log(f"report written to {report_path}")
+        ok = True
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        cleanup()
+        if ok and os.environ.get("BENCH_KEEP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            # Keep the logs, not the bulk (Go build cache, binaries).
+            for bulk in ("go", "bin"):
+                shutil.rmtree(tmp / bulk, ignore_errors=True)
+            log(f"logs kept in {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log(f"error: {e}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)

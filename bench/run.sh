@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sonde overhead benchmark: nginx and a Go net/http server under wrk, with
+# Sonde not running, attached but matching nothing, and tracing, alternated
+# in one run. Prints a Markdown report and writes it to docs/benchmarks.md.
+# Run as root after `make build/sonde` (`make bench` does both).
+#
+# Knobs: BENCH_PAIRS (5), BENCH_SECONDS (5); see bench/bench.py for the rest.
+# Exits non-zero only when something could not run, never on the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=/usr/bin/python3
+if [ ! -x "$PY" ]; then
+	echo "bench: $PY not found" >&2
+	exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench: run as root (Sonde loads eBPF programs)" >&2
+	exit 1
+fi
+for tool in wrk taskset nginx go; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "bench: $tool not found (scripts/setup.sh installs it)" >&2
+		exit 1
+	fi
+done
+# bench.py starts every process in its own session and stops them all on
+# exit, error, Ctrl-C or SIGTERM; exec so those signals reach it directly.
+exec "$PY" bench/bench.py "$@"
