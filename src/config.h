@@ -80,6 +80,30 @@ enum metrics_naming {
 	NAMING_LEGACY,	 /* http_server_duration_seconds, ... (Beyla's first names) */
 };
 
+/* otel_metrics_export.histogram_aggregation, named as the OTel SDK names them. */
+enum histogram_aggregation {
+	HISTOGRAM_EXPLICIT = 0, /* explicit_bucket_histogram: the fixed bounds of model/metrics.h */
+	HISTOGRAM_EXPONENTIAL,	/* base2_exponential_bucket_histogram */
+};
+
+/* attributes.select: per metric (name or glob), labels added or dropped.
+ * Fixed-size so the configuration owns no memory for it. */
+#define ATTR_SELECT_MAX 16
+#define ATTR_NAMES_MAX 16
+#define ATTR_NAME_LEN 64
+
+struct attr_select {
+	char metric[ATTR_NAME_LEN];
+	unsigned int n_include, n_exclude;
+	char include[ATTR_NAMES_MAX][ATTR_NAME_LEN];
+	char exclude[ATTR_NAMES_MAX][ATTR_NAME_LEN];
+};
+
+struct attr_selects {
+	unsigned int count;
+	struct attr_select v[ATTR_SELECT_MAX];
+};
+
 enum log_level {
 	LOG_ERROR = 0,
 	LOG_WARN,
@@ -147,6 +171,12 @@ struct sonde_config {
 	int otlp_queue_size; /* spans waiting for the exporter thread */
 	int otlp_batch_size; /* spans per request */
 	uint64_t otlp_batch_delay_ms;
+	int otlp_histogram_aggregation; /* enum histogram_aggregation */
+	int otlp_exp_max_size;		/* buckets of an exponential histogram */
+	int otlp_exp_max_scale;		/* its starting (finest) scale */
+
+	/* metric labels (config_file.c: attributes.select) */
+	struct attr_selects attr_selects;
 };
 
 enum config_type {

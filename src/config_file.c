@@ -10,13 +10,20 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "model/metrics.h"
+
 const char *const config_path_env[] = { "SONDE_CONFIG_PATH", "OTEL_EBPF_CONFIG_PATH",
 					"BEYLA_CONFIG_PATH", NULL };
 
 /* Keys Beyla/OBI have that Sonde does not implement yet: named, so the
  * user hears they were not applied rather than that they are misspelt. */
-static const char *const not_yet[] = { "network", "attributes", "kubernetes",
-				       "ebpf.track_request_headers", NULL };
+static const char *const not_yet[] = { "network",
+				       "attributes.kubernetes",
+				       "attributes.instance_id",
+				       "attributes.host_id",
+				       "kubernetes",
+				       "ebpf.track_request_headers",
+				       NULL };
 
 struct loader {
 	yaml_document_t doc;
@@ -245,6 +252,128 @@ static int load_selector_list(struct loader *l, yaml_node_t *v, const char *key,
 	return 0;
 }
 
+/* ---- attributes.select ---- */
+
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static bool label_known(const char *pattern)
+{
+	for (int i = 0; i < LABEL__MAX; i++)
+		if (metric_label_matches(i, pattern))
+			return true;
+	return false;
+}
+
+static bool metric_known(const char *pattern)
+{
+	for (int i = 0; i < INSTR__MAX; i++)
+		if (instrument_matches(i, pattern))
+			return true;
+	return false;
+}
+
+/* The include or exclude list of one metric: a name or a list of names. */
+static int load_label_list(struct loader *l, yaml_node_t *v, const char *key,
+			   char (*out)[ATTR_NAME_LEN], unsigned int *n)
+{
+	yaml_node_item_t *it = NULL, *end = NULL;
+	bool one = v->type == YAML_SCALAR_NODE;
+
+	if (!one && v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, key, "expected a list of label names");
+	if (!one) {
+		it = v->data.sequence.items.start;
+		end = v->data.sequence.items.top;
+	}
+	*n = 0;
+	for (; one || it < end; it++) {
+		yaml_node_t *item = one ? v : yaml_document_get_node(&l->doc, *it);
+		const char *name = scalar(item);
+
+		if (!name || !*name)
+			return fail(l, item, key, "expected a label name");
+		if (strlen(name) >= ATTR_NAME_LEN)
+			return fail(l, item, key, "'%s' is too long (at most %d characters)", name,
+				    ATTR_NAME_LEN - 1);
+		if (*n == ATTR_NAMES_MAX)
+			return fail(l, item, key, "at most %d labels", ATTR_NAMES_MAX);
+		if (!is_glob(name) && !label_known(name)) {
+			char known[512];
+			size_t len = 0;
+
+			for (int i = 0; i < LABEL__MAX; i++)
+				len += snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
+						metric_labels[i].prom);
+			return fail(l, item, key, "unknown label '%s' (known: %s)", name, known);
+		}
+		snprintf(out[(*n)++], ATTR_NAME_LEN, "%s", name);
+		if (one)
+			break;
+	}
+	return 0;
+}
+
+/* attributes.select: metric name (or glob) -> { include: [...], exclude: [...] } */
+static int load_attr_select(struct loader *l, yaml_node_t *n, const char *key)
+{
+	struct attr_selects *sel = &l->cfg->attr_selects;
+
+	if (n->type != YAML_MAPPING_NODE)
+		return fail(l, n, key, "expected a mapping of metric names to include/exclude lists");
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const char *metric = scalar(k);
+		struct attr_select *s;
+		char full[256];
+
+		if (!metric || !*metric)
+			return fail(l, k, key, "expected a metric name");
+		snprintf(full, sizeof(full), "%s.%s", key, metric);
+		if (strlen(metric) >= ATTR_NAME_LEN)
+			return fail(l, k, full, "metric name too long (at most %d characters)",
+				    ATTR_NAME_LEN - 1);
+		if (!is_glob(metric) && !metric_known(metric))
+			return fail(l, k, full,
+				    "unknown metric (known: http_server_request_duration_seconds, "
+				    "http_server_request_body_size_bytes, "
+				    "http_server_response_body_size_bytes and their http_client_ "
+				    "twins, their OTel names like http.server.request.duration, or "
+				    "a glob like http_*)");
+		if (v->type != YAML_MAPPING_NODE || !v->data.mapping.pairs.top ||
+		    v->data.mapping.pairs.top == v->data.mapping.pairs.start)
+			return fail(l, v, full, "expected include and/or exclude lists");
+		if (sel->count == ATTR_SELECT_MAX)
+			return fail(l, k, full, "at most %d metrics", ATTR_SELECT_MAX);
+		s = &sel->v[sel->count];
+		memset(s, 0, sizeof(*s));
+		snprintf(s->metric, sizeof(s->metric), "%s", metric);
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+		     q++) {
+			yaml_node_t *qk = yaml_document_get_node(&l->doc, q->key);
+			yaml_node_t *qv = yaml_document_get_node(&l->doc, q->value);
+			const char *what = scalar(qk);
+			char sub[320];
+			int rc;
+
+			snprintf(sub, sizeof(sub), "%s.%s", full, what ? what : "?");
+			if (what && !strcmp(what, "include"))
+				rc = load_label_list(l, qv, sub, s->include, &s->n_include);
+			else if (what && !strcmp(what, "exclude"))
+				rc = load_label_list(l, qv, sub, s->exclude, &s->n_exclude);
+			else
+				rc = fail(l, qk, sub, "unknown key (known: include, exclude)");
+			if (rc)
+				return rc;
+		}
+		sel->count++;
+	}
+	return 0;
+}
+
 static int load_mapping(struct loader *l, yaml_node_t *n, const char *prefix)
 {
 	if (n->type != YAML_MAPPING_NODE)
@@ -270,9 +399,11 @@ static int load_mapping(struct loader *l, yaml_node_t *n, const char *prefix)
 			rc = load_selector_list(l, v, key, false, false);
 		else if (!strcmp(key, "discovery.exclude_instrument"))
 			rc = load_selector_list(l, v, key, true, false);
+		else if (!strcmp(key, "attributes.select"))
+			rc = load_attr_select(l, v, key);
 		else if ((opt = option_for(key)))
 			rc = set_option(l, opt, v);
-		else if (is_section(key) || !strcmp(key, "discovery"))
+		else if (is_section(key) || !strcmp(key, "discovery") || !strcmp(key, "attributes"))
 			rc = load_mapping(l, v, key);
 		else
 			rc = fail(l, k, key, "unknown key (see sonde --help for the keys)");
@@ -483,6 +614,35 @@ static void print_selectors(const struct sonde_config *cfg, FILE *f, bool exclud
 	}
 }
 
+static void print_names(FILE *f, const char *what, const char (*names)[ATTR_NAME_LEN],
+			unsigned int n)
+{
+	if (!n)
+		return;
+	fprintf(f, "      %s: [", what);
+	for (unsigned int i = 0; i < n; i++) {
+		fputs(i ? ", " : "", f);
+		print_quoted(f, names[i]);
+	}
+	fputs("]\n", f);
+}
+
+static void print_attr_selects(FILE *f, const struct attr_selects *sel)
+{
+	if (!sel->count) {
+		fputs("# attributes: (no label selection)\n", f);
+		return;
+	}
+	fputs("attributes:\n  select:\n", f);
+	for (unsigned int i = 0; i < sel->count; i++) {
+		fputs("    ", f);
+		print_quoted(f, sel->v[i].metric);
+		fputs(":\n", f);
+		print_names(f, "include", sel->v[i].include, sel->v[i].n_include);
+		print_names(f, "exclude", sel->v[i].exclude, sel->v[i].n_exclude);
+	}
+}
+
 /* Component-wise order, so every section's keys are contiguous. */
 static int key_cmp(const void *a, const void *b)
 {
@@ -568,4 +728,5 @@ void config__print_yaml(const struct sonde_config *cfg, FILE *f)
 		fputc('\n', f);
 	}
 	open_sections(f, prev, prev_len, "", 0, cfg);
+	print_attr_selects(f, &cfg->attr_selects);
 }

@@ -69,6 +69,7 @@ struct otlp_state {
 	struct otlp_sampler sampler;
 	struct sender senders[OTLP_SIGNAL__MAX];
 	uint64_t start_ns; /* wall clock: start of the cumulative metrics */
+	bool exponential;  /* metrics as base-2 exponential histograms */
 
 	pthread_mutex_t lock; /* everything below */
 	bool stopping;
@@ -285,41 +286,43 @@ static void *traces_main(void *arg)
 
 /* ---- metrics ---- */
 
-struct snapshot {
-	struct series *series;
-	size_t n, cap;
-	bool failed;
-};
-
-static void snapshot_one(const struct series *s, void *arg)
-{
-	struct snapshot *snap = arg;
-
-	if (snap->n == snap->cap) {
-		size_t cap = snap->cap ? snap->cap * 2 : 64;
-		struct series *grown = realloc(snap->series, cap * sizeof(*grown));
-
-		if (!grown) {
-			snap->failed = true;
-			return;
-		}
-		snap->series = grown;
-		snap->cap = cap;
-	}
-	snap->series[snap->n++] = *s;
-}
-
+/*
+ * The store's series as each instrument shows them: collected (copied,
+ * merged where a selection drops a label) once per distinct (kind,
+ * labels), so the default costs one copy per span kind.
+ */
 static void export_metrics(struct sender *sd, uint64_t give_up_at)
 {
 	struct otlp_state *st = sd->st;
-	struct snapshot snap = { 0 };
+	struct otlp_metric_set set = { .exponential = st->exponential };
+	struct series *owned[INSTR__MAX] = { 0 };
 	struct otlp_proc_info *procs = NULL;
-	size_t nprocs = 0, points = 0;
+	size_t nprocs = 0, points = 0, total = 0;
 	struct otlp_buf body;
+	bool failed = false;
 
 	if (!st->rt->metrics)
 		return;
-	metric_store__foreach(st->rt->metrics, snapshot_one, &snap);
+	for (int f = 0; f < INSTR__MAX && !failed; f++) {
+		enum span_kind kind = instruments[f].kind;
+		/* Resources are per service: never merge two services. */
+		label_mask keep = instrument_labels(&st->rt->cfg->attr_selects, f) |
+				  LABEL_BIT(LABEL_SERVICE_NAME) | LABEL_BIT(LABEL_SERVICE_NAMESPACE);
+		int same = -1;
+
+		for (int g = 0; g < f && same < 0; g++)
+			if (instruments[g].kind == kind && set.labels[g] == keep)
+				same = g;
+		set.labels[f] = keep;
+		if (same >= 0) {
+			set.series[f] = set.series[same];
+			set.n[f] = set.n[same];
+			continue;
+		}
+		failed = metric_store__collect(st->rt->metrics, kind, keep, &owned[f], &set.n[f]) != 0;
+		set.series[f] = owned[f];
+		total += set.n[f];
+	}
 	pthread_mutex_lock(&st->lock);
 	if (st->nprocs) {
 		procs = malloc(st->nprocs * sizeof(*procs));
@@ -329,18 +332,19 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 		}
 	}
 	pthread_mutex_unlock(&st->lock);
-	if (snap.failed) {
-		drop(OTLP_METRICS, OTLP_DROP_ENCODE, snap.n);
-	} else if (snap.n) {
-		if (otlp_encode_metrics(&st->base, snap.series, snap.n, procs, nprocs, st->start_ns,
-					now_ns(CLOCK_REALTIME), &body, &points)) {
-			drop(OTLP_METRICS, OTLP_DROP_ENCODE, snap.n * 3);
+	if (failed) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, total);
+	} else if (total) {
+		if (otlp_encode_metric_set(&st->base, &set, procs, nprocs, st->start_ns,
+					   now_ns(CLOCK_REALTIME), &body, &points)) {
+			drop(OTLP_METRICS, OTLP_DROP_ENCODE, total * 3);
 		} else {
 			send_with_retry(sd, &body, points, give_up_at);
 			otlp_buf__free(&body);
 		}
 	}
-	free(snap.series);
+	for (int f = 0; f < INSTR__MAX; f++)
+		series__free_all(owned[f], set.n[f]);
 	free(procs);
 }
 
@@ -532,6 +536,23 @@ static int otlp_init(struct exporter *e, const struct sonde_config *cfg, struct 
 		st->batch_size = st->cap;
 	st->batch_delay_ns = cfg->otlp_batch_delay_ms * NS_PER_MS;
 	st->start_ns = now_ns(CLOCK_REALTIME);
+	if (rt->metrics) {
+		metric_store__configure(rt->metrics, cfg);
+		/* Recorded only when they will be sent: no cost otherwise. */
+		if (st->senders[OTLP_METRICS].ep.enabled &&
+		    cfg->otlp_histogram_aggregation == HISTOGRAM_EXPONENTIAL) {
+			if (metric_store__enable_exponential(rt->metrics, cfg->otlp_exp_max_size,
+							     cfg->otlp_exp_max_scale)) {
+				log_error("OTLP metrics: exponential histograms need "
+					  "exponential_max_size >= 2 and exponential_max_scale <= %d "
+					  "(got %d and %d)",
+					  EXP_SCALE_MAX, cfg->otlp_exp_max_size, cfg->otlp_exp_max_scale);
+				rc = -EINVAL;
+				goto fail;
+			}
+			st->exponential = true;
+		}
+	}
 	if (st->senders[OTLP_TRACES].ep.enabled) {
 		st->queue = calloc(st->cap, sizeof(*st->queue));
 		if (!st->queue) {

@@ -510,131 +510,210 @@ out:
 
 /* ---- metrics ---- */
 
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram pb_exp_histogram;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint pb_exp_point;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets pb_exp_buckets;
+
 struct family {
-	const char *name;
+	enum instrument instr;
 	const char *description;
 	const char *unit;
-	enum span_kind kind;
-	size_t offset; /* of the struct histogram in struct series */
 	const double *bounds;
 	int nbounds;
 };
 
-#define HISTO(field) offsetof(struct series, field)
-
 /* The instruments of the Prometheus endpoint, with the semantic
- * conventions' names and units. */
-static const struct family families[] = {
-	{ "http.server.request.duration", "Duration of HTTP server requests.", "s", SPAN_KIND_SERVER,
-	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http.server.request.body.size", "Size of HTTP server request bodies.", "By",
-	  SPAN_KIND_SERVER, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http.server.response.body.size", "Size of HTTP server response bodies.", "By",
-	  SPAN_KIND_SERVER, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http.client.request.duration", "Duration of HTTP client requests.", "s", SPAN_KIND_CLIENT,
-	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http.client.request.body.size", "Size of HTTP client request bodies.", "By",
-	  SPAN_KIND_CLIENT, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http.client.response.body.size", "Size of HTTP client response bodies.", "By",
-	  SPAN_KIND_CLIENT, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+ * conventions' names (model/metrics.c) and units. */
+static const struct family families[INSTR__MAX] = {
+	{ INSTR_SERVER_DURATION, "Duration of HTTP server requests.", "s", duration_bounds_s,
+	  DURATION_BOUNDS },
+	{ INSTR_SERVER_REQ_BODY, "Size of HTTP server request bodies.", "By", size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ INSTR_SERVER_RESP_BODY, "Size of HTTP server response bodies.", "By", size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ INSTR_CLIENT_DURATION, "Duration of HTTP client requests.", "s", duration_bounds_s,
+	  DURATION_BOUNDS },
+	{ INSTR_CLIENT_REQ_BODY, "Size of HTTP client request bodies.", "By", size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ INSTR_CLIENT_RESP_BODY, "Size of HTTP client response bodies.", "By", size_bounds_bytes,
+	  SIZE_BOUNDS },
 };
 
-#define NFAMILIES (sizeof(families) / sizeof(families[0]))
-
-static void point_attrs(struct attrs *b, const struct series_key *k)
+/* Data point attributes: the labels of @mask with their OTel names.
+ * service.name and service.namespace are the resource's. */
+static void point_attrs(struct attrs *b, const struct series_key *k, label_mask mask)
 {
-	attr_str(b, "http.request.method", k->method);
-	if (k->status > 0)
-		attr_int(b, "http.response.status_code", k->status);
-	if (k->kind == SPAN_KIND_SERVER) {
-		if (k->route)
-			attr_str(b, "http.route", k->route);
-	} else {
-		attr_str(b, "server.address", k->peer);
-		if (k->peer_port)
-			attr_int(b, "server.port", k->peer_port);
+	unsigned int port = k->kind == SPAN_KIND_SERVER ? k->local_port : k->peer_port;
+
+	if (mask & LABEL_BIT(LABEL_METHOD))
+		attr_str(b, metric_labels[LABEL_METHOD].otel, k->method);
+	if ((mask & LABEL_BIT(LABEL_STATUS)) && k->status > 0)
+		attr_int(b, metric_labels[LABEL_STATUS].otel, k->status);
+	if ((mask & LABEL_BIT(LABEL_ROUTE)) && k->kind == SPAN_KIND_SERVER && k->route)
+		attr_str(b, metric_labels[LABEL_ROUTE].otel, k->route);
+	if ((mask & LABEL_BIT(LABEL_SERVER_ADDRESS)) && k->kind == SPAN_KIND_CLIENT)
+		attr_str(b, metric_labels[LABEL_SERVER_ADDRESS].otel, k->peer);
+	if ((mask & LABEL_BIT(LABEL_SERVER_PORT)) && port)
+		attr_int(b, metric_labels[LABEL_SERVER_PORT].otel, port);
+	if (mask & LABEL_BIT(LABEL_URL_SCHEME))
+		attr_str(b, metric_labels[LABEL_URL_SCHEME].otel, "http");
+	if ((mask & LABEL_BIT(LABEL_PROTOCOL_VERSION)) && k->http_minor)
+		attr_str(b, metric_labels[LABEL_PROTOCOL_VERSION].otel,
+			 k->http_minor == 1 ? "1.0" : "1.1");
+}
+
+static pb_point *explicit_point(struct arena *a, const struct family *f, const struct series *s)
+{
+	const struct histogram *h = series_histogram(s, instruments[f->instr].hist);
+	pb_point *p = arena_alloc(a, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
+	p->count = h->count;
+	p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
+	p->sum = h->sum;
+	/* The store keeps per-bucket counts with a last +Inf bucket:
+	 * OTLP's layout exactly. */
+	p->bucket_counts = (uint64_t *)h->bucket;
+	p->n_bucket_counts = (size_t)f->nbounds + 1;
+	p->explicit_bounds = (double *)f->bounds;
+	p->n_explicit_bounds = (size_t)f->nbounds;
+	return p;
+}
+
+static pb_exp_point *exponential_point(struct arena *a, const struct exp_histogram *h)
+{
+	struct exp_msgs {
+		pb_exp_point point;
+		pb_exp_buckets positive;
+	} *m = arena_alloc(a, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->point = (pb_exp_point)OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__INIT;
+	m->positive = (pb_exp_buckets)
+		OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__BUCKETS__INIT;
+	m->point.count = h->count;
+	m->point.has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
+	m->point.sum = h->sum;
+	m->point.scale = h->scale;
+	m->point.zero_count = h->zero_count;
+	if (h->count) {
+		m->point.has_min_case =
+			OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_MIN_MIN;
+		m->point.min = h->min;
+		m->point.has_max_case =
+			OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_MAX_MAX;
+		m->point.max = h->max;
 	}
+	m->positive.offset = h->offset;
+	m->positive.bucket_counts = (uint64_t *)h->counts;
+	m->positive.n_bucket_counts = h->len;
+	m->point.positive = &m->positive;
+	return &m->point;
 }
 
 static pb_metric *metric_new(struct arena *a, const struct family *f, const struct series *series,
-			     size_t n, const struct service *svc, size_t count, uint64_t start_ns,
-			     uint64_t now_ns)
+			     size_t n, label_mask mask, bool exponential, const struct service *svc,
+			     size_t count, uint64_t start_ns, uint64_t now_ns)
 {
 	struct metric_msgs {
 		pb_metric metric;
 		pb_histogram histogram;
+		pb_exp_histogram exp;
 	} *m = arena_alloc(a, sizeof(*m));
+	enum series_histogram hist = instruments[f->instr].hist;
+	const int cumulative =
+		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
 
 	if (!m)
 		return NULL;
 	m->metric = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
 	m->histogram = (pb_histogram)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT;
-	m->metric.name = (char *)f->name;
+	m->exp = (pb_exp_histogram)OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM__INIT;
+	m->metric.name = (char *)instruments[f->instr].otel;
 	m->metric.description = (char *)f->description;
 	m->metric.unit = (char *)f->unit;
-	m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
-	m->metric.histogram = &m->histogram;
-	m->histogram.aggregation_temporality =
-		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
-	m->histogram.data_points = arena_alloc(a, count * sizeof(*m->histogram.data_points));
-	if (!m->histogram.data_points)
-		return NULL;
+	if (exponential) {
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM;
+		m->metric.exponential_histogram = &m->exp;
+		m->exp.aggregation_temporality = cumulative;
+		m->exp.data_points = arena_alloc(a, count * sizeof(*m->exp.data_points));
+		if (!m->exp.data_points)
+			return NULL;
+	} else {
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		m->metric.histogram = &m->histogram;
+		m->histogram.aggregation_temporality = cumulative;
+		m->histogram.data_points = arena_alloc(a, count * sizeof(*m->histogram.data_points));
+		if (!m->histogram.data_points)
+			return NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct series *s = &series[i];
-		const struct histogram *h = (const void *)((const char *)s + f->offset);
-		pb_point *p;
 		struct attrs b;
 
-		if (s->key.service != svc || s->key.kind != f->kind)
+		if (s->key.service != svc || s->key.kind != instruments[f->instr].kind)
 			continue;
-		p = arena_alloc(a, sizeof(*p));
-		if (!p)
-			return NULL;
-		*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
-		p->start_time_unix_nano = start_ns;
-		p->time_unix_nano = now_ns;
-		p->count = h->count;
-		p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
-		p->sum = h->sum;
-		/* The store keeps per-bucket counts with a last +Inf bucket:
-		 * OTLP's layout exactly. */
-		p->bucket_counts = (uint64_t *)h->bucket;
-		p->n_bucket_counts = (size_t)f->nbounds + 1;
-		p->explicit_bounds = (double *)f->bounds;
-		p->n_explicit_bounds = (size_t)f->nbounds;
-		attrs_init(&b, a, 6);
-		point_attrs(&b, &s->key);
-		p->attributes = b.kv;
-		p->n_attributes = b.n;
-		m->histogram.data_points[m->histogram.n_data_points++] = p;
+		attrs_init(&b, a, LABEL__MAX);
+		point_attrs(&b, &s->key, mask);
+		if (exponential) {
+			pb_exp_point *p = s->exp[hist] ? exponential_point(a, s->exp[hist]) : NULL;
+
+			if (!p)
+				return NULL;
+			p->start_time_unix_nano = start_ns;
+			p->time_unix_nano = now_ns;
+			p->attributes = b.kv;
+			p->n_attributes = b.n;
+			m->exp.data_points[m->exp.n_data_points++] = p;
+		} else {
+			pb_point *p = explicit_point(a, f, s);
+
+			if (!p)
+				return NULL;
+			p->start_time_unix_nano = start_ns;
+			p->time_unix_nano = now_ns;
+			p->attributes = b.kv;
+			p->n_attributes = b.n;
+			m->histogram.data_points[m->histogram.n_data_points++] = p;
+		}
 	}
 	return &m->metric;
 }
 
-int otlp_encode_metrics(const struct otlp_resource_base *base, const struct series *series,
-			size_t n, const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
-			uint64_t now_ns, struct otlp_buf *out, size_t *points)
+/* Add @svc to @svcs (of @n) unless there. */
+static void note_service(const struct service **svcs, size_t *n, const struct service *svc)
+{
+	for (size_t j = 0; j < *n; j++)
+		if (svcs[j] == svc)
+			return;
+	svcs[(*n)++] = svc;
+}
+
+int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct otlp_metric_set *set,
+			   const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			   uint64_t now_ns, struct otlp_buf *out, size_t *points)
 {
 	pb_metrics_request req =
 		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
-	const struct service **svcs = calloc(n ? n : 1, sizeof(*svcs));
+	const struct service **svcs;
 	struct arena a = { 0 };
-	size_t nsvcs = 0;
+	size_t nsvcs = 0, total = 0;
 	int rc = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
 	*points = 0;
+	for (int f = 0; f < INSTR__MAX; f++)
+		total += set->n[f];
+	svcs = calloc(total ? total : 1, sizeof(*svcs));
 	if (!svcs)
 		goto out;
-	/* One resource per service, in the store's order. */
-	for (size_t i = 0; i < n; i++) {
-		size_t j = 0;
-
-		while (j < nsvcs && svcs[j] != series[i].key.service)
-			j++;
-		if (j == nsvcs)
-			svcs[nsvcs++] = series[i].key.service;
-	}
+	/* One resource per service, in the order the series came. */
+	for (int f = 0; f < INSTR__MAX; f++)
+		for (size_t i = 0; i < set->n[f]; i++)
+			note_service(svcs, &nsvcs, set->series[f][i].key.service);
 	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
 	if (!req.resource_metrics)
 		goto out;
@@ -643,7 +722,7 @@ int otlp_encode_metrics(const struct otlp_resource_base *base, const struct seri
 			pb_resource_metrics rm;
 			pb_scope_metrics sm;
 			pb_scope_metrics *sm_list[1];
-			pb_metric *metrics[NFAMILIES];
+			pb_metric *metrics[INSTR__MAX];
 		} *m = arena_alloc(&a, sizeof(*m));
 		struct otlp_proc_info anonymous = { .service = svcs[j] };
 		const struct otlp_proc_info *proc = &anonymous;
@@ -661,16 +740,19 @@ int otlp_encode_metrics(const struct otlp_resource_base *base, const struct seri
 		if (!m->rm.resource || !m->sm.scope)
 			goto out;
 		m->sm.metrics = m->metrics;
-		for (size_t f = 0; f < NFAMILIES; f++) {
+		for (int f = 0; f < INSTR__MAX; f++) {
+			const struct family *fam = &families[f];
 			size_t count = 0;
 
-			for (size_t i = 0; i < n; i++)
-				count += series[i].key.service == svcs[j] &&
-					 series[i].key.kind == families[f].kind;
+			for (size_t i = 0; i < set->n[fam->instr]; i++)
+				count += set->series[fam->instr][i].key.service == svcs[j] &&
+					 set->series[fam->instr][i].key.kind == instruments[fam->instr].kind;
 			if (!count)
 				continue;
 			m->metrics[m->sm.n_metrics] =
-				metric_new(&a, &families[f], series, n, svcs[j], count, start_ns, now_ns);
+				metric_new(&a, fam, set->series[fam->instr], set->n[fam->instr],
+					   set->labels[fam->instr], set->exponential, svcs[j], count,
+					   start_ns, now_ns);
 			if (!m->metrics[m->sm.n_metrics++])
 				goto out;
 			*points += count;
@@ -689,4 +771,18 @@ out:
 	arena_free(&a);
 	free(svcs);
 	return rc;
+}
+
+int otlp_encode_metrics(const struct otlp_resource_base *base, const struct series *series,
+			size_t n, const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	struct otlp_metric_set set = { .exponential = false };
+
+	for (int f = 0; f < INSTR__MAX; f++) {
+		set.series[f] = series;
+		set.n[f] = n;
+		set.labels[f] = default_labels(instruments[f].kind);
+	}
+	return otlp_encode_metric_set(base, &set, procs, nprocs, start_ns, now_ns, out, points);
 }

@@ -54,7 +54,8 @@ int otlp_encode_traces(const struct otlp_resource_base *base, const struct otlp_
 
 /**
  * otlp_encode_metrics() - an ExportMetricsServiceRequest of the RED
- * histograms of @n series, cumulative since @start_ns, observed at @now_ns.
+ * histograms of @n series, cumulative since @start_ns, observed at @now_ns,
+ * with the default attributes and explicit buckets.
  * @procs: a process of each service (@nprocs of them) for its resource
  * @points: receives the number of data points encoded
  * Return: 0 with @out filled, or -ENOMEM.
@@ -62,6 +63,24 @@ int otlp_encode_traces(const struct otlp_resource_base *base, const struct otlp_
 int otlp_encode_metrics(const struct otlp_resource_base *base, const struct series *series,
 			size_t n, const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
 			uint64_t now_ns, struct otlp_buf *out, size_t *points);
+
+/* The series of each instrument, as the metrics exporter collected them. */
+struct otlp_metric_set {
+	const struct series *series[INSTR__MAX]; /* series of other kinds are skipped */
+	size_t n[INSTR__MAX];
+	label_mask labels[INSTR__MAX]; /* the attributes of each instrument's points */
+	bool exponential; /* base-2 exponential histograms (series' exp) instead of explicit */
+};
+
+/**
+ * otlp_encode_metric_set() - an ExportMetricsServiceRequest of every
+ * instrument of @set, cumulative since @start_ns, observed at @now_ns.
+ * Points of one instrument that agree on its labels must already be merged.
+ * Otherwise as otlp_encode_metrics().
+ */
+int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct otlp_metric_set *set,
+			   const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			   uint64_t now_ns, struct otlp_buf *out, size_t *points);
 
 /** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
 void otlp_span_name(const struct span *s, char *out, size_t size);

@@ -21,12 +21,10 @@
 #include "version.h"
 
 
-/* One histogram family as rendered: name, help, unit scale, bounds. */
+/* One histogram family as rendered: name, help, bounds. */
 struct family {
-	const char *name;
 	const char *help;
-	enum span_kind kind;
-	size_t offset; /* of the struct histogram in struct series */
+	enum instrument instr;
 	const double *bounds;
 	int nbounds;
 };
@@ -34,7 +32,9 @@ struct family {
 struct render_ctx {
 	FILE *f;
 	const struct family *fam;
-	int naming;
+	const char *name;
+	bool legacy;
+	label_mask labels; /* what the selections leave of the instrument's labels */
 };
 
 static void label_value(FILE *f, const char *v)
@@ -42,7 +42,7 @@ static void label_value(FILE *f, const char *v)
 	fputc('"', f);
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
-			fprintf(f, "\\%c", *v);
+			fputs(*v == '\\' ? "\\\\" : "\\\"", f);
 		else if (*v == '\n')
 			fputs("\\n", f);
 		else
@@ -51,28 +51,69 @@ static void label_value(FILE *f, const char *v)
 	fputc('"', f);
 }
 
-static void labels(FILE *f, const struct series_key *k, int naming)
+static const char *label_name(enum metric_label l, enum span_kind kind, bool legacy)
+{
+	if (!legacy)
+		return metric_labels[l].prom;
+	if (l == LABEL_SERVER_PORT && kind == SPAN_KIND_SERVER)
+		return "net_host_port";
+	return metric_labels[l].legacy ? metric_labels[l].legacy : metric_labels[l].prom;
+}
+
+/* Returns whether any label was written. */
+static bool labels(FILE *f, const struct series_key *k, label_mask mask, bool legacy)
 {
 	const struct service *svc = k->service;
-	bool legacy = naming == NAMING_LEGACY;
+	bool first = true;
 
-	fputs(legacy ? "http_method=" : "http_request_method=", f);
-	label_value(f, k->method);
-	fprintf(f, ",%s=\"%d\"", legacy ? "http_status_code" : "http_response_status_code", k->status);
-	if (k->kind == SPAN_KIND_SERVER) {
-		fputs(legacy ? ",http_target=" : ",http_route=", f);
-		label_value(f, k->route ? k->route : "");
-	} else {
-		fputs(legacy ? ",net_peer_name=" : ",server_address=", f);
-		label_value(f, k->peer);
-		fprintf(f, ",%s=\"%u\"", legacy ? "net_peer_port" : "server_port", k->peer_port);
+	for (int l = 0; l < LABEL__MAX; l++) {
+		char num[16];
+		const char *v = NULL;
+
+		if (!(mask & LABEL_BIT(l)))
+			continue;
+		switch ((enum metric_label)l) {
+		case LABEL_METHOD:
+			v = k->method;
+			break;
+		case LABEL_STATUS:
+			snprintf(num, sizeof(num), "%d", k->status);
+			v = num;
+			break;
+		case LABEL_ROUTE:
+			v = k->route ? k->route : "";
+			break;
+		case LABEL_SERVER_ADDRESS:
+			v = k->peer;
+			break;
+		case LABEL_SERVER_PORT:
+			snprintf(num, sizeof(num), "%u",
+				 k->kind == SPAN_KIND_SERVER ? k->local_port : k->peer_port);
+			v = num;
+			break;
+		case LABEL_URL_SCHEME:
+			v = "http";
+			break;
+		case LABEL_PROTOCOL_VERSION:
+			v = k->http_minor == 1 ? "1.0" : "1.1";
+			break;
+		case LABEL_SERVICE_NAME:
+			v = svc ? svc->name : "";
+			break;
+		case LABEL_SERVICE_NAMESPACE:
+			/* Only services that have one. */
+			v = svc && svc->namespace_[0] ? svc->namespace_ : NULL;
+			break;
+		case LABEL__MAX:
+			break;
+		}
+		if (!v)
+			continue;
+		fprintf(f, "%s%s=", first ? "" : ",", label_name(l, k->kind, legacy));
+		label_value(f, v);
+		first = false;
 	}
-	fputs(",service_name=", f);
-	label_value(f, svc ? svc->name : "");
-	if (svc && svc->namespace_[0]) {
-		fputs(",service_namespace=", f);
-		label_value(f, svc->namespace_);
-	}
+	return !first;
 }
 
 static void bound(FILE *f, double b)
@@ -80,59 +121,52 @@ static void bound(FILE *f, double b)
 	fprintf(f, "%g", b);
 }
 
+/* "name_suffix{labels": returns whether a label was written. */
+static bool open_labels(const struct render_ctx *c, const struct series_key *k, const char *suffix)
+{
+	fprintf(c->f, "%s%s{", c->name, suffix);
+	return labels(c->f, k, c->labels, c->legacy);
+}
+
 static void render_series(const struct series *s, void *arg)
 {
 	const struct render_ctx *c = arg;
-	const struct histogram *h = (const void *)((const char *)s + c->fam->offset);
+	const struct histogram *h = series_histogram(s, instruments[c->fam->instr].hist);
 	uint64_t cumulative = 0;
 
-	if (s->key.kind != c->fam->kind)
+	if (s->key.kind != instruments[c->fam->instr].kind)
 		return;
 	for (int i = 0; i <= c->fam->nbounds; i++) {
 		cumulative += h->bucket[i];
-		fprintf(c->f, "%s_bucket{", c->fam->name);
-		labels(c->f, &s->key, c->naming);
-		fputs(",le=\"", c->f);
+		fputs(open_labels(c, &s->key, "_bucket") ? ",le=\"" : "le=\"", c->f);
 		if (i < c->fam->nbounds)
 			bound(c->f, c->fam->bounds[i]);
 		else
 			fputs("+Inf", c->f);
 		fprintf(c->f, "\"} %" PRIu64 "\n", cumulative);
 	}
-	fprintf(c->f, "%s_sum{", c->fam->name);
-	labels(c->f, &s->key, c->naming);
-	fprintf(c->f, "} %.9g\n%s_count{", h->sum, c->fam->name);
-	labels(c->f, &s->key, c->naming);
+	open_labels(c, &s->key, "_sum");
+	fprintf(c->f, "} %.9g\n", h->sum);
+	open_labels(c, &s->key, "_count");
 	fprintf(c->f, "} %" PRIu64 "\n", h->count);
 }
 
-#define HISTO(field) offsetof(struct series, field)
-
 static const struct family otel_families[] = {
-	{ "http_server_request_duration_seconds", "Duration of HTTP server requests.",
-	  SPAN_KIND_SERVER, HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http_server_request_body_size_bytes", "Size of HTTP server request bodies.",
-	  SPAN_KIND_SERVER, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http_server_response_body_size_bytes", "Size of HTTP server response bodies.",
-	  SPAN_KIND_SERVER, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http_client_request_duration_seconds", "Duration of HTTP client requests.",
-	  SPAN_KIND_CLIENT, HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http_client_request_body_size_bytes", "Size of HTTP client request bodies.",
-	  SPAN_KIND_CLIENT, HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http_client_response_body_size_bytes", "Size of HTTP client response bodies.",
-	  SPAN_KIND_CLIENT, HISTO(resp_body), size_bounds_bytes, SIZE_BOUNDS },
+	{ "Duration of HTTP server requests.", INSTR_SERVER_DURATION, duration_bounds_s,
+	  DURATION_BOUNDS },
+	{ "Size of HTTP server request bodies.", INSTR_SERVER_REQ_BODY, size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ "Size of HTTP server response bodies.", INSTR_SERVER_RESP_BODY, size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ "Duration of HTTP client requests.", INSTR_CLIENT_DURATION, duration_bounds_s,
+	  DURATION_BOUNDS },
+	{ "Size of HTTP client request bodies.", INSTR_CLIENT_REQ_BODY, size_bounds_bytes,
+	  SIZE_BOUNDS },
+	{ "Size of HTTP client response bodies.", INSTR_CLIENT_RESP_BODY, size_bounds_bytes,
+	  SIZE_BOUNDS },
 };
 
-static const struct family legacy_families[] = {
-	{ "http_server_duration_seconds", "Duration of HTTP server requests.", SPAN_KIND_SERVER,
-	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http_server_request_size_bytes", "Size of HTTP server request bodies.", SPAN_KIND_SERVER,
-	  HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-	{ "http_client_duration_seconds", "Duration of HTTP client requests.", SPAN_KIND_CLIENT,
-	  HISTO(duration), duration_bounds_s, DURATION_BOUNDS },
-	{ "http_client_request_size_bytes", "Size of HTTP client request bodies.", SPAN_KIND_CLIENT,
-	  HISTO(req_body), size_bounds_bytes, SIZE_BOUNDS },
-};
+/* Legacy naming has no response body histograms (instruments[].legacy NULL). */
 
 static void render_self(FILE *f, struct sonde_runtime *rt)
 {
@@ -180,21 +214,44 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 	otlp__render_prometheus(f);
 }
 
+static void render_family(FILE *f, struct sonde_runtime *rt, const struct family *fam, bool legacy)
+{
+	const struct instrument_info *in = &instruments[fam->instr];
+	struct render_ctx c = {
+		.f = f,
+		.fam = fam,
+		.name = legacy ? in->legacy : in->prom,
+		.legacy = legacy,
+		.labels = instrument_labels(&rt->cfg->attr_selects, fam->instr),
+	};
+	struct series *merged;
+	size_t n;
+
+	if (!c.name)
+		return;
+	fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", c.name, fam->help, c.name);
+	if (!rt->metrics)
+		return;
+	/* Labels dropped by a selection: add up the series they told apart. */
+	if (metric_store__key_labels(rt->metrics, in->kind) & ~c.labels) {
+		if (metric_store__collect(rt->metrics, in->kind, c.labels, &merged, &n)) {
+			log_warn("Prometheus: out of memory merging %s", c.name);
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			render_series(&merged[i], &c);
+		series__free_all(merged, n);
+		return;
+	}
+	metric_store__foreach(rt->metrics, render_series, &c);
+}
+
 void prometheus__render(FILE *f, struct sonde_runtime *rt)
 {
 	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
-	const struct family *fams = legacy ? legacy_families : otel_families;
-	size_t n = legacy ? sizeof(legacy_families) / sizeof(legacy_families[0])
-			  : sizeof(otel_families) / sizeof(otel_families[0]);
 
-	for (size_t i = 0; i < n; i++) {
-		struct render_ctx c = { .f = f, .fam = &fams[i], .naming = rt->cfg->metrics_naming };
-
-		fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", fams[i].name, fams[i].help,
-			fams[i].name);
-		if (rt->metrics)
-			metric_store__foreach(rt->metrics, render_series, &c);
-	}
+	for (size_t i = 0; i < sizeof(otel_families) / sizeof(otel_families[0]); i++)
+		render_family(f, rt, &otel_families[i], legacy);
 	render_self(f, rt);
 }
 
@@ -256,6 +313,8 @@ static int prom_init(struct exporter *e, const struct sonde_config *cfg, struct 
 
 	if (!st)
 		return -ENOMEM;
+	if (rt->metrics)
+		metric_store__configure(rt->metrics, cfg);
 	st->rt = rt;
 	st->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
 				      cfg->prometheus_port, NULL, NULL, serve, st,

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import Client, Sonde, free_port, free_ports, wait_until
-from otlp_receiver.harness import Receiver, make_cert
+from otlp_receiver.harness import Receiver, attrs, make_cert
 
 SERVER_KIND = 2
 CLIENT_KIND = 3
@@ -383,3 +383,94 @@ def test_shutdown_flushes_within_two_seconds(start_sonde, flask, receivers):
     sonde.wait_spans(lambda s: s["path"] == "/lost-at-exit", 1)
     elapsed = sonde.stop()
     assert elapsed is not None and elapsed < 2.5, f"Sonde took {elapsed}s to stop"
+
+
+def exponential_points(rx, name, since=0.0):
+    """Every exponentialHistogram data point of `name` received after `since`
+    (monotonic), as OpenTelemetry JS decoded it (64-bit integers as strings)."""
+    out = []
+    for req in rx.requests("metrics"):
+        if req["_mono"] < since:
+            continue
+        for rm in req["request"].get("resourceMetrics", []):
+            for sm in rm.get("scopeMetrics", []):
+                for m in sm.get("metrics", []):
+                    h = m.get("exponentialHistogram")
+                    if m.get("name") != name or h is None:
+                        continue
+                    assert "histogram" not in m, "both kinds of histogram in one metric"
+                    for p in h.get("dataPoints", []):
+                        pos = p.get("positive", {})
+                        out.append({
+                            "unit": m.get("unit"),
+                            "temporality": h.get("aggregationTemporality", 0),
+                            "attributes": attrs(p.get("attributes")),
+                            "count": int(p.get("count", 0)),
+                            "sum": p.get("sum"),
+                            "min": p.get("min"),
+                            "max": p.get("max"),
+                            "scale": p.get("scale", 0),
+                            "zero_count": int(p.get("zeroCount", 0)),
+                            "offset": pos.get("offset", 0),
+                            "buckets": [int(x) for x in pos.get("bucketCounts", [])],
+                        })
+    return out
+
+
+def test_exponential_histograms(start_sonde, flask, receivers):
+    """base2_exponential_bucket_histogram: OTLP metrics arrive as base-2
+    exponential histograms whose count is the requests sent and whose sum is
+    the spans' durations, while /metrics keeps its classic buckets."""
+    rx = receivers(http_port=free_port())
+    sonde = start(start_sonde, flask, {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.http_port}",
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION":
+            "base2_exponential_bucket_histogram"}, service="e2e-exp")
+    c = Client()
+    delays = ["0", "5ms", "20ms", "0", "80ms", "1ms", "0"]
+    for d in delays:
+        c.request(flask.port, "GET", f"/exp/hello?delay={d}")
+    c.request(flask.port, "POST", "/exp/hello", body=b"y" * 300)
+    printed = sonde.wait_spans(lambda s: s["path"] == "/exp/hello", len(delays) + 1)
+    gets = [s for s in printed if s["method"] == "GET"]
+    assert len(gets) == len(delays)
+    want_sum = sum(s["duration_ns"] for s in gets) / 1e9
+
+    def latest():
+        got = [p for p in exponential_points(rx, "http.server.request.duration")
+               if p["attributes"].get("http.route") == "/exp/hello" and
+               p["attributes"].get("http.request.method") == "GET"]
+        return got[-1] if got and got[-1]["count"] == len(delays) else None
+    p = rx.wait(latest, ARRIVAL_TIMEOUT,
+                f"an exponential http.server.request.duration point counting {len(delays)}")
+    assert p["unit"] == "s" and p["temporality"] == CUMULATIVE
+    assert p["sum"] == pytest.approx(want_sum, rel=1e-6)
+    assert p["attributes"]["http.response.status_code"] == 200
+    assert sum(p["buckets"]) + p["zero_count"] == p["count"]
+    assert -10 <= p["scale"] <= 20 and len(p["buckets"]) <= 160
+    durations = sorted(s["duration_ns"] / 1e9 for s in gets)
+    assert p["min"] == pytest.approx(durations[0], rel=1e-6)
+    assert p["max"] == pytest.approx(durations[-1], rel=1e-6)
+    # The longest request lies in the last bucket: (base^i, base^(i+1)].
+    base = 2.0 ** (2.0 ** -p["scale"])
+    last = p["offset"] + len(p["buckets"]) - 1
+    assert p["buckets"][-1] >= 1
+    assert base ** last < durations[-1] * (1 + 1e-9) and durations[-1] <= base ** (last + 1) * (1 + 1e-9)
+
+    # Sizes too: the POST's 300-byte body, the GETs' empty ones in zero_count.
+    sizes = {p["attributes"]["http.request.method"]: p
+             for p in exponential_points(rx, "http.server.request.body.size")
+             if p["attributes"].get("http.route") == "/exp/hello"}
+    assert sizes["POST"]["unit"] == "By" and sizes["POST"]["sum"] == 300
+    assert sizes["GET"]["zero_count"] == sizes["GET"]["count"] == len(delays)
+    assert not rx.points("http.server.request.duration"), "explicit buckets sent too"
+
+    # Prometheus keeps classic histograms with the same count.
+    prom = sonde.metrics()
+    assert prom.types["http_server_request_duration_seconds"] == "histogram"
+    assert prom.sum("http_server_request_duration_seconds_count", http_route="/exp/hello",
+                    http_request_method="GET") == len(delays)
+    assert prom.sum("http_server_request_duration_seconds_bucket", http_route="/exp/hello",
+                    http_request_method="GET", le="+Inf") == len(delays)
+    assert not rx.errors()

@@ -174,6 +174,42 @@ static void test_print_roundtrip(void **state)
 	config__free(&again);
 }
 
+static void test_attributes_select(void **state)
+{
+	struct sonde_config cfg, again;
+	char err[512] = "";
+	const struct attr_select *s;
+	FILE *f;
+
+	assert_int_equal(load(&cfg, "good_attributes.yml", err, sizeof(err)), 0);
+	assert_int_equal(cfg.attr_selects.count, 2);
+	s = &cfg.attr_selects.v[0];
+	assert_string_equal(s->metric, "http_server_request_duration_seconds");
+	assert_int_equal(s->n_include, 1);
+	assert_string_equal(s->include[0], "server_port");
+	assert_int_equal(s->n_exclude, 1);
+	assert_string_equal(s->exclude[0], "http_route");
+	s = &cfg.attr_selects.v[1];
+	assert_string_equal(s->metric, "http.client.*");
+	assert_int_equal(s->n_include, 0);
+	assert_int_equal(s->n_exclude, 1); /* a single name is a list of one */
+	assert_string_equal(s->exclude[0], "server_port");
+
+	/* --print-config shows the selection, and it loads back. */
+	f = fopen("/tmp/sonde-roundtrip-attributes.yml", "w");
+	assert_non_null(f);
+	config__print_yaml(&cfg, f);
+	fclose(f);
+	if (load(&again, "/tmp/sonde-roundtrip-attributes.yml", err, sizeof(err)))
+		fail_msg("printed configuration does not load back: %s", err);
+	assert_int_equal(again.attr_selects.count, 2);
+	assert_string_equal(again.attr_selects.v[1].metric, "http.client.*");
+	assert_string_equal(again.attr_selects.v[0].include[0], "server_port");
+	assert_string_equal(again.attr_selects.v[0].exclude[0], "http_route");
+	config__free(&cfg);
+	config__free(&again);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +218,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_files_golden, setup),
 		cmocka_unit_test_setup(test_print_masks_headers, setup),
 		cmocka_unit_test_setup(test_print_roundtrip, setup),
+		cmocka_unit_test_setup(test_attributes_select, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
  * attributes, status, resources, histograms). The end-to-end tests check
  * the same bytes with an independent decoder (OpenTelemetry JS).
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -453,6 +454,129 @@ static void test_metrics(void **state)
 	otlp_buf__free(&buf);
 }
 
+/* Base-2 exponential histograms and selected attributes, decoded back. */
+static void test_metrics_exponential(void **state)
+{
+	typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint exp_point;
+	struct otlp_resource_base b;
+	struct series s[2];
+	struct otlp_metric_set set = { .exponential = true };
+	struct otlp_buf buf;
+	size_t points;
+	metrics_req *req;
+	const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm;
+	const Opentelemetry__Proto__Metrics__V1__Metric *m;
+	const exp_point *p;
+	const double values[] = { 0.001, 0.002, 0.5, 3, 0 };
+	const struct exp_histogram *h;
+
+	base_init(&b);
+	s[0] = make_series(SPAN_KIND_SERVER, &shop, "GET", 200, "/users/*", NULL, 0);
+	s[0].key.local_port = 8080;
+	s[0].key.http_minor = 1; /* HTTP/1.0 */
+	s[1] = make_series(SPAN_KIND_CLIENT, &shop, "POST", 201, NULL, "api.example", 443);
+	for (int i = 0; i < 2; i++) {
+		for (int k = 0; k < HIST__MAX; k++) {
+			s[i].exp[k] = exp_histogram__new(160, 20);
+			assert_non_null(s[i].exp[k]);
+		}
+	}
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		histogram_observe(&s[0].duration, duration_bounds_s, DURATION_BOUNDS, values[i]);
+		exp_histogram__observe(s[0].exp[HIST_DURATION], values[i]);
+	}
+	exp_histogram__observe(s[0].exp[HIST_REQ_BODY], 0);
+	exp_histogram__observe(s[0].exp[HIST_RESP_BODY], 1024);
+	exp_histogram__observe(s[1].exp[HIST_DURATION], 0.25);
+	h = s[0].exp[HIST_DURATION];
+	for (int f = 0; f < INSTR__MAX; f++) {
+		set.series[f] = s;
+		set.n[f] = 2;
+		set.labels[f] = default_labels(instruments[f].kind);
+	}
+	/* The server duration: no route, but the port and the version. */
+	set.labels[INSTR_SERVER_DURATION] = (set.labels[INSTR_SERVER_DURATION] & ~LABEL_BIT(LABEL_ROUTE)) |
+					     LABEL_BIT(LABEL_SERVER_PORT) | LABEL_BIT(LABEL_URL_SCHEME) |
+					     LABEL_BIT(LABEL_PROTOCOL_VERSION);
+
+	assert_int_equal(otlp_encode_metric_set(&b, &set, NULL, 0, 1000, 2000, &buf, &points), 0);
+	assert_int_equal(points, 6);
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, buf.len, buf.data);
+	otlp_buf__free(&buf);
+	assert_non_null(req);
+	assert_int_equal(req->n_resource_metrics, 1);
+	sm = req->resource_metrics[0]->scope_metrics[0];
+	assert_int_equal(sm->n_metrics, 6);
+
+	m = metric(sm, "http.server.request.duration");
+	assert_non_null(m);
+	assert_int_equal(m->data_case,
+			 OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM);
+	assert_int_equal(
+		m->exponential_histogram->aggregation_temporality,
+		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE);
+	assert_int_equal(m->exponential_histogram->n_data_points, 1);
+	p = m->exponential_histogram->data_points[0];
+	assert_int_equal(p->start_time_unix_nano, 1000);
+	assert_int_equal(p->time_unix_nano, 2000);
+	assert_int_equal(p->count, 5);
+	assert_int_equal(p->zero_count, 1);
+	assert_int_equal(p->has_sum_case,
+			 OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_SUM_SUM);
+	assert_true(fabs(p->sum - 3.503) < 1e-9);
+	assert_int_equal(p->has_min_case,
+			 OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_MIN_MIN);
+	assert_true(p->min == 0);
+	assert_int_equal(p->has_max_case,
+			 OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM_DATA_POINT__HAS_MAX_MAX);
+	assert_true(p->max == 3);
+	/* The store's buckets as they are: scale, offset and counts. */
+	assert_int_equal(p->scale, h->scale);
+	assert_true(p->scale < 20 && p->scale > 0);
+	assert_non_null(p->positive);
+	assert_int_equal(p->positive->offset, h->offset);
+	assert_int_equal(p->positive->n_bucket_counts, h->len);
+	assert_memory_equal(p->positive->bucket_counts, h->counts, h->len * sizeof(uint64_t));
+	assert_int_equal(p->positive->bucket_counts[exp_index(0.001, p->scale) - p->positive->offset], 1);
+	assert_int_equal(p->positive->bucket_counts[exp_index(3, p->scale) - p->positive->offset], 1);
+	assert_null(p->negative);
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "http.request.method"), "GET");
+	assert_int_equal(int_attr(p->attributes, p->n_attributes, "http.response.status_code"), 200);
+	assert_null(find(p->attributes, p->n_attributes, "http.route"));
+	assert_int_equal(int_attr(p->attributes, p->n_attributes, "server.port"), 8080);
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "url.scheme"), "http");
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "network.protocol.version"),
+			    "1.0");
+
+	/* Zero only: no positive buckets, the zero count holds it. */
+	m = metric(sm, "http.server.request.body.size");
+	p = m->exponential_histogram->data_points[0];
+	assert_int_equal(p->count, 1);
+	assert_int_equal(p->zero_count, 1);
+	assert_true(p->positive == NULL || p->positive->n_bucket_counts == 0);
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "http.route"), "/users/*");
+	assert_null(find(p->attributes, p->n_attributes, "server.port"));
+	/* 1024 = 2^10 closes bucket 10 * 2^20 - 1 at scale 20. */
+	m = metric(sm, "http.server.response.body.size");
+	p = m->exponential_histogram->data_points[0];
+	assert_int_equal(p->scale, 20);
+	assert_int_equal(p->positive->offset, 10 * (1 << 20) - 1);
+	assert_int_equal(p->positive->n_bucket_counts, 1);
+
+	m = metric(sm, "http.client.request.duration");
+	p = m->exponential_histogram->data_points[0];
+	assert_int_equal(p->count, 1);
+	assert_int_equal(p->positive->offset, -2 * (1 << 20) - 1); /* 0.25 = 2^-2 */
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "server.address"), "api.example");
+	assert_int_equal(int_attr(p->attributes, p->n_attributes, "server.port"), 443);
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req,
+												      NULL);
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < HIST__MAX; k++)
+			free(s[i].exp[k]);
+}
+
 static void test_span_name(void **state)
 {
 	struct span s;
@@ -481,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_resource_per_process_and_env_attributes),
 		cmocka_unit_test(test_empty_and_large_batches),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics_exponential),
 		cmocka_unit_test(test_span_name),
 	};
 

@@ -126,6 +126,91 @@ static void test_legacy_names(void **state)
 	metric_store__free(m);
 }
 
+static void select_labels(struct sonde_config *cfg, const char *metric, const char *const *include,
+			  const char *const *exclude)
+{
+	struct attr_select *s = &cfg->attr_selects.v[cfg->attr_selects.count++];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->metric, sizeof(s->metric), "%s", metric);
+	for (; include && *include; include++)
+		snprintf(s->include[s->n_include++], ATTR_NAME_LEN, "%s", *include);
+	for (; exclude && *exclude; exclude++)
+		snprintf(s->exclude[s->n_exclude++], ATTR_NAME_LEN, "%s", *exclude);
+}
+
+static char *render_with(struct metric_store *m, const struct sonde_config *cfg)
+{
+	struct sonde_runtime rt;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	memset(&rt, 0, sizeof(rt));
+	rt.cfg = cfg;
+	rt.metrics = m;
+	prometheus__render(f, &rt);
+	fclose(f);
+	return buf;
+}
+
+/* attributes.select: an excluded label merges series, included ones appear. */
+static void test_selected_labels(void **state)
+{
+	static const char *const inc[] = { "server_port", "url_*", "network_protocol_version", NULL };
+	static const char *const exc[] = { "http_route", NULL };
+	static const char *const no_ns[] = { "service_namespace", NULL };
+	static const char *const all[] = { "*", NULL };
+	struct sonde_config cfg;
+	struct metric_store *m = metric_store__new();
+	struct span a = make_span("GET", 200, 0.003, 0, 100);
+	struct span b = make_span("GET", 200, 0.2, 0, 100);
+	struct span c = make_span("GET", 404, 0.02, 0, 10);
+	char *out;
+
+	memset(&cfg, 0, sizeof(cfg));
+	select_labels(&cfg, "http_server_request_duration_seconds", inc, exc);
+	select_labels(&cfg, "http.server.*.body.size", NULL, no_ns);
+	metric_store__configure(m, &cfg);
+	a.server.port = b.server.port = c.server.port = 8080;
+	a.http_minor = b.http_minor = c.http_minor = 1;
+	metric_store__record(m, &a, "/users/*");
+	metric_store__record(m, &b, "/orders/*");
+	metric_store__record(m, &c, "/orders/*");
+	out = render_with(m, &cfg);
+	/* Two routes, one series: buckets and counts add up. */
+	assert_non_null(strstr(out, "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+				    "http_response_status_code=\"200\",server_port=\"8080\","
+				    "url_scheme=\"http\",network_protocol_version=\"1.1\","
+				    "service_name=\"user-service\",service_namespace=\"shop\"} 2\n"));
+	assert_non_null(strstr(out, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\","
+				    "http_response_status_code=\"200\",server_port=\"8080\","
+				    "url_scheme=\"http\",network_protocol_version=\"1.1\","
+				    "service_name=\"user-service\",service_namespace=\"shop\","
+				    "le=\"0.005\"} 1\n"));
+	assert_non_null(strstr(out, "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+				    "http_response_status_code=\"404\",server_port=\"8080\","));
+	assert_null(strstr(out, "http_server_request_duration_seconds_count{http_request_method=\"GET\","
+				 "http_response_status_code=\"200\",http_route"));
+	/* Other metrics keep their routes, without the selected extras. */
+	assert_non_null(strstr(out, "http_server_request_body_size_bytes_count{http_request_method=\"GET\","
+				    "http_response_status_code=\"200\",http_route=\"/users/*\","
+				    "service_name=\"user-service\"} 1\n"));
+	assert_non_null(strstr(out, "http_server_response_body_size_bytes_count{http_request_method=\"GET\","
+				    "http_response_status_code=\"200\",http_route=\"/orders/*\","
+				    "service_name=\"user-service\"} 1\n"));
+	free(out);
+
+	/* Every label dropped: one series per metric, still valid text. */
+	memset(&cfg, 0, sizeof(cfg));
+	select_labels(&cfg, "*", NULL, all);
+	out = render_with(m, &cfg);
+	assert_non_null(strstr(out, "http_server_request_duration_seconds_count{} 3\n"));
+	assert_non_null(strstr(out, "http_server_request_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+	free(out);
+	metric_store__free(m);
+}
+
 /* Prometheus's own parser must accept what we serve. */
 static void test_promtool_accepts(void **state)
 {
@@ -163,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_otel_names_and_buckets),
 		cmocka_unit_test(test_legacy_names),
 		cmocka_unit_test(test_promtool_accepts),
+		cmocka_unit_test(test_selected_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
