@@ -217,6 +217,14 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
 	l->nheld++;
 }
 
+static bool parent_is_held(const struct linker *l, const struct txn_id *parent)
+{
+	for (size_t i = 0; i < l->max_held; i++)
+		if (l->pool[i].used && id_equal(&l->pool[i].span.self, parent))
+			return true;
+	return false;
+}
+
 static void release_where(struct linker *l, uint64_t now_ns, bool all, linker_emit_fn emit,
 			  void *arg)
 {
@@ -225,6 +233,10 @@ static void release_where(struct linker *l, uint64_t now_ns, bool all, linker_em
 		struct span s;
 
 		if (!h->used || (!all && h->deadline_ns > now_ns))
+			continue;
+		/* A span whose parent is itself waiting leaves with it, linked,
+		 * rather than alone at its own (earlier) deadline. */
+		if (!all && parent_is_held(l, &h->span.parent))
 			continue;
 		s = h->span;
 		unlink_held(l, i);

@@ -143,6 +143,28 @@ static void test_hold_is_bounded(void **state)
 	linker__free(l);
 }
 
+/* A child waits as long as its parent does: a chain whose root never comes
+ * leaves together, still linked below the first held span. */
+static void test_held_parent_keeps_child(void **state)
+{
+	struct linker *l = linker__new(8, 64, 100 * MS);
+	struct sink k = { .n = 0 };
+	struct span child = make(30, 0, 20, 0, 0xb);   /* arrives first */
+	struct span middle = make(20, 0, 10, 0, 0xc);  /* its parent, arrives later */
+
+	linker__submit(l, &child, 0, collect, &k);
+	linker__submit(l, &middle, 50 * MS, collect, &k);
+	linker__expire(l, 120 * MS, collect, &k); /* past the child's deadline only */
+	assert_int_equal(k.n, 0);
+	linker__expire(l, 160 * MS, collect, &k); /* the middle's too */
+	assert_int_equal(k.n, 2);
+	assert_int_equal(k.out[0].pid, 0xc);
+	assert_int_equal(k.out[1].pid, 0xb);
+	assert_memory_equal(k.out[1].trace_id, middle.trace_id, 16);
+	assert_memory_equal(k.out[1].parent_span_id, middle.span_id, 8);
+	linker__free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_sequence_number_matters),
 		cmocka_unit_test(test_wait_is_bounded),
 		cmocka_unit_test(test_hold_is_bounded),
+		cmocka_unit_test(test_held_parent_keeps_child),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
