@@ -17,6 +17,7 @@
 #include "sock.bpf.h"
 #include "http_frame.bpf.h"
 #include "link.bpf.h"
+#include "syscall_nr.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -47,84 +48,6 @@ static __always_inline int save_call(__u32 kind, __u32 fd, __u64 buf, __u32 iovc
 	if (bpf_map_update_elem(&inflight, &id, &args, BPF_ANY))
 		counter_add(SONDE_CNT_ARGS_MAP_FULL, 1);
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_READ, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	/* A peek leaves the bytes for the next read: count them then. */
-	if (ctx->args[3] & MSG_PEEK)
-		return 0;
-	return save_call(CALL_READ, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_READV, ctx->args[0], ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (ctx->args[2] & MSG_PEEK)
-		return 0;
-	return save_call(CALL_RECVMSG, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_WRITE, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_WRITE, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_WRITEV, ctx->args[0], ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_SENDMSG, ctx->args[0], ctx->args[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_SENDFILE, ctx->args[0], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_ACCEPT, ctx->args[0], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx)
-{
-	return save_call(CALL_ACCEPT, ctx->args[0], 0, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	/* The address: a socket whose connect failed has forgotten its peer. */
-	return save_call(CALL_CONNECT, ctx->args[0], ctx->args[1], 0);
 }
 
 /* ---- connection state ---- */
@@ -573,19 +496,9 @@ static __always_inline int on_exit(long ret)
 	return on_data(&a, id >> 32, ret);
 }
 
-/* The exit side of every tracked syscall: one program, attached by user
- * space to each sys_exit_* tracepoint (their contexts share a layout), so
- * the verifier checks this body once rather than once per syscall. */
-SEC("tracepoint")
-int sys_exit_tracked(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int on_close(__u32 fd)
 {
-	return on_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct trace_event_raw_sys_enter *ctx)
-{
-	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
 	struct conn_state *c;
 
 	if (!is_traced(key.tgid))
@@ -678,12 +591,70 @@ int on_exit_proc(void *ctx)
 }
 
 /* A process that starts listening may now match an open-port selector. */
-SEC("tracepoint/syscalls/sys_exit_listen")
-int exit_listen(struct trace_event_raw_sys_exit *ctx)
+/* A process that starts listening may now match an open-port selector. */
+static __always_inline void on_listen(long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (ctx->ret == 0 && !is_traced(tgid))
+	if (ret == 0 && !is_traced(tgid))
 		proc_event(SONDE_EV_LISTEN, tgid, 0);
+}
+
+/* ---- the two syscall probes ---- */
+
+/*
+ * Every syscall of every process passes here once the probe is attached,
+ * so the untracked ones leave at the switch. BTF-typed raw tracepoints
+ * (tp_btf) call the program directly with the registers: no per-event
+ * record is built, which makes them several times cheaper than the
+ * per-syscall trace events for the syscalls we do follow.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	switch (id) {
+	case NR_read:
+		return save_call(CALL_READ, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_recvfrom:
+		/* A peek leaves the bytes for the next read: count them then. */
+		if (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK)
+			return 0;
+		return save_call(CALL_READ, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_readv:
+		return save_call(CALL_READV, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+				 PT_REGS_PARM3_SYSCALL(regs));
+	case NR_recvmsg:
+		if (PT_REGS_PARM3_SYSCALL(regs) & MSG_PEEK)
+			return 0;
+		return save_call(CALL_RECVMSG, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_write:
+	case NR_sendto:
+		return save_call(CALL_WRITE, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_writev:
+		return save_call(CALL_WRITEV, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+				 PT_REGS_PARM3_SYSCALL(regs));
+	case NR_sendmsg:
+		return save_call(CALL_SENDMSG, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_sendfile:
+		return save_call(CALL_SENDFILE, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+	case NR_accept:
+	case NR_accept4:
+		return save_call(CALL_ACCEPT, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+	case NR_connect:
+		/* The address: a socket whose connect failed forgets its peer. */
+		return save_call(CALL_CONNECT, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+	case NR_close:
+		return on_close(PT_REGS_PARM1_SYSCALL(regs));
+	}
 	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
+{
+	if (SYSCALL_NR(regs) == NR_listen) {
+		on_listen(ret);
+		return 0;
+	}
+	return on_exit(ret);
 }

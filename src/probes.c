@@ -38,13 +38,6 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_PROC_EVENT_LOST] = "proc_event_ringbuf_full",
 };
 
-/* The syscalls whose exit the shared exit program follows. */
-static const char *const exit_tracepoints[] = {
-	"sys_exit_read",     "sys_exit_recvfrom", "sys_exit_readv",	 "sys_exit_recvmsg",
-	"sys_exit_write",    "sys_exit_sendto",	  "sys_exit_writev",	 "sys_exit_sendmsg",
-	"sys_exit_sendfile64", "sys_exit_accept", "sys_exit_accept4", "sys_exit_connect",
-};
-
 #define MAX_LINKS 64
 
 struct probes {
@@ -119,22 +112,17 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int attach(struct probes *p, struct bpf_program *prog, const char *category,
-		  const char *name)
+static int attach(struct probes *p, struct bpf_program *prog)
 {
 	struct bpf_link *link;
 
 	if (p->nlinks == MAX_LINKS)
 		return -E2BIG;
-	if (name)
-		link = bpf_program__attach_tracepoint(prog, category, name);
-	else
-		link = bpf_program__attach(prog);
+	link = bpf_program__attach(prog);
 	if (!link) {
 		int err = -errno;
 
-		log_error("cannot attach %s%s%s: %s", category ? category : bpf_program__name(prog),
-			  name ? "/" : "", name ? name : "", strerror(-err));
+		log_error("cannot attach %s: %s", bpf_program__name(prog), strerror(-err));
 		return err;
 	}
 	p->links[p->nlinks++] = link;
@@ -170,14 +158,8 @@ struct probes *probes__start(const struct sonde_config *cfg)
 			  "restricted): %s", strerror(-err));
 		goto fail;
 	}
-	bpf_object__for_each_program(prog, p->skel->obj) {
-		if (prog == p->skel->progs.sys_exit_tracked)
-			continue;
-		if (attach(p, prog, NULL, NULL))
-			goto fail;
-	}
-	for (size_t i = 0; i < sizeof(exit_tracepoints) / sizeof(exit_tracepoints[0]); i++)
-		if (attach(p, p->skel->progs.sys_exit_tracked, "syscalls", exit_tracepoints[i]))
+	bpf_object__for_each_program(prog, p->skel->obj)
+		if (attach(p, prog))
 			goto fail;
 	return p;
 fail:
