@@ -145,3 +145,49 @@ def test_stops_within_one_second(start_server, start_sonde, sig):
     assert rc == 0, f"Sonde exited with {rc} after {sig.name}:\n{sonde.log_text()}"
     # The server it traced is unaffected.
     assert client.request(go.port, "GET", "/after-stop").status == 200
+
+
+def _run_sonde(env, *args, user=None):
+    """Run build/sonde to completion with a clean environment."""
+    import os
+    import subprocess
+
+    from conftest import SONDE_BIN
+    full = {k: v for k, v in os.environ.items()
+            if not k.startswith(("SONDE_", "BEYLA_", "OTEL_"))
+            and k not in ("OPEN_PORT", "PRINT_TRACES", "EXECUTABLE_NAME")}
+    full.update(env)
+    cmd = [str(SONDE_BIN), *args]
+    if user is not None:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+               "--inh-caps=-all", *cmd]
+    return subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("var,value,expect", [
+    ("OPEN_PORT", "abc", "bad environment variable OPEN_PORT: 'abc' is not a port list"),
+    ("SONDE_PROMETHEUS_PORT", "99999", "SONDE_PROMETHEUS_PORT: '99999' is not a port"),
+    ("SONDE_TRACE_PRINTER", "xml", "SONDE_TRACE_PRINTER: 'xml' is not one of"),
+])
+def test_bad_environment_exits_2_naming_the_variable(var, value, expect):
+    env = {"SONDE_OPEN_PORT": "8080", var: value}
+    if var == "OPEN_PORT":
+        env = {var: value}
+    res = _run_sonde(env)
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert expect in res.stderr, res.stderr
+    assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) == 1, res.stderr
+
+
+def test_nothing_to_instrument_exits_2():
+    res = _run_sonde({"SONDE_PROMETHEUS_PORT": "9400"})
+    assert res.returncode == 2 and "nothing to instrument" in res.stderr, res.stderr
+
+
+def test_without_privilege_one_clear_line():
+    """As an unprivileged user: one line saying what is missing, no BPF attempted."""
+    res = _run_sonde({"SONDE_OPEN_PORT": "8080", "SONDE_TRACE_PRINTER": "disabled"}, user=65534)
+    assert res.returncode != 0
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines == ["sonde: not enough privilege: run as root (sudo -E sonde) or grant "
+                     "CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE"], res.stderr
