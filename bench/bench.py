@@ -2,8 +2,9 @@
 """Sonde overhead benchmark (run by bench/run.sh, i.e. `make bench`).
 
 For each target server (nginx serving a 1 KiB static file, a Go net/http
-hello world) it runs BENCH_PAIRS rounds; each round measures, with wrk on
-loopback:
+hello world, and go-client: a Go front that calls a Go hello downstream once
+per request, bench/relay/main.go, traced on both ports) it runs BENCH_PAIRS
+rounds; each round measures, with wrk on loopback:
 
   off     Sonde not running
   idle    Sonde running, attached, selecting no process (SONDE_OPEN_PORT=1)
@@ -15,12 +16,17 @@ the exit status is non-zero only when something could not run.
 
 Environment: BENCH_PAIRS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (32),
 BENCH_THREADS (1), BENCH_WARMUP (2, seconds of unrecorded load per target),
-BENCH_TARGETS (nginx,go), BENCH_REPORT (docs/benchmarks.md; "-" for stdout
+BENCH_TARGETS (nginx,go,go-client), BENCH_BPF_SECONDS (3: seconds of each
+unmeasured run with kernel.bpf_stats_enabled=1 after a target's rounds; 0
+skips it), BENCH_SONDE_CPU (unset: Sonde unpinned; a CPU list pins it, for
+diagnosis), BENCH_REPORT (docs/benchmarks.md; "-" for stdout
 only), BENCH_QUIET_BUDGET (60: seconds, in all, to wait before runs for a
 Sonde this benchmark did not start to exit), BENCH_KEEP=1 keeps the temp dir,
 SONDE_BIN (build/sonde).
 """
 import datetime
+import http.client
+import json
 import os
 import platform
 import re
@@ -45,6 +51,9 @@ SETTLE = 0.3              # pause between a start and the load
 SPAN_SETTLE_TIMEOUT = 5.0  # Sonde's counters to stop moving after a run
 RSS_SAMPLE = 0.2          # seconds between VmRSS samples
 QUIET_WAIT = 10.0         # longest wait, before one run, for a foreign Sonde to go
+LINK_SEQ_REQUESTS = 200   # link check: requests one at a time
+LINK_SECONDS = 2          # link check: seconds of wrk load
+LINK_SETTLE_TIMEOUT = 10.0  # link check: longest wait for the spans (SONDE_LINK_WAIT is 5 s)
 
 CONFIGS = ("off", "idle", "traced")
 CONFIG_LABEL = {
@@ -52,6 +61,8 @@ CONFIG_LABEL = {
     "idle": "Sonde attached, no process matched",
     "traced": "Sonde tracing the server",
 }
+# Diagnosis only: pin Sonde (taskset -c LIST) instead of leaving it unpinned.
+SONDE_CPU = os.environ.get("BENCH_SONDE_CPU", "")
 BAR_RATIO = 0.95
 BAR_SONDE_US = 5.0
 
@@ -121,6 +132,7 @@ def stop(proc, timeout=STOP_TIMEOUT):
 def cleanup():
     for proc in list(reversed(_LIVE)):
         stop(proc, timeout=5.0)
+    bpf_stats_restore()
 
 
 def _on_signal(signum, frame):
@@ -290,43 +302,72 @@ class Target:
     name = ""
     title = ""
     path = "/"
+    # Spans Sonde should produce per request wrk completes (server spans of
+    # every selected process on the request's path, plus client spans).
+    spans_per_request = 1
 
     def __init__(self, tmp, cpu):
         self.tmp = tmp
         self.cpu = cpu
         self.port = None
         self.proc = None
+        self.procs = []  # (label, Popen, log path) of every process started
 
     def command(self):
         raise NotImplementedError
 
-    def start(self):
-        self.port = free_port()
-        cmd = self.command()
+    @property
+    def sonde_ports(self):
+        """SONDE_OPEN_PORT when tracing: every port of the target."""
+        return str(self.port)
+
+    @property
+    def port_note(self):
+        return f"Port {self.port}"
+
+    def launch(self, label, cmd, port):
+        """Start one server process (pinned) and wait until it accepts on port."""
         if self.cpu is not None:
             cmd = ["taskset", "-c", str(self.cpu)] + cmd
-        self.log_path = self.tmp / f"{self.name}.log"
-        self.proc = spawn(cmd, self.log_path, env=server_env())
+        log_path = self.tmp / f"{label}.log"
+        proc = spawn(cmd, log_path, env=server_env())
+        self.procs.append((label, proc, log_path))
         deadline = time.monotonic() + START_TIMEOUT
-        while not port_accepts(self.port):
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name} exited ({self.proc.returncode}) at start; "
-                                 f"see {self.log_path}")
+        while not port_accepts(port):
+            if proc.poll() is not None:
+                raise BenchError(f"{label} exited ({proc.returncode}) at start; "
+                                 f"see {log_path}")
             if time.monotonic() > deadline:
-                raise BenchError(f"{self.name} did not listen on {self.port} in "
-                                 f"{START_TIMEOUT:.0f}s; see {self.log_path}")
+                raise BenchError(f"{label} did not listen on {port} in "
+                                 f"{START_TIMEOUT:.0f}s; see {log_path}")
             time.sleep(0.05)
+        return proc, log_path
+
+    def start(self):
+        self.port = free_port()
+        self.proc, self.log_path = self.launch(self.name, self.command(), self.port)
+        self.check_answer()
+        time.sleep(0.2)  # nginx: let the worker finish starting
+        self.pids = descendants(self.proc.pid)
+
+    def check_answer(self):
         status, body = http_get(self.port, self.path)
         if status != 200:
             raise BenchError(f"{self.name}: GET {self.path} answered {status}")
         self.body_len = len(body)
-        time.sleep(0.2)  # nginx: let the worker finish starting
-        self.pids = descendants(self.proc.pid)
+
+    def dead(self):
+        """(label, log path) of a process of the target that has exited, or None."""
+        for label, proc, log_path in self.procs:
+            if proc.poll() is not None:
+                return label, log_path
+        return None
 
     def stop(self):
-        if self.proc:
-            stop(self.proc)
-            self.proc = None
+        for _, proc, _ in reversed(self.procs):
+            stop(proc)
+        self.procs = []
+        self.proc = None
 
 
 class Nginx(Target):
@@ -353,6 +394,25 @@ class Nginx(Target):
                 "-c", str(conf)]
 
 
+def go_build(tmp, src_dir, out_name):
+    """`go build` of one main.go, standard library only (GO111MODULE=off), with
+    GOCACHE and GOPATH in the temp dir. Returns the binary's path."""
+    gotmp = tmp / "go"
+    gotmp.mkdir(exist_ok=True)
+    binary = gotmp / out_name
+    env = dict(server_env(), GOCACHE=str(gotmp / "cache"), GOPATH=str(gotmp / "path"),
+               GO111MODULE="off", GOFLAGS="", GOPROXY="off", CGO_ENABLED="0",
+               GOTOOLCHAIN="local")
+    t0 = time.monotonic()
+    res = subprocess.run(["go", "build", "-o", str(binary), "main.go"],
+                         cwd=src_dir, env=env, capture_output=True,
+                         text=True, timeout=300)
+    if res.returncode != 0:
+        raise BenchError(f"go build of {src_dir} failed:\n{res.stdout}{res.stderr}")
+    log(f"built {src_dir.relative_to(REPO)} in {time.monotonic() - t0:.1f}s")
+    return binary
+
+
 class GoHello(Target):
     name = "go"
     path = "/"
@@ -362,25 +422,55 @@ class GoHello(Target):
         self.title = "Go net/http hello world"
         self.binary = None
 
-    def build(self):
-        gotmp = self.tmp / "go"
-        gotmp.mkdir(exist_ok=True)
-        self.binary = gotmp / "hello"
-        env = dict(server_env(), GOCACHE=str(gotmp / "cache"), GOPATH=str(gotmp / "path"),
-                   GO111MODULE="off", GOFLAGS="", GOPROXY="off", CGO_ENABLED="0",
-                   GOTOOLCHAIN="local")
-        t0 = time.monotonic()
-        res = subprocess.run(["go", "build", "-o", str(self.binary), "main.go"],
-                             cwd=BENCH_DIR / "hello", env=env, capture_output=True,
-                             text=True, timeout=300)
-        if res.returncode != 0:
-            raise BenchError(f"go build failed:\n{res.stdout}{res.stderr}")
-        log(f"built the Go server in {time.monotonic() - t0:.1f}s")
-
     def command(self):
         if self.binary is None:
-            self.build()
+            self.binary = go_build(self.tmp, BENCH_DIR / "hello", "hello")
         return [str(self.binary), f"127.0.0.1:{self.port}"]
+
+
+class GoClient(Target):
+    """Client-heavy: a Go front that, for every request, calls a Go hello
+    downstream through a keep-alive http.Client, then answers. Sonde selects
+    both ports: each request is a front server span, a front client span and
+    the downstream's server span."""
+    name = "go-client"
+    path = "/"
+    spans_per_request = 3
+
+    def __init__(self, tmp, cpu, conns):
+        super().__init__(tmp, cpu)
+        # One idle pooled connection per concurrent request at least: no
+        # connection is opened or closed during the run once warm.
+        self.idle = max(64, 2 * conns)
+        self.title = ("Go net/http front calling a Go hello downstream (client-heavy: "
+                      "one keep-alive http.Client call per request)")
+        self.relay_bin = None
+        self.hello_bin = None
+        self.down_port = None
+
+    @property
+    def sonde_ports(self):
+        return f"{self.port},{self.down_port}"
+
+    @property
+    def port_note(self):
+        return f"Ports {self.port} (front), {self.down_port} (downstream)"
+
+    def start(self):
+        if self.relay_bin is None:
+            self.hello_bin = go_build(self.tmp, BENCH_DIR / "hello", "hello")
+            self.relay_bin = go_build(self.tmp, BENCH_DIR / "relay", "relay")
+        self.down_port = free_port()
+        self.down_proc, _ = self.launch(
+            "go-client-downstream", [str(self.hello_bin), f"127.0.0.1:{self.down_port}"],
+            self.down_port)
+        self.port = free_port()
+        self.proc, self.log_path = self.launch(
+            "go-client-front", [str(self.relay_bin), "-idle", str(self.idle),
+                                f"127.0.0.1:{self.port}",
+                                f"http://127.0.0.1:{self.down_port}"], self.port)
+        self.check_answer()
+        self.pids = sorted(set(descendants(self.proc.pid)) | set(descendants(self.down_proc.pid)))
 
 
 def server_env():
@@ -393,14 +483,17 @@ def server_env():
 # --------------------------------------------------------------------------
 
 class Sonde:
-    def __init__(self, binary, tmp, open_port, tag):
+    def __init__(self, binary, tmp, open_port, tag, printer="disabled"):
         self.binary = binary
         self.prom_port = free_port()
         self.log_path = tmp / f"sonde-{tag}.log"
         env = dict(server_env(), SONDE_OPEN_PORT=str(open_port),
-                   SONDE_TRACE_PRINTER="disabled",
+                   SONDE_TRACE_PRINTER=printer,
                    SONDE_PROMETHEUS_PORT=str(self.prom_port), SONDE_LOG_LEVEL="info")
-        self.proc = spawn([str(binary)], self.log_path, env=env)
+        cmd = [str(binary)]
+        if SONDE_CPU:
+            cmd = ["taskset", "-c", SONDE_CPU] + cmd
+        self.proc = spawn(cmd, self.log_path, env=env)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             text = self.log_path.read_text(errors="replace")
@@ -470,6 +563,73 @@ class Sonde:
 
 
 # --------------------------------------------------------------------------
+# eBPF run time (kernel.bpf_stats_enabled): what the overhead is made of
+# --------------------------------------------------------------------------
+
+BPF_STATS_SYSCTL = Path("/proc/sys/kernel/bpf_stats_enabled")
+_BPF_STATS_PREV = None  # the value to put back, while we have it switched on
+
+
+def bpf_stats_on():
+    """Switch kernel.bpf_stats_enabled on (it is machine-wide, and costs two
+    clock reads per program run while on: only around one short run)."""
+    global _BPF_STATS_PREV
+    prev = BPF_STATS_SYSCTL.read_text().strip()
+    _BPF_STATS_PREV = prev
+    BPF_STATS_SYSCTL.write_text("1\n")
+
+
+def bpf_stats_restore():
+    global _BPF_STATS_PREV
+    if _BPF_STATS_PREV is None:
+        return
+    try:
+        BPF_STATS_SYSCTL.write_text(_BPF_STATS_PREV + "\n")
+    except OSError as e:
+        log(f"could not set kernel.bpf_stats_enabled back to {_BPF_STATS_PREV}: {e}")
+    _BPF_STATS_PREV = None
+
+
+def sonde_prog_names(pid):
+    """{prog_id: name} of the eBPF programs process pid holds (its fds), names
+    from bpftool."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        m = re.search(r"^prog_id:\s+(\d+)", text, re.M)
+        if m and "run_cnt" in text:
+            ids.add(int(m.group(1)))
+    names = {}
+    for pid_ in sorted(ids):
+        r = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(pid_)],
+                           capture_output=True, text=True, timeout=20)
+        m = re.search(r'"name":"([^"]*)"', r.stdout)
+        names[pid_] = m.group(1) if m else f"prog{pid_}"
+    return names
+
+
+def bpf_prog_stats(pid):
+    """{prog_id: (run_time_ns, run_cnt)} of the programs process pid holds."""
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        m = re.search(r"^prog_id:\s+(\d+)", text, re.M)
+        t = re.search(r"^run_time_ns:\s+(\d+)", text, re.M)
+        c = re.search(r"^run_cnt:\s+(\d+)", text, re.M)
+        if m and t and c:
+            out[int(m.group(1))] = (int(t.group(1)), int(c.group(1)))
+    return out
+
+
+# --------------------------------------------------------------------------
 # Load
 # --------------------------------------------------------------------------
 
@@ -495,8 +655,10 @@ def parse_wrk(text):
 
 
 class Runner:
-    def __init__(self, sonde_bin, tmp, seconds, conns, threads, cpus, quiet_budget):
+    def __init__(self, sonde_bin, tmp, seconds, conns, threads, cpus, quiet_budget,
+                 bpf_seconds=0):
         self.sonde_bin = sonde_bin
+        self.bpf_seconds = bpf_seconds
         self.tmp = tmp
         self.seconds = seconds
         self.conns = conns
@@ -507,9 +669,14 @@ class Runner:
         self.quiet_waited = 0.0
         self.waited_on = set()
 
-    def wrk(self, target, seconds, sonde=None):
-        cmd = ["wrk", f"-t{self.threads}", f"-c{self.conns}", f"-d{seconds}s", "--latency",
-               f"http://127.0.0.1:{target.port}{target.path}"]
+    def wrk(self, target, seconds, sonde=None, script=None, hooks=None):
+        """One wrk run against target. script: a wrk Lua script (the link
+        check's unique paths). hooks: (before, after) called right before wrk
+        starts and right after it exits (the eBPF profile)."""
+        cmd = ["wrk", f"-t{self.threads}", f"-c{self.conns}", f"-d{seconds}s", "--latency"]
+        if script:
+            cmd += ["-s", str(script)]
+        cmd.append(f"http://127.0.0.1:{target.port}{target.path}")
         if self.cpus[1] is not None:
             cmd = ["taskset", "-c", str(self.cpus[1])] + cmd
         self.nrun += 1
@@ -521,6 +688,8 @@ class Runner:
         mstat0 = machine_stat()
         srv0 = cpu_of(pids)
         son0 = proc_cpu_ticks(sonde.pid) if sonde else 0
+        if hooks:
+            hooks[0]()
         t0 = time.monotonic()
         proc = spawn(cmd, out_path, env=server_env())
         ours.add(proc.pid)
@@ -538,6 +707,8 @@ class Runner:
                 if time.monotonic() - t0 > seconds + 60:
                     stop(proc)
                     raise BenchError(f"wrk did not finish; see {out_path}")
+        if hooks:
+            hooks[1]()
         srv1 = cpu_of(pids)
         son1 = proc_cpu_ticks(sonde.pid) if sonde else 0
         wall = time.monotonic() - t0
@@ -548,8 +719,9 @@ class Runner:
         text = out_path.read_text(errors="replace")
         if proc.returncode != 0:
             raise BenchError(f"wrk exited {proc.returncode}:\n{text}")
-        if target.proc.poll() is not None:
-            raise BenchError(f"{target.name} died during the run; see {target.log_path}")
+        dead = target.dead()
+        if dead:
+            raise BenchError(f"{dead[0]} died during the run; see {dead[1]}")
         res = parse_wrk(text)
         if res["requests"] == 0:
             raise BenchError(f"wrk completed no request:\n{text}")
@@ -608,14 +780,16 @@ class Runner:
     def run_config(self, target, config, pair):
         if config == "off":
             return self.wrk(target, self.seconds)
-        open_port = 1 if config == "idle" else target.port
+        open_port = 1 if config == "idle" else target.sonde_ports
         sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}")
         try:
             if config == "idle" and sonde.instrumented not in (0, None):
                 raise BenchError(f"idle Sonde instrumented {sonde.instrumented} process(es)")
-            if config == "traced" and sonde.instrumented == 0:
-                raise BenchError(f"Sonde found no process on port {target.port}; "
-                                 f"see {sonde.log_path}")
+            if config == "traced" and sonde.instrumented is not None and \
+                    sonde.instrumented < len(target.procs):
+                raise BenchError(f"Sonde instrumented {sonde.instrumented} process(es) on "
+                                 f"port(s) {target.sonde_ports}, expected at least "
+                                 f"{len(target.procs)}; see {sonde.log_path}")
             time.sleep(SETTLE)
             before = sonde.metrics()
             res = self.wrk(target, self.seconds, sonde)
@@ -631,6 +805,139 @@ class Runner:
         res["sonde_rss_kb"] = sonde.max_rss_kb
         res["sonde_hwm_kb"] = sonde.hwm_kb
         return res
+
+    # ---- unmeasured extra runs ----------------------------------------------
+
+    def link_check(self, target, seq_n=LINK_SEQ_REQUESTS, seconds=LINK_SECONDS):
+        """Unmeasured: do the spans of one request form one trace? A Sonde that
+        prints JSON spans; every request on its own path. (1) seq_n requests
+        one at a time on one keep-alive connection; (2) a wrk run with the
+        benchmark's connections (a Lua script numbers the paths)."""
+        tag = f"lc{os.getpid()}"
+        script = self.tmp / "unique-paths.lua"
+        script.write_text(
+            "-- Generated by bench/bench.py: every request on its own path.\n"
+            "local n = 0\n"
+            "request = function()\n"
+            "  n = n + 1\n"
+            f"  return wrk.format(nil, \"/{tag}/c/\" .. n)\n"
+            "end\n")
+        sonde = Sonde(self.sonde_bin, self.tmp, target.sonde_ports, f"{target.name}-links",
+                      printer="json")
+        out = {}
+        try:
+            time.sleep(SETTLE)
+            conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=5.0)
+            bad = 0
+            for i in range(seq_n):
+                conn.request("GET", f"/{tag}/s/{i}")
+                r = conn.getresponse()
+                r.read()
+                bad += r.status != 200
+            conn.close()
+            if bad:
+                raise BenchError(f"link check: {bad} of {seq_n} sequential requests failed")
+            want = target.spans_per_request * seq_n
+            self.wait_spans(sonde, want)
+            res = self.wrk(target, seconds, sonde, script=script)
+            out["wrk_requests"] = res["requests"]
+            out["wrk_errors"] = res["socket_errors"] + res["non2xx"]
+            m = self.wait_spans(sonde, want + target.spans_per_request * res["requests"])
+            out["lost"] = sum(m["lost"].values())
+        finally:
+            sonde.stop()
+        spans = []
+        for line in sonde.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    spans.append(json.loads(line))
+                except ValueError:
+                    pass
+        out["seq"] = analyze_links(spans, target, f"/{tag}/s/", seq_n)
+        out["conc"] = analyze_links(spans, target, f"/{tag}/c/", None)
+        out["seq_n"] = seq_n
+        out["seconds"] = seconds
+        log(f"{target.name} link check: sequential {out['seq']['fully_linked']}/{seq_n} "
+            f"fully linked; concurrent {out['conc']['fully_linked']}/{out['conc']['n']} "
+            f"(cross-process edge {out['conc']['linked_down']}/{out['conc']['n']})")
+        return out
+
+    def wait_spans(self, sonde, want, timeout=LINK_SETTLE_TIMEOUT):
+        """/metrics once sonde_spans_total reached want, or stopped moving for 1 s."""
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while True:
+            m = sonde.metrics()
+            n = m.get("sonde_spans_total", 0)
+            if n != last:
+                last, since = n, time.monotonic()
+            if n >= want or time.monotonic() - since > 1.0 or time.monotonic() > deadline:
+                return m
+            time.sleep(0.1)
+
+    def bpf_profile(self, target, seconds):
+        """Unmeasured: one short run per Sonde configuration with
+        kernel.bpf_stats_enabled=1: run time and run count of Sonde's own
+        programs (from its fds' fdinfo), and the server's syscalls (perf stat)."""
+        out = {}
+        for config in ("idle", "traced"):
+            open_port = 1 if config == "idle" else target.sonde_ports
+            sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-bpf-{config}")
+            perf_out = self.tmp / f"perf-{target.name}-{config}.txt"
+            st = {}
+            perf = []
+
+            def before():
+                st["names"] = sonde_prog_names(sonde.pid)
+                bpf_stats_on()
+                if shutil.which("perf"):
+                    perf.append(spawn(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+                                       "-p", ",".join(map(str, target.pids)),
+                                       "-o", str(perf_out)], self.tmp / "perf.log"))
+                    time.sleep(0.3)  # perf attached
+                st["b0"] = bpf_prog_stats(sonde.pid)
+
+            def after():
+                st["b1"] = bpf_prog_stats(sonde.pid)
+                bpf_stats_restore()
+                for pr in perf:
+                    if pr.poll() is None:
+                        pr.send_signal(signal.SIGINT)
+                    try:
+                        pr.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    stop(pr)
+
+            try:
+                time.sleep(SETTLE)
+                res = self.wrk(target, seconds, sonde, hooks=(before, after))
+            finally:
+                bpf_stats_restore()
+                sonde.stop()
+            reqs = res["requests"]
+            progs = {}
+            for pid_, name in st["names"].items():
+                t0, c0 = st["b0"].get(pid_, (0, 0))
+                t1, c1 = st["b1"].get(pid_, (0, 0))
+                progs[name] = {"ns": t1 - t0, "cnt": c1 - c0}
+            syscalls = None
+            try:
+                m = re.search(r"^(\d+),[^,]*,raw_syscalls:sys_enter", perf_out.read_text(), re.M)
+                syscalls = int(m.group(1)) if m else None
+            except OSError:
+                pass
+            out[config] = {"requests": reqs, "progs": progs,
+                           "server_syscalls": syscalls,
+                           "server_us_per_req": res["server_us_per_req"],
+                           "rps": res["rps"]}
+        log(f"{target.name} eBPF profile: " + "; ".join(
+            f"{c}: " + ", ".join(f"{n} {v['cnt'] / out[c]['requests']:.1f} runs/req "
+                                 f"{(v['ns'] / v['cnt']) if v['cnt'] else 0:.0f} ns/run"
+                                 for n, v in sorted(out[c]["progs"].items())
+                                 if n in ("sys_enter", "sys_exit"))
+            for c in out))
+        return out
 
     def bench_target(self, target, pairs, warmup):
         log(f"{target.name}: starting the server")
@@ -653,9 +960,49 @@ class Runner:
                 log(f"{target.name} round {i + 1}/{pairs}: req/s off {rnd['off']['rps']:.0f}, "
                     f"idle {rnd['idle']['rps']:.0f}, traced {t['rps']:.0f}; "
                     f"spans {t['spans']} / requests {t['requests']}; lost {t['lost']}")
-            return rounds
+            extra = {}
+            if target.spans_per_request > 1:
+                extra["links"] = self.link_check(target)
+            if self.bpf_seconds:
+                extra["bpf"] = self.bpf_profile(target, self.bpf_seconds)
+            return rounds, extra
         finally:
             target.stop()
+
+
+def analyze_links(spans, target, prefix, n):
+    """The spans of the requests whose path starts with prefix, grouped by
+    path (one request each): is each a front server span, a client span and
+    the downstream's server span, linked into one trace?"""
+    by_path = {}
+    for sp in spans:
+        path = sp.get("path") or ""
+        if path.startswith(prefix):
+            by_path.setdefault(path, []).append(sp)
+    res = {"n": n if n is not None else len(by_path), "seen": len(by_path), "complete": 0,
+           "linked_front": 0, "linked_down": 0, "fully_linked": 0, "wrong_parents": 0,
+           "trace_mismatch": 0}
+    for group in by_path.values():
+        fs = [x for x in group if x.get("kind") == "server" and x.get("server_port") == target.port]
+        cs = [x for x in group if x.get("kind") == "client"
+              and x.get("server_port") == target.down_port]
+        ds = [x for x in group if x.get("kind") == "server"
+              and x.get("server_port") == target.down_port]
+        if not (len(fs) == len(cs) == len(ds) == 1 and len(group) == 3):
+            continue
+        res["complete"] += 1
+        f, c, d = fs[0], cs[0], ds[0]
+        a = c.get("parent_span_id") == f.get("span_id")
+        b = d.get("parent_span_id") == c.get("span_id")
+        res["wrong_parents"] += (bool(f.get("parent_span_id"))
+                                 + bool(c.get("parent_span_id") and not a)
+                                 + bool(d.get("parent_span_id") and not b))
+        res["trace_mismatch"] += ((a and c.get("trace_id") != f.get("trace_id"))
+                                  + (b and d.get("trace_id") != c.get("trace_id")))
+        res["linked_front"] += a
+        res["linked_down"] += b
+        res["fully_linked"] += a and b and f.get("trace_id") == c.get("trace_id") == d.get("trace_id")
+    return res
 
 
 # --------------------------------------------------------------------------
@@ -679,8 +1026,9 @@ def pf(ok):
     return "**PASS**" if ok else "**FAIL**"
 
 
-def summarize(rounds, conns):
-    s = {}
+def summarize(rounds, conns, k=1):
+    """k: spans expected per request wrk completes."""
+    s = {"k": k}
     for c in CONFIGS:
         runs = [r[c] for r in rounds]
         s[c] = {
@@ -721,7 +1069,7 @@ def summarize(rounds, conns):
     s["spans"] = sum(r["spans"] for r in tr)
     s["kernel_txns"] = sum(r["kernel_txns"] for r in tr)
     s["requests_traced"] = sum(r["requests"] for r in tr)
-    s["span_diffs"] = [r["spans"] - r["requests"] for r in tr]
+    s["span_diffs"] = [r["spans"] - k * r["requests"] for r in tr]
     s["lost"] = sum(r["lost"] for r in tr)
     s["lost_idle"] = sum(r["idle"]["lost"] for r in rounds)
     reasons = {}
@@ -816,7 +1164,8 @@ def render(results, info, opts, started, elapsed):
       "measures the server untraced, in two configurations — *Sonde not running* and "
       "*Sonde attached, no process matched* (`SONDE_OPEN_PORT=1`: its probes are attached "
       "but the traced-process filter rejects every syscall) — and then *traced* "
-      "(`SONDE_OPEN_PORT=<the server's port>`). The two untraced runs swap order every "
+      "(`SONDE_OPEN_PORT=<the server's port>`; go-client: `<front>,<downstream>`). "
+      "The two untraced runs swap order every "
       "round. Sonde is started fresh for each of its runs (`SONDE_TRACE_PRINTER=disabled`, "
       "Prometheus exporter on) and measured only once `sonde: ready` was logged; the "
       f"server keeps running through all rounds, after a {opts['warmup']}s unrecorded "
@@ -829,7 +1178,8 @@ def render(results, info, opts, started, elapsed):
     a("- Throughput: wrk's `Requests/sec`. Throughput ratio = traced ÷ untraced "
       "(Sonde not running), within a round.")
     a("- Server CPU per request: utime + stime of the server's processes (nginx master "
-      "and worker; the Go process, all threads) from `/proc/PID/stat` before and after "
+      "and worker; the Go process, all threads; go-client: the front and the downstream "
+      "together) from `/proc/PID/stat` before and after "
       "the wrk run, divided by the requests wrk completed. The eBPF programs run in the "
       "server's syscalls, so their cost lands in its stime. *Extra* CPU = traced minus "
       f"untraced. `/proc` counts in ticks of {1000 // CLK_TCK} ms.")
@@ -838,14 +1188,40 @@ def render(results, info, opts, started, elapsed):
       f"{RSS_SAMPLE:g}s during its runs (max), and its VmHWM at the end.")
     a("- Lost events: the sum of all `sonde_events_lost_total{reason}` series at the end "
       "of each traced run (fresh Sonde each time), summed over the runs. Spans: "
-      "`sonde_spans_total` (read once it stops moving) vs the requests wrk completed. "
-      "Spans may exceed wrk's count by up to the number of connections per run: the "
+      "`sonde_spans_total` (read once it stops moving) vs the requests wrk completed "
+      "(go-client: vs 3 × requests, three spans per request). "
+      "Spans may exceed that by up to the number of connections per run (× 3 for "
+      "go-client): the "
       "requests still in flight when wrk stops are served (and traced) but not counted "
       "by wrk.")
     a("- nginx: `nginx -p DIR -c DIR/nginx.conf`, `daemon off`, `worker_processes 1`, "
       "`sendfile on`, `access_log off`, `keepalive_requests 10000000` (connections stay "
       "up for the whole run); serves a 1024-byte file. Go: `bench/hello/main.go`, "
       "net/http, 14-byte body, built with `GO111MODULE=off` in a temp dir.")
+    if "go-client" in opts["targets"]:
+        a("- go-client (client-heavy): `bench/relay/main.go`, a Go net/http front that, for "
+          "each request, makes one GET to a second process, the Go hello server above "
+          "(the downstream), through one shared keep-alive `http.Client` "
+          f"(`MaxIdleConnsPerHost` {opts['relay_idle']}, more than wrk's connections, so the "
+          "pooled connections are reused and none is opened during a run once warm), reads "
+          "its answer and relays the 14-byte body. Both on CPU 0; Sonde selects both ports, so "
+          "each request is three spans: the front's server span, its client span, and the "
+          "downstream's server span. Server CPU, and so the extra CPU, is the front's plus "
+          "the downstream's; per request means per request wrk completed (three spans).")
+        a("- go-client link check (unmeasured, after the rounds): a Sonde printing JSON "
+          f"spans; {LINK_SEQ_REQUESTS} requests one at a time on one keep-alive connection, "
+          f"then {LINK_SECONDS}s of the same wrk load (a Lua script gives every request its "
+          "own path, so the three spans of each request are found by path, independently "
+          "of Sonde's links).")
+    if opts["bpf_seconds"]:
+        a("- eBPF profile (unmeasured, after the rounds of each target): one "
+          f"{opts['bpf_seconds']}s run per Sonde configuration (attached with nothing "
+          "matched, tracing) with `kernel.bpf_stats_enabled=1` only around the wrk run "
+          "(set back to its previous value, 0, right after): run time (`run_time_ns`) and "
+          "runs (`run_cnt`) of this Sonde's own programs, from the `fdinfo` of its program "
+          "fds; the server's syscalls counted meanwhile by `perf stat -e "
+          "raw_syscalls:sys_enter -p <server pids>`. Switching stats on adds two clock "
+          "reads per program run, so the times are slight overestimates.")
     a("")
     a("## Bar")
     a("")
@@ -862,6 +1238,7 @@ def render(results, info, opts, started, elapsed):
       "busy machine the PASS/FAIL of the first two columns may reflect the neighbours, not "
       "Sonde. Lost events and spans do not depend on it.")
     a("")
+    render_overhead(a, results)
     for t, s in results:
         render_target(a, t, s, opts)
     notes = observations(results, opts)
@@ -875,7 +1252,9 @@ def render(results, info, opts, started, elapsed):
     a("")
     a("As root: `make bench` (or `bench/run.sh` once `build/sonde` is built). Knobs: "
       "`BENCH_PAIRS` (default 5), `BENCH_SECONDS` (default 5), `BENCH_CONNECTIONS` (32), "
-      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go`), "
+      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go,go-client`), "
+      "`BENCH_BPF_SECONDS` (3; 0 skips the eBPF profile), `BENCH_SONDE_CPU` (unset; pins Sonde, "
+      "for diagnosis), "
       "`BENCH_REPORT` (`docs/benchmarks.md`, `-` for stdout only), `BENCH_QUIET_BUDGET` "
       "(60: seconds, in all, to wait before runs for a Sonde this benchmark did not start "
       "to exit), `BENCH_KEEP=1` keeps the logs. The run prints this report and exits 0 whatever the figures; it exits "
@@ -900,7 +1279,7 @@ def render_target(a, t, s, opts):
     rounds = s["rounds"]
     a(f"## {t.title}")
     a("")
-    a(f"Port {t.port}; Sonde instrumented {', '.join(map(str, s['instrumented']))} "
+    a(f"{t.port_note}; Sonde instrumented {', '.join(map(str, s['instrumented']))} "
       "process(es) when tracing.")
     a("")
     a("| configuration | req/s (median) | req/s (min – max) | latency p50 | latency p99 "
@@ -933,8 +1312,11 @@ def render_target(a, t, s, opts):
           f"| {x['foreign_sonde_runs']} of {len(rounds)} |")
     a("")
     diffs = s["span_diffs"]
-    spans_delta = s["spans"] - s["requests_traced"]
-    pct = 100.0 * spans_delta / s["requests_traced"] if s["requests_traced"] else 0.0
+    k = s["k"]
+    expected = k * s["requests_traced"]
+    spans_delta = s["spans"] - expected
+    pct = 100.0 * spans_delta / expected if expected else 0.0
+    vs = "requests wrk completed" if k == 1 else f"{k} × requests wrk completed"
     lost_detail = ("" if not s["lost_reasons"] else " (" + ", ".join(
         f"{k}: {v:,}" for k, v in sorted(s["lost_reasons"].items())) + ")")
     a("| figure | value |")
@@ -966,8 +1348,8 @@ def render_target(a, t, s, opts):
     a(f"| Sonde RSS, max VmRSS seen (VmHWM) | {s['rss_kb'] / 1024:.1f} MiB "
       f"({s['hwm_kb'] / 1024:.1f} MiB); nothing matched: {s['rss_idle_kb'] / 1024:.1f} MiB |")
     a(f"| lost events, all traced runs | **{s['lost']:,}**{lost_detail} {pf(s['lost'] == 0)} |")
-    a(f"| spans (`sonde_spans_total`) vs requests wrk completed, all traced runs | "
-      f"{s['spans']:,} vs {s['requests_traced']:,} ({spans_delta:+,}, {pct:+.4f}%); "
+    a(f"| spans (`sonde_spans_total`) vs {vs}, all traced runs | "
+      f"{s['spans']:,} vs {expected:,} ({spans_delta:+,}, {pct:+.4f}%); "
       f"per run: {', '.join(f'{d:+,}' for d in diffs)} |")
     a(f"| transactions the kernel side emitted (`sonde_kernel_transactions_total`) | "
       f"{s['kernel_txns']:,} |")
@@ -988,30 +1370,181 @@ def render_target(a, t, s, opts):
     a("")
     a("</details>")
     a("")
+    if "links" in s:
+        render_links(a, t, s["links"])
+    if "bpf" in s:
+        render_bpf(a, t, s)
+
+
+def render_links(a, t, lk):
+    a("Do the three spans of a request form one trace? (link check, unmeasured: JSON "
+      "printer on; spans found by each request's own path)")
+    a("")
+    a("| load | requests | with exactly the 3 spans | client span → front server span "
+      "(in process) | downstream server span → client span (across processes) "
+      "| fully linked, one trace | wrong parents | linked spans in another trace |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = (("one at a time, one connection", lk["seq"], lk["seq_n"]),
+            (f"wrk, {lk['seconds']}s, saturating", lk["conc"], lk["wrk_requests"]))
+    for label, r, n in rows:
+        def frac(x):
+            return f"{x:,} ({100.0 * x / r['complete']:.1f}%)" if r["complete"] else "0"
+        a(f"| {label} | {n:,} | {r['complete']:,} | {frac(r['linked_front'])} "
+          f"| {frac(r['linked_down'])} | {frac(r['fully_linked'])} | {r['wrong_parents']} "
+          f"| {r['trace_mismatch']} |")
+    a("")
+    a("Under wrk's load the wrk count excludes the requests still in flight when it "
+      "stopped, which are traced too. Sonde links a client call to the server request "
+      "of the same process only when that is certain: for Go (goroutines move between "
+      "threads) when exactly one request is in flight in the process, which seldom holds "
+      "under wrk's concurrent connections, so under load the front's client span mostly "
+      "starts its own trace (with the downstream span under it) rather than guessing "
+      f"(lost events during the check: {lk['lost']:,}; wrk errors: {lk['wrk_errors']:,}).")
+    a("")
+
+
+def bpf_breakdown(s):
+    """Per request, from the eBPF profile: runs and run time of sys_enter and
+    sys_exit, and the estimated program time spent in the server's syscalls."""
+    b = s["bpf"]
+    out = {}
+    for c in ("idle", "traced"):
+        x = b[c]
+        n = x["requests"]
+        row = {"requests": n, "server_syscalls": (x["server_syscalls"] / n
+                                                  if x["server_syscalls"] else None)}
+        tot_ns = 0
+        for prog in ("sys_enter", "sys_exit"):
+            v = x["progs"].get(prog, {"ns": 0, "cnt": 0})
+            row[prog] = {"runs": v["cnt"] / n, "ns_run": v["ns"] / v["cnt"] if v["cnt"] else 0.0,
+                         "ns_req": v["ns"] / n}
+            tot_ns += v["ns"]
+        row["other_ns_req"] = sum(v["ns"] for k_, v in x["progs"].items()
+                                  if k_ not in ("sys_enter", "sys_exit")) / n
+        row["total_ns_req"] = tot_ns / n
+        out[c] = row
+    # Program time in the server's own syscalls when tracing: all runs minus
+    # the others' (every other syscall on the machine) at the filter's cost,
+    # the cost per run when nothing is matched.
+    srv = out["idle"]["server_syscalls"] or out["traced"]["server_syscalls"]
+    est = None
+    if srv:
+        est = 0.0
+        for prog in ("sys_enter", "sys_exit"):
+            tr, idle = out["traced"][prog], out["idle"][prog]
+            others = max(tr["runs"] - srv, 0.0)
+            est += tr["ns_req"] - others * idle["ns_run"]
+        out["server_bpf_ns_req"] = est
+        out["filter_ns_req"] = sum(out["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit")) * srv
+    out["server_syscalls"] = srv
+    return out
+
+
+def render_bpf(a, t, s):
+    bd = bpf_breakdown(s)
+    a("eBPF profile (unmeasured runs with "
+      "`kernel.bpf_stats_enabled=1`; per request wrk completed):")
+    a("")
+    a("| configuration | server syscalls / req | `sys_enter` runs / req | ns / run "
+      "| `sys_exit` runs / req | ns / run | both programs, µs / req | other programs, µs / req |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for c in ("idle", "traced"):
+        r = bd[c]
+        a(f"| {CONFIG_LABEL[c]} | {f_num(r['server_syscalls'], 1)} "
+          f"| {r['sys_enter']['runs']:.1f} | {r['sys_enter']['ns_run']:.0f} "
+          f"| {r['sys_exit']['runs']:.1f} | {r['sys_exit']['ns_run']:.0f} "
+          f"| {r['total_ns_req'] / 1000:.2f} | {r['other_ns_req'] / 1000:.3f} |")
+    a("")
+    if bd.get("server_bpf_ns_req") is not None:
+        srv = bd["server_syscalls"]
+        a(f"About {srv:.1f} of the {bd['traced']['sys_enter']['runs']:.1f} `sys_enter` runs "
+          "per request are the server's own syscalls; the rest are wrk's and the machine's, "
+          "which the filter cuts short. Estimated program time in the server's syscalls "
+          f"when tracing: {bd['server_bpf_ns_req'] / 1000:.2f} µs per request (all runs' "
+          f"{bd['traced']['total_ns_req'] / 1000:.2f} µs minus the others' at the filter's "
+          "cost per run, the cost per run when nothing is matched).")
+    else:
+        a("(The server's syscalls could not be counted: no estimate of the programs' time "
+          "in them.)")
+    a("")
+
+
+def render_overhead(a, results):
+    """The cross-target summary of the eBPF profiles."""
+    rows = [(t, s, bpf_breakdown(s)) for t, s in results if "bpf" in s]
+    rows = [r for r in rows if r[2].get("server_bpf_ns_req") is not None]
+    if not rows:
+        return
+    a("## What the overhead is made of")
+    a("")
+    a("| target | server syscalls / req | programs' ns per server syscall (enter + exit), "
+      "tracing | ns per syscall, nothing matched (filter only) | programs' time in the "
+      "server's syscalls, µs / req | extra server CPU, µs / req (traced − not running) "
+      "| programs' share of it | Sonde user space, µs / req |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    shares = []
+    for t, s, bd in rows:
+        srv = bd["server_syscalls"]
+        prog_us = bd["server_bpf_ns_req"] / 1000
+        extra = med(s["extra_cpu_off"])
+        filt = sum(bd["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit"))
+        share = 100 * prog_us / extra if extra and extra > 0 else None
+        if share is not None:
+            shares.append(share)
+        a(f"| {t.name} | {srv:.1f} | {bd['server_bpf_ns_req'] / srv:,.0f} | {filt:,.0f} "
+          f"| {prog_us:.2f} | {f_num(extra)} "
+          f"| {'n/a' if share is None else f'{share:.0f}%'} "
+          f"| {f_num(s['traced']['sonde_us'])} |")
+    a("")
+    per = [bd["server_bpf_ns_req"] / bd["server_syscalls"] for _, _, bd in rows]
+    filt = [sum(bd["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit")) for _, _, bd in rows]
+    a("In the traced server, Sonde's cost is its two syscall programs (`sys_enter`, "
+      "`sys_exit`; BTF raw tracepoints), which run on every syscall of every process: "
+      f"{min(filt):,.0f}–{max(filt):,.0f} ns (enter + exit) for a syscall the filter rejects, "
+      f"{min(per):,.0f}–{max(per):,.0f} ns on average for a syscall of a traced process "
+      "(the syscalls the programs follow: request and response bytes, connection state, "
+      "ring buffer records). Per request that is the syscall count times "
+      "that cost: "
+      + ", ".join(f"{t.name} {bd['server_syscalls']:.1f} syscalls → "
+                  f"{bd['server_bpf_ns_req'] / 1000:.1f} µs" for t, _, bd in rows)
+      + ". "
+      + (f"The programs' run time explains {min(shares):.0f}–{max(shares):.0f}% of the "
+         "measured extra server CPU; the rest is outside the programs' run time — not split "
+         "further here (candidates: the ring buffer's wake-ups of Sonde, Sonde's user space "
+         "taking the server's CPU and caches part of the time, the Go runtime's scheduling "
+         "under that contention) — and the rounds' noise. " if shares else "")
+      + "Sonde's user space (ring buffer, decoding, linking, metrics) is a separate cost, on "
+      "its own CPU time (last column). Figures from one short unmeasured run per "
+      "configuration with `kernel.bpf_stats_enabled=1` (see Method and each target's "
+      "section).")
+    a("")
 
 
 def observations(results, opts):
     notes = []
     for t, s in results:
-        conns = opts["conns"]
+        conns = opts["conns"] * s["k"]
         low = [d for d in s["span_diffs"] if d < 0]
         high = [d for d in s["span_diffs"] if d > conns]
         if low:
             missing = -sum(low)
             notes.append(
-                f"{t.name}: Sonde counted fewer spans than wrk completed requests in "
+                f"{t.name}: Sonde counted fewer spans than "
+                f"{'' if s['k'] == 1 else str(s['k']) + ' × '}the requests wrk completed in "
                 f"{len(low)} of {len(s['span_diffs'])} traced runs ({missing:,} missing in "
-                f"those runs, {100.0 * missing / s['requests_traced']:.4f}% of all traced "
-                "requests), with no loss counted.")
+                f"those runs, {100.0 * missing / (s['k'] * s['requests_traced']):.4f}% of all "
+                "expected spans), with no loss counted.")
         if high:
             notes.append(
-                f"{t.name}: in {len(high)} traced run(s) Sonde counted more spans than wrk's "
-                f"requests plus the {conns} connections that may be in flight at the end "
+                f"{t.name}: in {len(high)} traced run(s) Sonde counted more spans than "
+                f"{'' if s['k'] == 1 else str(s['k']) + ' × '}wrk's requests plus the "
+                f"{conns} spans of requests that may be in flight at the end "
                 f"(excess: {', '.join(str(d) for d in high)}).")
         if not low and not high:
             notes.append(
-                f"{t.name}: spans matched wrk's requests in every traced run, within the "
-                f"{conns} requests that can be in flight when wrk stops "
+                f"{t.name}: spans matched "
+                f"{'' if s['k'] == 1 else str(s['k']) + ' × '}wrk's requests in every traced "
+                f"run, within the {conns} spans of requests that can be in flight when wrk stops "
                 f"(per run: {', '.join(f'{d:+d}' for d in s['span_diffs'])}).")
         if s["off_spread"] > 0.05:
             notes.append(
@@ -1044,6 +1577,20 @@ def observations(results, opts):
                 f"discovery; {f_num(s['idle']['forks_per_s'], 0)} processes were created per "
                 "second on the machine meanwhile), yet it is in the per-request figures; "
                 "the *tracing minus nothing matched* line subtracts it.")
+        if "links" in s:
+            lk = s["links"]
+            sq, cc = lk["seq"], lk["conc"]
+
+            def pct(x, r):
+                return f"{100.0 * x / r['complete']:.1f}%" if r["complete"] else "n/a"
+            notes.append(
+                f"{t.name}: link check: one request at a time, {sq['fully_linked']} of "
+                f"{lk['seq_n']} requests were one trace of the 3 expected spans; under wrk's "
+                f"load, of {cc['complete']:,} requests with their 3 spans, the downstream "
+                f"span was linked to the client span in {pct(cc['linked_down'], cc)} and the "
+                f"client span to the front's server span in {pct(cc['linked_front'], cc)} "
+                f"(Go: only when one request is in flight in the process); wrong parents: "
+                f"{sq['wrong_parents'] + cc['wrong_parents']}.")
         errs = sum(s[c]["errors"] for c in CONFIGS)
         if errs:
             notes.append(f"{t.name}: wrk reported {errs:,} socket errors or non-2xx responses.")
@@ -1079,34 +1626,47 @@ def main():
     threads = env_int("BENCH_THREADS", 1)
     warmup = env_int("BENCH_WARMUP", 2, minimum=0)
     quiet_budget = env_int("BENCH_QUIET_BUDGET", 60, minimum=0)
-    names = [n.strip() for n in os.environ.get("BENCH_TARGETS", "nginx,go").split(",")
+    bpf_seconds = env_int("BENCH_BPF_SECONDS", 3, minimum=0)
+    names = [n.strip() for n in os.environ.get("BENCH_TARGETS", "nginx,go,go-client").split(",")
              if n.strip()]
     report_env = os.environ.get("BENCH_REPORT", "")
     report_path = None if report_env == "-" else Path(report_env or REPO / "docs" /
                                                       "benchmarks.md")
-    kinds = {"nginx": Nginx, "go": GoHello}
+    kinds = {"nginx": Nginx, "go": GoHello, "go-client": GoClient}
     for n in names:
         if n not in kinds:
-            raise BenchError(f"BENCH_TARGETS: unknown target {n!r} (nginx, go)")
+            raise BenchError(f"BENCH_TARGETS: unknown target {n!r} (nginx, go, go-client)")
     check_tools()
+    if bpf_seconds and shutil.which("bpftool") is None:
+        log("bpftool not found: no eBPF profile (BENCH_BPF_SECONDS=0)")
+        bpf_seconds = 0
+    if bpf_seconds and not BPF_STATS_SYSCTL.exists():
+        log(f"{BPF_STATS_SYSCTL} not found: no eBPF profile")
+        bpf_seconds = 0
 
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) >= 2:
         cpu_pair = (cpus[0], cpus[1])
-        pinning = (f"the server on CPU {cpus[0]}, wrk on CPU {cpus[1]} (`taskset -c`); Sonde "
+        pinning = (f"the server (go-client: front and downstream) on CPU {cpus[0]}, wrk on "
+                   f"CPU {cpus[1]} (`taskset -c`); Sonde "
                    "unpinned, so it shares the two CPUs with them."
                    if len(cpus) == 2 else
-                   f"the server on CPU {cpus[0]}, wrk on CPU {cpus[1]} (`taskset -c`); "
-                   "Sonde unpinned.")
+                   f"the server (go-client: front and downstream) on CPU {cpus[0]}, wrk on "
+                   f"CPU {cpus[1]} (`taskset -c`); Sonde unpinned.")
     else:
         cpu_pair = (None, None)
         pinning = "none: only one CPU is available, server, wrk and Sonde share it."
+    if SONDE_CPU:
+        pinning += (f" **Sonde pinned to CPU {SONDE_CPU}** (`BENCH_SONDE_CPU`, a diagnosis "
+                    "run: not the default set-up).")
 
-    est = len(names) * (warmup + pairs * (3 * seconds + 8)) + 15
+    est = (len(names) * (warmup + pairs * (3 * seconds + 8) + (2 * bpf_seconds + 8 if bpf_seconds
+                                                                 else 0))
+           + (LINK_SECONDS + 15 if "go-client" in names else 0) + 15)
     log(f"{pairs} rounds x 3 runs x {seconds}s on {', '.join(names)}: about "
         f"{est / 60:.1f} minutes, plus up to {quiet_budget}s waiting for other Sondes to exit")
-    if est > 360:
-        log("that is longer than 6 minutes: lower BENCH_PAIRS or BENCH_SECONDS to shorten it")
+    if est > 600:
+        log("that is longer than 10 minutes: lower BENCH_PAIRS or BENCH_SECONDS to shorten it")
 
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
@@ -1118,17 +1678,24 @@ def main():
         (tmp / "bin").mkdir()
         sonde_copy = tmp / "bin" / "sonde"
         shutil.copy2(SONDE_BIN, sonde_copy)
-        runner = Runner(sonde_copy, tmp, seconds, conns, threads, cpu_pair, quiet_budget)
+        runner = Runner(sonde_copy, tmp, seconds, conns, threads, cpu_pair, quiet_budget,
+                        bpf_seconds)
         results = []
+        relay_idle = None
         for n in names:
-            target = kinds[n](tmp, cpu_pair[0])
-            rounds = runner.bench_target(target, pairs, warmup)
-            s = summarize(rounds, conns)
+            target = (GoClient(tmp, cpu_pair[0], conns) if n == "go-client"
+                      else kinds[n](tmp, cpu_pair[0]))
+            if n == "go-client":
+                relay_idle = target.idle
+            rounds, extra = runner.bench_target(target, pairs, warmup)
+            s = summarize(rounds, conns, target.spans_per_request)
             s["rounds"] = rounds
+            s.update(extra)
             results.append((target, s))
         opts = {"pairs": pairs, "seconds": seconds, "conns": conns, "threads": threads,
                 "warmup": warmup, "pinning": pinning, "quiet_waited": runner.quiet_waited,
-                "cpus": cpu_pair}
+                "cpus": cpu_pair, "targets": names, "relay_idle": relay_idle,
+                "bpf_seconds": bpf_seconds}
         report = render(results, machine_info(sonde_copy), opts, started, time.monotonic() - t0)
         print(report, flush=True)
         if report_path:
