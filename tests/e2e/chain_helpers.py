@@ -6,6 +6,7 @@ parents) and a throwaway Prometheus server.
 Only additive: it reuses conftest's process bookkeeping (everything started
 here is registered and killed whatever happens).
 """
+import contextlib
 import json
 import os
 import re
@@ -29,7 +30,7 @@ EXPRESS_MODULES = SERVERS_DIR / "express" / "node_modules"
 # Spans may be printed a few seconds late (linking waits for related spans).
 LINK_WAIT = 15.0
 # After the expected spans arrived: how long duplicates get to show up.
-DUP_GRACE = 1.5
+DUP_GRACE = 1.0
 REPORT_PATH = Path(os.environ.get("SONDE_CLIENT_SPANS_REPORT",
                                   "/tmp/sonde-e2e-client-spans-report.json"))
 
@@ -109,10 +110,12 @@ class Chain:
 
     kinds: ("flask", "express", "java") -- front.py, middle.js, the Java
     sample server -- or ("java", "go", "flask") -- Relay.java, relay.go, the
-    Flask sample server. Only the Flask front has /pool and /refused."""
+    Flask sample server; "java-async" is Relay.java with RELAY_ASYNC=1 and a
+    pool of 2 threads. Only the Flask front has /pool and /refused."""
 
     def __init__(self, builder, log_dir, kinds=("flask", "express", "java")):
-        assert kinds in (("flask", "express", "java"), ("java", "go", "flask")), kinds
+        assert kinds in (("flask", "express", "java"), ("java", "go", "flask"),
+                         ("java-async", "go", "flask")), kinds
         self.kinds = dict(zip(("front", "middle", "back"), kinds))
         self.label = "->".join(kinds)
         self.names = {r: f"e2e-{r}-{k}" for r, k in self.kinds.items()}
@@ -153,11 +156,14 @@ class Chain:
                                   "OTEL_SERVICE_NAME": n["front"]}, log_dir)
         else:
             classes = _build_relays(builder)["java"]
+            env = {"DOWN_PORT": self.middle_port, "DOWN_PREFIX": "/middle/",
+                   "OTEL_SERVICE_NAME": n["front"]}
+            if k["front"] == "java-async":
+                env.update(RELAY_ASYNC="1", RELAY_THREADS="2")
             self.front = start_proc(
-                "chain-front-java", ["java", "-Xshare:auto", "-XX:+UseSerialGC", "-cp",
-                                     str(classes), "Relay", str(self.front_port)],
-                self.front_port, {"DOWN_PORT": self.middle_port, "DOWN_PREFIX": "/middle/",
-                                  "OTEL_SERVICE_NAME": n["front"]}, log_dir)
+                f"chain-front-{k['front']}", ["java", "-Xshare:auto", "-XX:+UseSerialGC", "-cp",
+                                              str(classes), "Relay", str(self.front_port)],
+                self.front_port, env, log_dir)
         self.servers.append(self.front)
 
     @property
@@ -190,6 +196,21 @@ def start_chain_sonde(chain, name="sonde[chain]", **extra):
         sonde.stop()
         raise
     return sonde
+
+
+@contextlib.contextmanager
+def fresh_chain(builder, log_dir, kinds=("flask", "express", "java"), name=None):
+    """A chain and its own Sonde (fresh linker state), stopped on exit."""
+    chain = Chain(builder, log_dir, kinds)
+    sonde = None
+    try:
+        sonde = start_chain_sonde(chain, name=name or f"sonde[fresh {chain.label}]")
+        chain.sonde = sonde
+        yield chain
+    finally:
+        if sonde is not None:
+            sonde.stop()
+        chain.stop()
 
 
 # --------------------------------------------------------------------------
@@ -422,6 +443,11 @@ def analyze_chain(spans, chain, rids, root_parent="", root_trace=None, method="G
         if all_linked and len({t[r].get("trace_id") for r in ROLES}) == 1:
             report["fully_linked"] += 1
     report["trees"] = trees
+    # How many connections carried the calls (keep-alive pools reuse them
+    # across requests, and across threads for the Flask front).
+    report["connections"] = {
+        "front->middle": len({t["front_cli"].get("client_port") for t in trees.values()}),
+        "middle->back": len({t["mid_cli"].get("client_port") for t in trees.values()})}
     report["chain"] = getattr(chain, "label", None)
     n = max(1, len(rids))
     report["rates"] = {e: report["edge_linked"][e] / n for e in EDGE_NAMES}
@@ -438,7 +464,8 @@ def summary(report):
             "structure_problems": len(report["structure"]),
             "field_problems": len(report["fields"]),
             "connection_problems": len(report["connection"]),
-            "timing_problems": len(report["timing"])}
+            "timing_problems": len(report["timing"]),
+            "connections_used": report.get("connections")}
 
 
 _REPORT_LOCK = threading.Lock()

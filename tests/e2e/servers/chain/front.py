@@ -9,18 +9,26 @@ MIDDLE_HOST (Host header name used for the middle, default middle.sonde-e2e),
 OTEL_SERVICE_NAME (read by Sonde from /proc/PID/environ).
 
 Endpoints (all GET):
-  /front/<id>[?delay=..&post=N]  -> GET (or POST N bytes) middle /middle/<id>?<same query>
+  /front/<id>[?delay=..&post=N&hold_ms=M]
+                                 -> GET (or POST N bytes) middle /middle/<id>?<same query>,
+                                    then sleeps M ms before answering
                                     response: JSON {"down_status", "down_bytes", "local_port"}
   /pool/<id>?n=10                -> n sequential GETs on ONE pooled connection to the back:
                                     /pool-item/<id>/<i>?status=<STATUSES[i % len]>
                                     response: JSON {"ports": [...], "statuses": [...]}
   /refused/<id>?port=P           -> one GET to 127.0.0.1:P (nothing listens there),
                                     no retries; answers 502 with the error
+  /self/<id>                     -> GET its own /leaf/<id> (a call to itself)
+  /leaf/<id>                     -> 200 "leaf <id>"
+  /chunked/<id>                  -> GET middle /chunked/<id> (chunked, ~200 ms)
+  /after/<id>                    -> 200; then, in the same thread after the response
+                                    is sent, GET back /back/after-<id>
 Responses other than 200 say what went wrong in the body.
 """
 import json
 import os
 import sys
+import time
 
 import urllib3
 from flask import Flask, Response, request
@@ -70,6 +78,9 @@ def front(rid):
             status, data, lport = _call(_middle_pool, "GET", url, headers=headers)
     except Exception as exc:  # noqa: BLE001 - reported to the test
         return _json({"error": repr(exc)}, status=502)
+    hold = float(request.args.get("hold_ms", "0")) / 1000
+    if hold > 0:  # keep handling the request after the downstream call
+        time.sleep(hold)
     return _json({"down_status": status, "down_bytes": len(data), "local_port": lport,
                   "down_body": data.decode("utf-8", "replace")})
 
@@ -109,8 +120,51 @@ def refused(rid):
     return _json({"unexpected_status": status}, status=500)
 
 
+_self_pool = None
+_back_pool = urllib3.HTTPConnectionPool("127.0.0.1", BACK_PORT or 1, maxsize=4, block=False,
+                                        retries=False, timeout=30)
+
+
+@app.route("/self/<rid>")
+def self_call(rid):
+    """The front calls itself (/leaf/<rid>) while handling the request."""
+    status, data, _ = _call(_self_pool, "GET", f"/leaf/{rid}")
+    return _json({"down_status": status, "down_bytes": len(data)})
+
+
+@app.route("/leaf/<rid>")
+def leaf(rid):
+    return Response(f"leaf {rid}\n", mimetype="text/plain")
+
+
+@app.route("/after/<rid>")
+def after(rid):
+    """Answers, then -- in the same thread, once the response is sent
+    (Werkzeug's call_on_close) -- calls the back's /back/after-<rid>."""
+    resp = Response(f"after {rid}\n", mimetype="text/plain")
+
+    def later():
+        try:
+            _call(_back_pool, "GET", f"/back/after-{rid}")
+        except Exception:  # noqa: BLE001
+            pass
+    resp.call_on_close(later)
+    return resp
+
+
+@app.route("/chunked/<rid>")
+def chunked(rid):
+    """GET the middle's /chunked/<rid> (a chunked response, ~200 ms)."""
+    status, data, lport = _call(_middle_pool, "GET", f"/chunked/{rid}",
+                                headers={"Host": f"{MIDDLE_HOST}:{MIDDLE_PORT}"})
+    return _json({"down_status": status, "down_bytes": len(data), "local_port": lport})
+
+
 def main():
+    global _self_pool
     port = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PORT", "8080"))
+    _self_pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=4, block=False,
+                                            retries=False, timeout=30)
     app.run(host="127.0.0.1", port=port, threaded=True, debug=False, use_reloader=False)
 
 

@@ -5,7 +5,12 @@
 //
 // Build: javac -d OUTDIR Relay.java      Run: java -cp OUTDIR Relay PORT
 // Environment: DOWN_PORT (next service on 127.0.0.1), DOWN_PREFIX (e.g.
-// "/middle/"), OTEL_SERVICE_NAME (read by Sonde from /proc/PID/environ).
+// "/middle/"), OTEL_SERVICE_NAME (read by Sonde from /proc/PID/environ),
+// RELAY_THREADS (pool size, default 8), RELAY_ASYNC=1: the handler returns at
+// once and the downstream call and the response run as a task of the same
+// pool -- often on another thread than the one that read the request, which
+// may by then be reading another request (as async servlets, Vert.x or
+// WebFlux do).
 //
 //   GET /<anything>/<id>[?query]  -> GET 127.0.0.1:DOWN_PORT DOWN_PREFIX<id>[?query]
 //   answers 200 {"down_status": S, "down_bytes": N} (502 {"error": ...} on failure)
@@ -20,16 +25,35 @@ import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
 public final class Relay {
     static final int DOWN_PORT = Integer.parseInt(System.getenv().getOrDefault("DOWN_PORT", "0"));
     static final String DOWN_PREFIX = System.getenv().getOrDefault("DOWN_PREFIX", "/back/");
 
+    static final int THREADS = Integer.parseInt(System.getenv().getOrDefault("RELAY_THREADS", "8"));
+    static final boolean ASYNC = "1".equals(System.getenv("RELAY_ASYNC"));
+    static final ExecutorService POOL = Executors.newFixedThreadPool(THREADS);
+
     static void handle(HttpExchange ex) throws IOException {
         try (InputStream in = ex.getRequestBody()) {
             in.readAllBytes();
         }
+        if (ASYNC) {
+            POOL.execute(() -> {
+                try {
+                    respond(ex);
+                } catch (IOException | RuntimeException e) {
+                    ex.close();
+                }
+            });
+            return;
+        }
+        respond(ex);
+    }
+
+    static void respond(HttpExchange ex) throws IOException {
         String path = ex.getRequestURI().getRawPath();
         String id = path.substring(path.lastIndexOf('/') + 1);
         String query = ex.getRequestURI().getRawQuery();
@@ -73,7 +97,7 @@ public final class Relay {
                 ex.close();
             }
         });
-        server.setExecutor(Executors.newFixedThreadPool(8));
+        server.setExecutor(POOL);
         server.start();
         System.out.println("java relay listening on 127.0.0.1:" + port + " -> " + DOWN_PORT + DOWN_PREFIX);
         System.out.flush();
