@@ -335,9 +335,9 @@ static __always_inline void on_response_bytes(struct conn_state *c, struct conn_
 					      __u64 now)
 {
 	if (c->phase == PHASE_IDLE) {
-		/* A response with no new request read: the answer to a request
-		 * that was pipelined behind the previous one. */
-		if (c->ev.role != SONDE_ROLE_SERVER || c->ev.txn_seq == 0)
+		/* A response with no new request: the answer to a request that
+		 * was pipelined behind the previous one (either role). */
+		if (c->ev.role == SONDE_ROLE_UNKNOWN || c->ev.txn_seq == 0)
 			return;
 		c->ev.req_len = 0;
 		c->ev.req_bytes = 0;
@@ -377,6 +377,7 @@ static __always_inline void on_response_bytes(struct conn_state *c, struct conn_
 		c->ev.resp_bytes += n;
 		c->ev.end_ns = now;
 	}
+	c->ev.resp_tid = (__u32)bpf_get_current_pid_tgid();
 	if (c->resp_expected && c->ev.resp_bytes >= c->resp_expected)
 		txn_emit(c, SONDE_END_FRAMED);
 	else if (c->chunked && ends_chunked_body(a, n))

@@ -718,6 +718,17 @@ void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent)
 	trace(d, child, p->exe, p->port, parent, p->service, NULL);
 }
 
+void discovery__no_thread_rule(struct discovery *d, uint32_t pid)
+{
+	struct sonde_traced_proc v;
+
+	if (bpf_map_lookup_elem(d->traced_fd, &pid, &v))
+		return;
+	v.flags |= SONDE_PROC_NO_THREAD_RULE;
+	bpf_map_update_elem(d->traced_fd, &pid, &v, BPF_EXIST);
+	log_debug("pid=%u answers requests on other threads: thread rule off", pid);
+}
+
 void discovery__on_exit(struct discovery *d, uint32_t pid)
 {
 	untrace(d, pid, "exited");

@@ -54,6 +54,9 @@ void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec);
 /** discovery__on_fork() - the kernel traced @child because @parent is. */
 void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent);
 
+/** discovery__no_thread_rule() - stop linking @pid's calls by thread. */
+void discovery__no_thread_rule(struct discovery *d, uint32_t pid);
+
 /** discovery__on_exit() - @pid exited: forget it. */
 void discovery__on_exit(struct discovery *d, uint32_t pid);
 

@@ -166,6 +166,7 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	s->pid = ev->hdr.tgid;
 	s->tid = ev->tid;
+	s->resp_tid = ev->resp_tid;
 	s->start_ns = ev->start_ns + mono_to_real_ns;
 	s->handler_start_ns = ev->req_end_ns + mono_to_real_ns;
 	s->end_ns = ev->end_ns + mono_to_real_ns;
@@ -296,7 +297,7 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 			  ev->fd, ev->req_len, ev->resp_len);
 		return;
 	}
-	if (!pipelined && s->kind == SPAN_KIND_SERVER)
+	if (!pipelined)
 		pipe_push(p, ev->conn_id, ev);
 	s->service = proc->service;
 	if (s->kind == SPAN_KIND_SERVER) {
@@ -319,6 +320,11 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 	if (!want_span)
 		return;
 	s->remote_parent = has_parent;
+	/* A server that answers on another thread than the one that read the
+	 * request is asynchronous: the thread rule would mislead there. */
+	if (s->kind == SPAN_KIND_SERVER && s->resp_tid && s->resp_tid != s->tid &&
+	    linker__mark_async(p->linker, s->pid))
+		discovery__no_thread_rule(rt->discovery, s->pid);
 	linker__submit(p->linker, s, ev->end_ns, export_span, p);
 }
 

@@ -130,6 +130,8 @@ struct sonde_http_event {
 	__u32 error;	   /* errno of a failed connection, else 0 */
 	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
 	struct sonde_txn_ref parent; /* the transaction this one is part of */
+	__u32 resp_tid;	   /* thread that wrote (server) or read (client) the last response bytes */
+	__u32 _pad1;
 	__u8 req[SONDE_REQ_CAP];
 	__u8 resp[SONDE_RESP_CAP];
 };
@@ -151,7 +153,7 @@ struct sonde_traced_proc {
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
 _Static_assert(sizeof(struct sonde_http_event) ==
-		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + SONDE_REQ_CAP +
+		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_REQ_CAP +
 			       SONDE_RESP_CAP,
 	       "sonde_http_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");

@@ -2,11 +2,14 @@
 /* Joining spans into traces. See linker.h. */
 #include "model/linker.h"
 
+#include "sonde/abi.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define NIL UINT32_MAX
+#define ASYNC_PIDS 256 /* power of two */
 
 struct held {
 	struct span span;
@@ -22,6 +25,7 @@ struct known {
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
 	uint8_t trace_flags;
+	bool handed_over; /* served by two threads: thread-rule children are unreliable */
 	bool used;
 };
 
@@ -34,6 +38,7 @@ struct linker {
 	struct known *known;
 	size_t known_mask;
 	uint64_t wait_ns;
+	uint32_t async_pids[ASYNC_PIDS]; /* processes seen handing requests over */
 	struct span *queue; /* finalize()'s work queue */
 	struct linker_stats stats;
 };
@@ -108,6 +113,51 @@ static const struct known *known_get(struct linker *l, const struct txn_id *id)
 	return k->used && id_equal(&k->id, id) ? k : NULL;
 }
 
+/* A server span whose response was written by another thread than the one
+ * that read its request: an asynchronous server (the request was handed to
+ * a pool). There, "the thread serving exactly one request" may be serving
+ * another one's continuation, so a link found by the thread rule is
+ * dropped: no parent rather than a wrong one. */
+static bool handed_over(const struct span *s)
+{
+	return s->kind == SPAN_KIND_SERVER && s->resp_tid && s->resp_tid != s->tid;
+}
+
+static uint32_t *async_slot(struct linker *l, uint32_t pid)
+{
+	uint32_t i = (pid * 2654435761u) & (ASYNC_PIDS - 1);
+
+	for (uint32_t n = 0; n < ASYNC_PIDS; n++, i = (i + 1) & (ASYNC_PIDS - 1))
+		if (l->async_pids[i] == pid || l->async_pids[i] == 0)
+			return &l->async_pids[i];
+	return NULL;
+}
+
+bool linker__mark_async(struct linker *l, uint32_t pid)
+{
+	uint32_t *slot = async_slot(l, pid);
+
+	if (!slot || *slot == pid)
+		return false;
+	*slot = pid;
+	return true;
+}
+
+static bool is_async(struct linker *l, uint32_t pid)
+{
+	uint32_t *slot = async_slot(l, pid);
+
+	return slot && *slot == pid;
+}
+
+/* The thread rule holds for thread-per-request servers only: not for a
+ * request handed over to another thread, nor in a process seen doing so. */
+static bool may_adopt(struct linker *l, const struct span *child, bool parent_handed_over)
+{
+	return !(child->parent_link == SONDE_LINK_THREAD &&
+		 (parent_handed_over || is_async(l, child->pid)));
+}
+
 static void known_put(struct linker *l, const struct span *s)
 {
 	struct known *k;
@@ -119,6 +169,7 @@ static void known_put(struct linker *l, const struct span *s)
 	memcpy(k->trace_id, s->trace_id, sizeof(k->trace_id));
 	memcpy(k->span_id, s->span_id, sizeof(k->span_id));
 	k->trace_flags = s->trace_flags;
+	k->handed_over = handed_over(s);
 	k->used = true;
 }
 
@@ -168,8 +219,12 @@ static void finalize(struct linker *l, const struct span *first, linker_emit_fn 
 				struct span *child = &l->queue[tail++];
 
 				*child = h->span;
-				adopt(child, s->trace_id, s->span_id, s->trace_flags);
-				l->stats.linked++;
+				if (may_adopt(l, child, handed_over(s))) {
+					adopt(child, s->trace_id, s->span_id, s->trace_flags);
+					l->stats.linked++;
+				} else {
+					l->stats.refused++;
+				}
 				unlink_held(l, idx);
 			}
 			idx = next;
@@ -192,8 +247,12 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
 	parent = known_get(l, &s->parent);
 	if (parent) {
 		copy = *s;
-		adopt(&copy, parent->trace_id, parent->span_id, parent->trace_flags);
-		l->stats.linked++;
+		if (may_adopt(l, &copy, parent->handed_over)) {
+			adopt(&copy, parent->trace_id, parent->span_id, parent->trace_flags);
+			l->stats.linked++;
+		} else {
+			l->stats.refused++;
+		}
 		finalize(l, &copy, emit, arg);
 		return;
 	}

@@ -11,6 +11,7 @@
 #ifndef SONDE_MODEL_LINKER_H
 #define SONDE_MODEL_LINKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,13 @@ void linker__free(struct linker *l);
 void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, linker_emit_fn emit,
 		    void *arg);
 
+/**
+ * linker__mark_async() - @pid hands requests to other threads: links its
+ * spans got from the thread rule are not trusted from now on.
+ * Return: true the first time for @pid.
+ */
+bool linker__mark_async(struct linker *l, uint32_t pid);
+
 /** linker__expire() - let spans held past their deadline go, unlinked. */
 void linker__expire(struct linker *l, uint64_t now_ns, linker_emit_fn emit, void *arg);
 
@@ -46,6 +54,7 @@ struct linker_stats {
 	uint64_t linked;    /* spans that got a parent from the kernel's reference */
 	uint64_t expired;   /* held spans whose parent never came */
 	uint64_t overflow;  /* spans let go at once because the hold was full */
+	uint64_t refused;   /* thread-rule links to a request served by two threads */
 	size_t held;        /* held now */
 };
 

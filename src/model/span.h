@@ -38,7 +38,8 @@ struct span {
 	enum span_kind kind;
 	const struct service *service; /* owned by discovery; outlives the span */
 	uint32_t pid;
-	uint32_t tid;
+	uint32_t tid;	   /* thread that read the request (server) or wrote it (client) */
+	uint32_t resp_tid; /* thread that wrote (server) or read (client) the response */
 
 	uint64_t start_ns;	   /* request start (see docs/timing.md) */
 	uint64_t handler_start_ns; /* request fully read (server) / sent (client) */

@@ -199,12 +199,12 @@ def start_chain_sonde(chain, name="sonde[chain]", **extra):
 
 
 @contextlib.contextmanager
-def fresh_chain(builder, log_dir, kinds=("flask", "express", "java"), name=None):
+def fresh_chain(builder, log_dir, kinds=("flask", "express", "java"), name=None, **extra):
     """A chain and its own Sonde (fresh linker state), stopped on exit."""
     chain = Chain(builder, log_dir, kinds)
     sonde = None
     try:
-        sonde = start_chain_sonde(chain, name=name or f"sonde[fresh {chain.label}]")
+        sonde = start_chain_sonde(chain, name=name or f"sonde[fresh {chain.label}]", **extra)
         chain.sonde = sonde
         yield chain
     finally:

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "model/linker.h"
+#include "sonde/abi.h"
 
 #define MS 1000000ull
 
@@ -165,6 +166,44 @@ static void test_held_parent_keeps_child(void **state)
 	linker__free(l);
 }
 
+/* A request read by one thread and answered by another (an asynchronous
+ * server): a call linked to it by the thread rule is not adopted; one
+ * linked by the peer rule is. */
+static void test_thread_rule_refused_for_handed_over_request(void **state)
+{
+	struct linker *l = linker__new(8, 64, 5000 * MS);
+	struct sink k = { .n = 0 };
+	struct span call = make(20, 0, 10, 0, 0xc), peer = make(30, 0, 10, 0, 0xd);
+	struct span server = make(10, 0, 0, 0, 0xa);
+	struct linker_stats st;
+
+	call.parent_link = SONDE_LINK_THREAD;
+	peer.parent_link = SONDE_LINK_PEER;
+	server.kind = SPAN_KIND_SERVER;
+	server.tid = 100;
+	server.resp_tid = 101;
+	linker__submit(l, &call, 0, collect, &k);
+	linker__submit(l, &peer, 0, collect, &k);
+	linker__submit(l, &server, 0, collect, &k);
+	assert_int_equal(k.n, 3);
+	for (int i = 1; i < 3; i++) {
+		if (k.out[i].pid == 0xc) {
+			assert_memory_equal(k.out[i].parent_span_id, "\0\0\0\0\0\0\0\0", 8);
+			assert_memory_equal(k.out[i].trace_id, call.trace_id, 16);
+		} else {
+			assert_memory_equal(k.out[i].parent_span_id, server.span_id, 8);
+		}
+	}
+	linker__stats(l, &st);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.linked, 1);
+	/* the same through the known-parent path */
+	call.self.conn_id = 21;
+	linker__submit(l, &call, 0, collect, &k);
+	assert_memory_equal(k.out[3].parent_span_id, "\0\0\0\0\0\0\0\0", 8);
+	linker__free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_wait_is_bounded),
 		cmocka_unit_test(test_hold_is_bounded),
 		cmocka_unit_test(test_held_parent_keeps_child),
+		cmocka_unit_test(test_thread_rule_refused_for_handed_over_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
