@@ -19,11 +19,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-import requests
 
-from conftest import (PYTHON, SERVERS_DIR, SERVER_START_TIMEOUT, Client, ServerProc, Sonde,
-                      _brief, _register, free_port, free_ports, kill_process_group,
-                      port_accepts, tail, wait_until)
+from conftest import (Prometheus, PYTHON, SERVERS_DIR, SERVER_START_TIMEOUT, Client,  # noqa: F401
+                      ServerProc, Sonde, _brief, _register, free_port, free_ports, port_accepts,
+                      wait_until)
 
 CHAIN_DIR = SERVERS_DIR / "chain"
 EXPRESS_MODULES = SERVERS_DIR / "express" / "node_modules"
@@ -488,69 +487,3 @@ def first(items, n=5):
         f"\n  ... and {len(items) - n} more" if len(items) > n else "")
 
 
-# --------------------------------------------------------------------------
-# A throwaway Prometheus server (Debian's /usr/bin/prometheus).
-# --------------------------------------------------------------------------
-
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-
-
-class Prometheus:
-    def __init__(self, target_port, workdir):
-        if not os.access(PROMETHEUS, os.X_OK):
-            pytest.fail("prometheus is not installed (apt-get install prometheus)", pytrace=False)
-        self.port = free_port()
-        workdir = Path(workdir)
-        (workdir / "data").mkdir(parents=True)
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                       "scrape_configs:\n  - job_name: sonde\n    scrape_interval: 1s\n"
-                       f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n")
-        self.log_path = workdir / "prometheus.log"
-        with open(self.log_path, "wb") as logf:
-            self.proc = subprocess.Popen(
-                [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
-                cwd=workdir, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                start_new_session=True)
-        _register(self.proc)
-        try:
-            wait_until(self._ready, 30, interval=0.2, what=f"Prometheus on {self.port}")
-        except AssertionError as exc:
-            self.stop()
-            raise AssertionError(f"{exc}\n{tail(self.log_path)}") from None
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n"
-                                 f"{tail(self.log_path)}")
-        try:
-            return requests.get(f"http://127.0.0.1:{self.port}/-/ready", timeout=2).ok
-        except requests.RequestException:
-            return False
-
-    def scalar(self, promql):
-        r = requests.get(f"http://127.0.0.1:{self.port}/api/v1/query",
-                         params={"query": promql}, timeout=5)
-        body = r.json()
-        assert r.status_code == 200 and body.get("status") == "success", f"{promql}: {body}"
-        res = body["data"]["result"]
-        if not res:
-            return None
-        assert len(res) == 1, f"{promql} returned {len(res)} series: {res}"
-        return float(res[0]["value"][1])
-
-    def wait_value(self, promql, want, timeout=30.0):
-        last = [None]
-
-        def reached():
-            last[0] = self.scalar(promql)
-            return last[0] is not None and last[0] >= want
-        try:
-            wait_until(reached, timeout, interval=0.25, what=f"{promql} >= {want}")
-        except AssertionError as exc:
-            raise AssertionError(f"{exc} (last value: {last[0]})") from None
-        return last[0]
-
-    def stop(self):
-        kill_process_group(self.proc)

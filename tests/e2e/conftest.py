@@ -791,3 +791,109 @@ def check_span_against_request(span, sent, slack_ns=50_000_000):
         span["trace_id"] != "0" * 32, f"trace_id: {ctx}"
     assert re.fullmatch(r"[0-9a-f]{16}", str(span["span_id"])) and \
         span["span_id"] != "0" * 16, f"span_id: {ctx}"
+
+
+# --------------------------------------------------------------------------
+# A real Prometheus, shared by the tests that query Sonde through PromQL.
+# --------------------------------------------------------------------------
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+
+
+class Prometheus:
+    """A throwaway Prometheus server (Debian's) scraping one target every second."""
+
+    def __init__(self, target_port, workdir):
+        if not os.access(PROMETHEUS, os.X_OK):
+            pytest.fail("prometheus is not installed (apt-get install prometheus)", pytrace=False)
+        self.port = free_port()
+        self.workdir = workdir
+        (workdir / "data").mkdir(parents=True)
+        cfg = workdir / "prometheus.yml"
+        cfg.write_text(
+            "global:\n"
+            "  scrape_interval: 1s\n"
+            "  scrape_timeout: 1s\n"
+            "  evaluation_interval: 1s\n"
+            "scrape_configs:\n"
+            "  - job_name: sonde\n"
+            "    scrape_interval: 1s\n"
+            "    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{target_port}']\n")
+        self.log_path = workdir / "prometheus.log"
+        with open(self.log_path, "wb") as logf:
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
+                 "--log.level=info"],
+                cwd=workdir, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        _register(self.proc)
+        try:
+            wait_until(self._ready, 30, interval=0.2, what=f"Prometheus on {self.port} to be ready")
+        except AssertionError as exc:
+            self.stop()
+            raise AssertionError(f"{exc}\n{tail(self.log_path)}") from None
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"prometheus exited with {self.proc.returncode}:\n"
+                                 f"{tail(self.log_path)}")
+        if not port_accepts(self.port):
+            return False
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/-/ready", timeout=2).ok
+        except requests.RequestException:
+            return False
+
+    def api(self, path, **params):
+        r = requests.get(f"http://127.0.0.1:{self.port}/api/v1/{path}", params=params, timeout=5)
+        body = r.json()
+        assert r.status_code == 200 and body.get("status") == "success", \
+            f"Prometheus API {path} {params}: HTTP {r.status_code}: {body}"
+        return body["data"]
+
+    def query(self, promql):
+        data = self.api("query", query=promql)
+        assert data["resultType"] == "vector", data
+        return data["result"]
+
+    def scalar(self, promql):
+        """The single value of an instant query, or None when it is empty."""
+        res = self.query(promql)
+        if not res:
+            return None
+        assert len(res) == 1, f"{promql} returned {len(res)} series: {res}"
+        return float(res[0]["value"][1])
+
+    def wait_value(self, promql, want, timeout=30.0):
+        last = [None]
+
+        def reached():
+            last[0] = self.scalar(promql)
+            if last[0] is not None and last[0] > want:
+                raise AssertionError(f"{promql} = {last[0]:g}, more than the {want} expected")
+            return last[0] == want
+        try:
+            wait_until(reached, timeout, interval=0.25, what=f"{promql} == {want}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (last value: {last[0]}); targets: "
+                                 f"{self.api('targets')['activeTargets']}") from None
+        return last[0]
+
+    def wait_target_up(self):
+        def up():
+            targets = self.api("targets")["activeTargets"]
+            return targets and all(t["health"] == "up" for t in targets)
+        try:
+            wait_until(up, 20, interval=0.25, what="Prometheus to scrape Sonde successfully")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {self.api('targets')['activeTargets']}") from None
+
+    def check_target_healthy(self):
+        for t in self.api("targets")["activeTargets"]:
+            assert t["health"] == "up" and not t["lastError"], \
+                f"Prometheus's scrape of Sonde failed: {t}"
+
+    def stop(self):
+        kill_process_group(self.proc)
