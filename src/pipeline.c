@@ -221,7 +221,13 @@ static struct pipelined_queue *pipe_slot(struct pipeline *p, uint64_t conn_id)
 static void pipe_push(struct pipeline *p, uint64_t conn_id, const struct sonde_http_event *ev)
 {
 	struct pipelined_queue *q = pipe_slot(p, conn_id);
-	int n = http1_requests_after_first(ev->req, ev->req_len, q->req, PIPE_DEPTH);
+	const uint8_t *first = memmem(ev->req, ev->req_len, " HTTP/1.", 8);
+	int n;
+
+	/* Cheap test first: a second request line needs a second version. */
+	if (!first || !memmem(first + 8, ev->req_len - (first + 8 - ev->req), " HTTP/1.", 8))
+		return;
+	n = http1_requests_after_first(ev->req, ev->req_len, q->req, PIPE_DEPTH);
 
 	if (n == 0)
 		return;

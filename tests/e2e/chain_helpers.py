@@ -20,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (Prometheus, PYTHON, SERVERS_DIR, SERVER_START_TIMEOUT, Client,  # noqa: F401
-                      ServerProc, Sonde, _brief, _register, free_port, free_ports, port_accepts,
-                      wait_until)
+from conftest import (Prometheus, launch_server, PYTHON, SERVERS_DIR, Client,  # noqa: F401
+                      Sonde, _brief, free_port, free_ports)
 
 CHAIN_DIR = SERVERS_DIR / "chain"
 EXPRESS_MODULES = SERVERS_DIR / "express" / "node_modules"
@@ -55,24 +54,7 @@ def start_proc(kind, cmd, port, env, log_dir, cwd=None):
     penv = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "HOME": os.environ.get("HOME", "/root"), "LANG": "C.UTF-8", "PORT": str(port)}
     penv.update({k: str(v) for k, v in env.items()})
-    with open(log_path, "wb") as logf:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=penv, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    _register(proc)
-    server = ServerProc(kind, port, proc, log_path)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not port_accepts(port):
-            if proc.poll() is not None:
-                raise AssertionError(f"{kind} exited with {proc.returncode} before listening on "
-                                     f"{port}:\n{server.log_tail()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{kind} did not listen on {port} within "
-                                     f"{SERVER_START_TIMEOUT}s:\n{server.log_tail()}")
-            time.sleep(0.05)
-    except BaseException:
-        server.stop()
-        raise
+    server = launch_server(kind, port, cmd, cwd, penv, log_path)
     return server
 
 

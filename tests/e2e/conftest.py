@@ -478,6 +478,30 @@ class ServerProc:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def launch_server(kind, port, cmd, cwd, env, log_path, workdir=None):
+    """Start a server in its own session, logging to log_path, and wait until
+    it accepts connections on port; stopped again if it does not."""
+    with open(log_path, "wb") as logf:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    _register(proc)
+    server = ServerProc(kind, port, proc, log_path, workdir)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not port_accepts(port):
+            if proc.poll() is not None:
+                raise AssertionError(f"{kind} server exited with {proc.returncode} before "
+                                     f"listening on {port}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{kind} server did not listen on {port} within "
+                                     f"{SERVER_START_TIMEOUT}s:\n{server.log_tail()}")
+            time.sleep(0.05)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 class ServerBuilder:
     """Builds (once per session) and starts the sample servers."""
 
@@ -597,22 +621,9 @@ class ServerBuilder:
             cmd = ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
         else:
             raise ValueError(kind)
-        with open(log_path, "wb") as logf:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=penv, stdin=subprocess.DEVNULL,
-                                    stdout=logf, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        _register(proc)
-        server = ServerProc(kind, port, proc, log_path, workdir)
+        server = launch_server(kind, port, cmd, cwd, penv, log_path, workdir)
+        proc = server.proc
         try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT
-            while not port_accepts(port):
-                if proc.poll() is not None:
-                    raise AssertionError(f"{kind} server exited with {proc.returncode} before "
-                                         f"listening on {port}:\n{server.log_tail()}")
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{kind} server did not listen on {port} within "
-                                         f"{SERVER_START_TIMEOUT}s:\n{server.log_tail()}")
-                time.sleep(0.05)
             if kind == "nginx":
                 server.worker_pids = wait_until(
                     lambda: (lambda k: k if len(k) >= 2 else None)(children_of(proc.pid)),
