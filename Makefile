@@ -122,7 +122,17 @@ doc-check: $(BUILD)/sonde
 # Everything CI runs: unit tests, a short fuzz run, BPF load test, end to end.
 test: all unit-test doc-check fuzz bpf-test e2e-test
 
-bench: $(BUILD)/sonde
+# The platform-cost probe of the benchmark (bench/floor/): what an empty
+# syscall tracepoint program and single helpers cost here, apart from Sonde.
+$(BUILD)/bench/floor.bpf.o: bench/floor/floor.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/floor: bench/floor/floor.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
+bench: $(BUILD)/sonde $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o
 	bench/run.sh
 
 demo: $(BUILD)/sonde

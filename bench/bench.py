@@ -64,6 +64,8 @@ CONFIG_LABEL = {
 # Diagnosis only: pin Sonde (taskset -c LIST) instead of leaving it unpinned.
 SONDE_CPU = os.environ.get("BENCH_SONDE_CPU", "")
 BAR_RATIO = 0.95
+# Sonde's syscall programs (one: the exit probe; see bpf/sonde.bpf.c).
+SYSCALL_PROGS = ("sys_exit",)
 BAR_SONDE_US = 5.0
 
 
@@ -935,7 +937,7 @@ class Runner:
             f"{c}: " + ", ".join(f"{n} {v['cnt'] / out[c]['requests']:.1f} runs/req "
                                  f"{(v['ns'] / v['cnt']) if v['cnt'] else 0:.0f} ns/run"
                                  for n, v in sorted(out[c]["progs"].items())
-                                 if n in ("sys_enter", "sys_exit"))
+                                 if n in SYSCALL_PROGS)
             for c in out))
         return out
 
@@ -1239,6 +1241,7 @@ def render(results, info, opts, started, elapsed):
       "Sonde. Lost events and spans do not depend on it.")
     a("")
     render_overhead(a, results)
+    render_floor(a, results, opts.get("floor"))
     for t, s in results:
         render_target(a, t, s, opts)
     notes = observations(results, opts)
@@ -1404,8 +1407,8 @@ def render_links(a, t, lk):
 
 
 def bpf_breakdown(s):
-    """Per request, from the eBPF profile: runs and run time of sys_enter and
-    sys_exit, and the estimated program time spent in the server's syscalls."""
+    """Per request, from the eBPF profile: runs and run time of the syscall
+    program(s), and the estimated program time spent in the server's syscalls."""
     b = s["bpf"]
     out = {}
     for c in ("idle", "traced"):
@@ -1414,13 +1417,13 @@ def bpf_breakdown(s):
         row = {"requests": n, "server_syscalls": (x["server_syscalls"] / n
                                                   if x["server_syscalls"] else None)}
         tot_ns = 0
-        for prog in ("sys_enter", "sys_exit"):
+        for prog in SYSCALL_PROGS:
             v = x["progs"].get(prog, {"ns": 0, "cnt": 0})
             row[prog] = {"runs": v["cnt"] / n, "ns_run": v["ns"] / v["cnt"] if v["cnt"] else 0.0,
                          "ns_req": v["ns"] / n}
             tot_ns += v["ns"]
         row["other_ns_req"] = sum(v["ns"] for k_, v in x["progs"].items()
-                                  if k_ not in ("sys_enter", "sys_exit")) / n
+                                  if k_ not in SYSCALL_PROGS) / n
         row["total_ns_req"] = tot_ns / n
         out[c] = row
     # Program time in the server's own syscalls when tracing: all runs minus
@@ -1430,12 +1433,12 @@ def bpf_breakdown(s):
     est = None
     if srv:
         est = 0.0
-        for prog in ("sys_enter", "sys_exit"):
+        for prog in SYSCALL_PROGS:
             tr, idle = out["traced"][prog], out["idle"][prog]
             others = max(tr["runs"] - srv, 0.0)
             est += tr["ns_req"] - others * idle["ns_run"]
         out["server_bpf_ns_req"] = est
-        out["filter_ns_req"] = sum(out["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit")) * srv
+        out["filter_ns_req"] = sum(out["idle"][p]["ns_run"] for p in SYSCALL_PROGS) * srv
     out["server_syscalls"] = srv
     return out
 
@@ -1445,19 +1448,20 @@ def render_bpf(a, t, s):
     a("eBPF profile (unmeasured runs with "
       "`kernel.bpf_stats_enabled=1`; per request wrk completed):")
     a("")
-    a("| configuration | server syscalls / req | `sys_enter` runs / req | ns / run "
-      "| `sys_exit` runs / req | ns / run | both programs, µs / req | other programs, µs / req |")
-    a("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    a("| configuration | server syscalls / req "
+      + "".join(f"| `{p}` runs / req | ns / run " for p in SYSCALL_PROGS)
+      + "| syscall program, µs / req | other programs, µs / req |")
+    a("| --- | ---: " + "| ---: | ---: " * len(SYSCALL_PROGS) + "| ---: | ---: |")
     for c in ("idle", "traced"):
         r = bd[c]
         a(f"| {CONFIG_LABEL[c]} | {f_num(r['server_syscalls'], 1)} "
-          f"| {r['sys_enter']['runs']:.1f} | {r['sys_enter']['ns_run']:.0f} "
-          f"| {r['sys_exit']['runs']:.1f} | {r['sys_exit']['ns_run']:.0f} "
-          f"| {r['total_ns_req'] / 1000:.2f} | {r['other_ns_req'] / 1000:.3f} |")
+          + "".join(f"| {r[p]['runs']:.1f} | {r[p]['ns_run']:.0f} " for p in SYSCALL_PROGS)
+          + f"| {r['total_ns_req'] / 1000:.2f} | {r['other_ns_req'] / 1000:.3f} |")
     a("")
     if bd.get("server_bpf_ns_req") is not None:
         srv = bd["server_syscalls"]
-        a(f"About {srv:.1f} of the {bd['traced']['sys_enter']['runs']:.1f} `sys_enter` runs "
+        a(f"About {srv:.1f} of the {bd['traced'][SYSCALL_PROGS[0]]['runs']:.1f} "
+          f"`{SYSCALL_PROGS[0]}` runs "
           "per request are the server's own syscalls; the rest are wrk's and the machine's, "
           "which the filter cuts short. Estimated program time in the server's syscalls "
           f"when tracing: {bd['server_bpf_ns_req'] / 1000:.2f} µs per request (all runs' "
@@ -1469,6 +1473,57 @@ def render_bpf(a, t, s):
     a("")
 
 
+def render_floor(a, results, fl):
+    """The platform's own cost, and the best ratio it leaves each target."""
+    if not fl:
+        return
+    d = {k: fl[k] - fl["none"] for k in ("empty", "clock", "copy", "lookup", "sonde_idle")}
+    clock, copy, lookup = (d["clock"] - d["empty"], d["copy"] - d["empty"],
+                           d["lookup"] - d["empty"])
+    a("## What any syscall-tracepoint agent pays here")
+    a("")
+    a(f"`build/bench/floor` (bench/floor/) times `getppid()`, the cheapest syscall, in a loop "
+      f"pinned to the server's CPU: with nothing attached, then with one program at a time on "
+      f"`tp_btf/sys_exit` (the hook Sonde uses), alternating, median of {FLOOR_ROUNDS} "
+      "rounds; then with a Sonde attached that matches nothing. These are costs of this "
+      "kernel and machine, not of Sonde's logic: the extra work is done for the timed process "
+      "only, as for a traced one.")
+    a("")
+    a("| variant | ns per syscall | extra ns |")
+    a("| --- | ---: | ---: |")
+    for k, label in (("none", "nothing attached"),
+                     ("empty", "a program that returns at once (every process pays it)"),
+                     ("clock", "plus one `bpf_ktime_get_ns()`"),
+                     ("copy", "plus one 64-byte `bpf_probe_read_user()`"),
+                     ("lookup", "plus one hash-map lookup"),
+                     ("sonde_idle", "Sonde attached, nothing matched (its filter)")):
+        a(f"| {label} | {fl[k]:.0f} | {'—' if k == 'none' else f'{d[k]:+.0f}'} |")
+    a("")
+    a(f"So one clock read costs about {clock:.0f} ns, one user-memory copy about {copy:.0f} ns "
+      f"and a hash lookup about {lookup:.0f} ns on top of the {d['empty']:.0f} ns that merely "
+      "having a program on the syscall tracepoint adds to every syscall. Against the "
+      "server's CPU per request (not running), that bounds the throughput ratio any agent "
+      "on this hook can reach, before it does anything useful and with the minimum useful "
+      "work (the request's and the response's timestamp and head: two clock reads and two "
+      "user copies per request):")
+    a("")
+    a("| target | server syscalls / req | server CPU µs/req, not running | ratio with an empty "
+      "program | ratio with the minimum work | measured ratio |")
+    a("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for t, s in results:
+        bd = bpf_breakdown(s) if "bpf" in s else {}
+        srv = bd.get("server_syscalls")
+        cpu = s["off"]["server_us"] if s.get("off") else None
+        if not srv or not cpu:
+            a(f"| {t.name} | n/a | {f_num(cpu)} | n/a | n/a | {f_num(s['ratio'], 3)} |")
+            continue
+        empty_us = srv * d["empty"] / 1000
+        minimum_us = empty_us + 2 * (clock + copy) / 1000 * t.spans_per_request
+        a(f"| {t.name} | {srv:.1f} | {cpu:.2f} | {cpu / (cpu + empty_us):.3f} "
+          f"| {cpu / (cpu + minimum_us):.3f} | {f_num(s['ratio'], 3)} |")
+    a("")
+
+
 def render_overhead(a, results):
     """The cross-target summary of the eBPF profiles."""
     rows = [(t, s, bpf_breakdown(s)) for t, s in results if "bpf" in s]
@@ -1477,7 +1532,7 @@ def render_overhead(a, results):
         return
     a("## What the overhead is made of")
     a("")
-    a("| target | server syscalls / req | programs' ns per server syscall (enter + exit), "
+    a("| target | server syscalls / req | program's ns per server syscall, "
       "tracing | ns per syscall, nothing matched (filter only) | programs' time in the "
       "server's syscalls, µs / req | extra server CPU, µs / req (traced − not running) "
       "| programs' share of it | Sonde user space, µs / req |")
@@ -1487,7 +1542,7 @@ def render_overhead(a, results):
         srv = bd["server_syscalls"]
         prog_us = bd["server_bpf_ns_req"] / 1000
         extra = med(s["extra_cpu_off"])
-        filt = sum(bd["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit"))
+        filt = sum(bd["idle"][p]["ns_run"] for p in SYSCALL_PROGS)
         share = 100 * prog_us / extra if extra and extra > 0 else None
         if share is not None:
             shares.append(share)
@@ -1497,10 +1552,10 @@ def render_overhead(a, results):
           f"| {f_num(s['traced']['sonde_us'])} |")
     a("")
     per = [bd["server_bpf_ns_req"] / bd["server_syscalls"] for _, _, bd in rows]
-    filt = [sum(bd["idle"][p]["ns_run"] for p in ("sys_enter", "sys_exit")) for _, _, bd in rows]
-    a("In the traced server, Sonde's cost is its two syscall programs (`sys_enter`, "
-      "`sys_exit`; BTF raw tracepoints), which run on every syscall of every process: "
-      f"{min(filt):,.0f}–{max(filt):,.0f} ns (enter + exit) for a syscall the filter rejects, "
+    filt = [sum(bd["idle"][p]["ns_run"] for p in SYSCALL_PROGS) for _, _, bd in rows]
+    a("In the traced server, Sonde's cost is its syscall program (`sys_exit`, a BTF raw "
+      "tracepoint; there is no entry probe), which runs on every syscall of every process: "
+      f"{min(filt):,.0f}–{max(filt):,.0f} ns for a syscall the filter rejects, "
       f"{min(per):,.0f}–{max(per):,.0f} ns on average for a syscall of a traced process "
       "(the syscalls the programs follow: request and response bytes, connection state, "
       "ring buffer records). Per request that is the syscall count times "
@@ -1603,6 +1658,38 @@ def observations(results, opts):
 # --------------------------------------------------------------------------
 
 SONDE_BIN = Path(os.environ.get("SONDE_BIN", REPO / "build" / "sonde"))
+FLOOR_BIN = REPO / "build" / "bench" / "floor"
+FLOOR_OBJ = REPO / "build" / "bench" / "floor.bpf.o"
+FLOOR_ROUNDS = 7
+
+
+def platform_floor(runner, cpu):
+    """What any syscall-tracepoint agent pays here, apart from Sonde's own
+    logic: build/bench/floor (bench/floor/) times getppid() in a loop with
+    nothing attached and with each of its programs (empty, one clock read,
+    one 64-byte user copy, one hash lookup), alternating; then the same
+    loop with a Sonde attached that matches nothing. {variant: ns}."""
+    if not (FLOOR_BIN.exists() and FLOOR_OBJ.exists()):
+        log("platform floor: build/bench/floor missing (make bench builds it): skipped")
+        return None
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+
+    def run():
+        out = subprocess.run(pin + [str(FLOOR_BIN), str(FLOOR_OBJ), str(FLOOR_ROUNDS)],
+                             capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise BenchError(f"platform floor: {out.stderr.strip()}")
+        return {k: float(v) for k, v in (ln.split() for ln in out.stdout.split("\n") if ln)}
+
+    res = run()
+    sonde = Sonde(runner.sonde_bin, runner.tmp, 1, "floor-idle")
+    try:
+        time.sleep(SETTLE)
+        res["sonde_idle"] = run()["none"]
+    finally:
+        sonde.stop()
+    log("platform floor (ns per getppid): " + ", ".join(f"{k} {v:.0f}" for k, v in res.items()))
+    return res
 
 
 def check_tools():
@@ -1680,6 +1767,7 @@ def main():
         shutil.copy2(SONDE_BIN, sonde_copy)
         runner = Runner(sonde_copy, tmp, seconds, conns, threads, cpu_pair, quiet_budget,
                         bpf_seconds)
+        floor = platform_floor(runner, cpu_pair[0])
         results = []
         relay_idle = None
         for n in names:
@@ -1695,7 +1783,7 @@ def main():
         opts = {"pairs": pairs, "seconds": seconds, "conns": conns, "threads": threads,
                 "warmup": warmup, "pinning": pinning, "quiet_waited": runner.quiet_waited,
                 "cpus": cpu_pair, "targets": names, "relay_idle": relay_idle,
-                "bpf_seconds": bpf_seconds}
+                "bpf_seconds": bpf_seconds, "floor": floor}
         report = render(results, machine_info(sonde_copy), opts, started, time.monotonic() - t0)
         print(report, flush=True)
         if report_path:

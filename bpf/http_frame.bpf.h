@@ -109,7 +109,7 @@ static __always_inline void parse_length(const __u8 *p, struct http_frame *f)
 }
 
 struct frame_scan {
-	const __u8 *p; /* SONDE_RESP_CAP bytes, readable up to 32 bytes past the last scanned */
+	const __u8 *p; /* SONDE_RESP_CAP bytes, readable up to 64 bytes past them */
 	__u32 len;
 	__u32 _pad;
 	struct http_frame f;
@@ -170,18 +170,34 @@ static __always_inline __u64 lowest_flagged_byte(__u64 m)
 	return idx;
 }
 
+/* Words looked at per step: most steps find no line start at all. */
+#define FRAME_STEP_WORDS 4
+
+/* The first '\n' in the word at @p, bytes before @skip excluded: 1 + its
+ * index, or 0 when there is none. */
+static __always_inline __u64 newline_in(const __u8 *p, __u64 skip)
+{
+	__u64 x = load8(p) ^ NEWLINES8, m;
+
+	if (skip) /* bytes already handled: make them non-zero */
+		x |= (1ULL << (8 * skip)) - 1;
+	/* Zero bytes of x are '\n' in the word; the lowest flagged one is exact. */
+	m = (x - ONES8) & ~x & HIGH8;
+	return m ? 1 + lowest_flagged_byte(m) : 0;
+}
+
 /*
  * One step of the scan, as a bpf_loop() callback (the verifier checks it
- * once for any index): from `next`, skip a word with no '\n' or handle the
- * first line start in it. About one call per 8 bytes plus one per header
- * line, rather than one per byte.
+ * once for any index): from `next`, skip up to FRAME_STEP_WORDS words with
+ * no '\n', or handle the first line start among them. About one call per
+ * 32 bytes plus one per header line, rather than one per byte.
  */
 static long frame_step(__u32 i, void *ctx)
 {
 	struct frame_scan *s = ctx;
 	__u32 zero = 0;
 	__u64 *next = bpf_map_lookup_elem(&frame_next, &zero);
-	__u64 base, off, word, x, m, pos;
+	__u64 base, off, hit = 0, pos;
 
 	if (!next)
 		return 1;
@@ -190,24 +206,34 @@ static long frame_step(__u32 i, void *ctx)
 	if (base + 3 > s->len)
 		return 1;
 	/* Keep the compiler from moving the bound check off the register
-	 * that indexes: the verifier tracks bounds per register. */
+	 * that indexes: the verifier tracks bounds per register. The words
+	 * read may run past the response prefix into the request prefix
+	 * that follows it in the event: same map value, and any '\n' found
+	 * there is past s->len and ends the scan. */
 	asm volatile("" : "+r"(base));
-	if (base >= SONDE_RESP_CAP - 32)
+	if (base >= SONDE_RESP_CAP)
 		return 1;
-	word = load8(s->p + base);
-	x = word ^ NEWLINES8;
-	if (off) /* bytes before `next` were handled: make them non-zero */
-		x |= (1ULL << (8 * off)) - 1;
-	/* Zero bytes of x are '\n' in word; the lowest flagged one is exact. */
-	m = (x - ONES8) & ~x & HIGH8;
-	if (!m) {
-		*next = base + 8;
+#pragma unroll
+	for (int k = 0; k < FRAME_STEP_WORDS; k++) {
+		hit = newline_in(s->p + base + 8 * k, k == 0 ? off : 0);
+		if (hit) {
+			pos = base + 8 * k + hit - 1;
+			break;
+		}
+	}
+	if (!hit) {
+		*next = base + 8 * FRAME_STEP_WORDS;
 		return 0;
 	}
-	pos = base + lowest_flagged_byte(m);
 	if (pos + 3 > s->len)
 		return 1;
 	*next = pos + 1;
+	/* Read back from the map: one state for the verifier to follow into
+	 * frame_line, whichever word the '\n' was in. */
+	pos = *next - 1;
+	asm volatile("" : "+r"(pos));
+	if (pos >= SONDE_RESP_CAP)
+		return 1;
 	return frame_line(s, pos);
 }
 
@@ -226,8 +252,8 @@ static __always_inline void http_frame_head(const __u8 *p, __u32 len, struct htt
 	if (!have_bpf_loop || !next)
 		return;
 	*next = 0;
-	/* words plus header lines, with room to spare */
-	bpf_loop(SONDE_RESP_CAP / 2, frame_step, &s, 0);
+	/* steps plus header lines, with room to spare */
+	bpf_loop(SONDE_RESP_CAP / 4, frame_step, &s, 0);
 	*f = s.f;
 }
 

@@ -33,10 +33,12 @@ struct conn_state {
 	__u8 chunked;	     /* response uses chunked transfer coding */
 	__u8 probes_left;    /* chunks left to look at on a mid-stream connection */
 	__u8 counted;	     /* this server transaction is counted in flight */
-	__u8 _pad[4];
+	__u8 connecting;     /* client: connect() said EINPROGRESS, outcome not seen yet */
+	__u8 _pad[3];
 };
 
-/* What the entry probe of a data syscall saves for its exit probe. */
+/* A data syscall as its exit probe sees it: the arguments come from the
+ * registers saved at entry, which the syscall leaves as they were. */
 enum call_kind {
 	CALL_READ = 1,	  /* read, recvfrom: (fd, buf) */
 	CALL_READV,	  /* readv: (fd, iov, iovcnt) */
@@ -45,18 +47,25 @@ enum call_kind {
 	CALL_WRITEV,	  /* writev: (fd, iov, iovcnt) */
 	CALL_SENDMSG,	  /* sendmsg: (fd, msghdr) */
 	CALL_SENDFILE,	  /* sendfile: (out_fd, ...) no user buffer */
-	CALL_ACCEPT,	  /* accept, accept4 */
-	CALL_CONNECT,	  /* connect: (fd, ...) */
 };
 
 struct call_args {
 	__u64 buf; /* buffer, iovec array or msghdr, by kind */
-	__u64 enter_ns;
 	__u32 fd;
 	__u32 kind; /* enum call_kind */
 	__u32 iovcnt;
 	__u32 _pad;
 };
+
+/* The data syscall being handled. It goes through this map, not the
+ * stack, so that its kind is a value the verifier does not know: checked
+ * once for all kinds instead of once per kind the switch set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct call_args);
+} call_scratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -80,13 +89,6 @@ struct {
 	__type(key, struct conn_key);
 	__type(value, __u8);
 } ignored SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SONDE_MAX_INFLIGHT);
-	__type(key, __u64);
-	__type(value, struct call_args);
-} inflight SEC(".maps");
 
 /* A zeroed template to create conn_state entries: too large for the stack. */
 struct {
@@ -127,9 +129,38 @@ static __always_inline __u64 ringbuf_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
+/* The fast "is this process traced" test (see SONDE_TRACED_WORDS). User
+ * space sets and clears bits with the traced map's entries; the fork and
+ * exit handlers do the same for children and exits. */
+__u64 traced_bits[SONDE_TRACED_WORDS] SEC(".bss");
+
 static __always_inline bool is_traced(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+	__u64 w = tgid >> 6;
+
+	/* Bound-check the register that indexes (see http_frame.bpf.h). */
+	asm volatile("" : "+r"(w));
+	if (w >= SONDE_TRACED_WORDS)
+		return false;
+	return (traced_bits[w] >> (tgid & 63)) & 1;
+}
+
+static __always_inline void traced_bit_set(__u32 tgid)
+{
+	__u64 w = tgid >> 6;
+
+	asm volatile("" : "+r"(w));
+	if (w < SONDE_TRACED_WORDS)
+		__sync_fetch_and_or(&traced_bits[w], 1ULL << (tgid & 63));
+}
+
+static __always_inline void traced_bit_clear(__u32 tgid)
+{
+	__u64 w = tgid >> 6;
+
+	asm volatile("" : "+r"(w));
+	if (w < SONDE_TRACED_WORDS)
+		__sync_fetch_and_and(&traced_bits[w], ~(1ULL << (tgid & 63)));
 }
 
 #endif /* SONDE_MAPS_BPF_H */

@@ -4,9 +4,12 @@
  * of traced processes and emit one ring-buffer event per completed HTTP/1.x
  * transaction, plus the process lifecycle events discovery needs.
  *
- * Order of work in every probe: is the process traced (one hash lookup),
- * is the descriptor known to be uninteresting (one more), and only then any
- * copy. No kprobes or fentry: these run where only tracepoints and uprobes do.
+ * Everything happens at syscall exit, from the registers saved at entry:
+ * one probe on the hot path, no per-call state between entry and exit.
+ * Order of work: is the syscall one we follow (a switch), is the process
+ * traced (a bit test), is the descriptor a known connection (one lookup),
+ * and only then any copy. No kprobes or fentry: these run where only
+ * tracepoints and uprobes do.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,32 +26,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define EINPROGRESS 115
 #define MSG_PEEK 2
+#define SOL_SOCKET 1
+#define SO_ERROR 4
 #define MAX_IOV_SCAN 8
 /* How many chunks of a connection found mid-stream we look at before
  * deciding it carries no HTTP/1 we can follow. */
 #define MIDSTREAM_PROBES 4
-
-/* ---- entry side: remember the arguments for the exit probe ---- */
-
-static __always_inline int save_call(__u32 kind, __u32 fd, __u64 buf, __u32 iovcnt)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct conn_key key = { .tgid = id >> 32, .fd = fd };
-	struct call_args args = {};
-
-	if (!is_traced(key.tgid))
-		return 0;
-	if (kind != CALL_ACCEPT && bpf_map_lookup_elem(&ignored, &key))
-		return 0;
-	args.buf = buf;
-	args.enter_ns = bpf_ktime_get_ns();
-	args.fd = fd;
-	args.kind = kind;
-	args.iovcnt = iovcnt;
-	if (bpf_map_update_elem(&inflight, &id, &args, BPF_ANY))
-		counter_add(SONDE_CNT_ARGS_MAP_FULL, 1);
-	return 0;
-}
 
 /* ---- connection state ---- */
 
@@ -108,19 +91,20 @@ static __always_inline void txn_reset(struct conn_state *c)
 
 static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 {
-	struct sonde_http_event *e;
+	__u64 size = c->ev.req_len;
 
 	if (c->ev.role == SONDE_ROLE_SERVER)
 		server_txn_end(c);
 	c->ev.end_reason = reason;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
+	/* Only the valid part of the request prefix, which comes last. */
+	asm volatile("" : "+r"(size));
+	if (size > SONDE_REQ_CAP)
+		size = SONDE_REQ_CAP;
+	size += SONDE_HTTP_EVENT_MIN_SIZE;
+	if (bpf_ringbuf_output(&events, &c->ev, size, ringbuf_flags()))
 		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
-	} else {
-		bpf_probe_read_kernel(e, sizeof(*e), &c->ev);
-		bpf_ringbuf_submit(e, ringbuf_flags());
+	else
 		counter_add(SONDE_CNT_TXN_EMITTED, 1);
-	}
 	txn_reset(c);
 }
 
@@ -289,8 +273,7 @@ static __always_inline int learn_role(struct conn_state *c, struct conn_key *key
 }
 
 static __always_inline void on_request_bytes(struct conn_state *c, struct conn_key *key,
-					     struct span_buf *s, __u64 n, __u64 enter_ns,
-					     __u64 now)
+					     struct span_buf *s, __u64 n, __u64 now)
 {
 	if (c->phase == PHASE_RESPONSE)
 		txn_emit(c, SONDE_END_NEXT_REQUEST);
@@ -321,9 +304,12 @@ static __always_inline void on_request_bytes(struct conn_state *c, struct conn_k
 									      : now;
 		server_txn_begin(c);
 	} else {
-		/* Likewise a client's first request includes its connect. */
+		/* Likewise a client's first request includes its connect. A
+		 * later one starts when its first write returns: the exit
+		 * probe is the only one, and that write's own time is a few
+		 * microseconds on a local network. */
 		c->ev.start_ns = (c->ev.txn_seq == 0 && c->ev.conn_start_ns) ? c->ev.conn_start_ns
-									      : enter_ns;
+									      : now;
 		client_parent(&c->ev.parent, key->tgid, c->ev.tid);
 	}
 	c->ev.req_bytes = n;
@@ -331,8 +317,7 @@ static __always_inline void on_request_bytes(struct conn_state *c, struct conn_k
 }
 
 static __always_inline void on_response_bytes(struct conn_state *c, struct conn_key *key,
-					      struct call_args *a, struct span_buf *s, __u64 n,
-					      __u64 now)
+					      struct call_args *a, struct span_buf *s, __u64 n)
 {
 	if (c->phase == PHASE_IDLE) {
 		/* A response with no new request: the answer to a request that
@@ -360,9 +345,7 @@ static __always_inline void on_response_bytes(struct conn_state *c, struct conn_
 		if (status >= 100 && status < 200 && status != 101)
 			return; /* interim (100 Continue): the real response follows */
 		c->phase = PHASE_RESPONSE;
-		c->ev.resp_start_ns = now;
 		c->ev.resp_bytes = n;
-		c->ev.end_ns = now;
 		http_frame_head(c->ev.resp, c->ev.resp_len, &f);
 		if (f.head_len) {
 			bool head_req = c->ev.req[0] == 'H' && c->ev.req[1] == 'E';
@@ -375,10 +358,14 @@ static __always_inline void on_response_bytes(struct conn_state *c, struct conn_
 		c->chunked = f.chunked;
 	} else {
 		c->ev.resp_bytes += n;
-		c->ev.end_ns = now;
 	}
 	c->ev.resp_tid = (__u32)bpf_get_current_pid_tgid();
-	if (c->resp_expected && c->ev.resp_bytes >= c->resp_expected)
+	/* The clock only when this write may be the response's last: a
+	 * framed response still short of its length is not done. */
+	if (c->resp_expected && c->ev.resp_bytes < c->resp_expected)
+		return;
+	c->ev.end_ns = bpf_ktime_get_ns();
+	if (c->resp_expected)
 		txn_emit(c, SONDE_END_FRAMED);
 	else if (c->chunked && ends_chunked_body(a, n))
 		txn_emit(c, SONDE_END_CHUNKED);
@@ -391,14 +378,16 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 	struct conn_key key = { .tgid = tgid, .fd = a->fd };
 	struct span_buf s = {};
 	struct conn_state *c;
-	__u64 now = bpf_ktime_get_ns();
 	bool inbound = a->kind == CALL_READ || a->kind == CALL_READV || a->kind == CALL_RECVMSG;
 	bool request_dir;
 
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
-		struct sock *sk = fd_to_tcp_sock(a->fd);
+		struct sock *sk;
 
+		if (bpf_map_lookup_elem(&ignored, &key))
+			return 0;
+		sk = fd_to_tcp_sock(a->fd);
 		if (!sk) {
 			mark_ignored(&key);
 			return 0;
@@ -411,11 +400,12 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 		return 0;
 	if (c->ev.role == SONDE_ROLE_UNKNOWN && learn_role(c, &key, &s, inbound))
 		return 0;
+	c->connecting = 0; /* bytes moved: the connection is open */
 	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
 	if (request_dir)
-		on_request_bytes(c, &key, &s, ret, a->enter_ns, now);
+		on_request_bytes(c, &key, &s, ret, bpf_ktime_get_ns());
 	else
-		on_response_bytes(c, &key, a, &s, ret, now);
+		on_response_bytes(c, &key, a, &s, ret);
 	return 0;
 }
 
@@ -434,104 +424,107 @@ static __always_inline void peer_from_sockaddr(struct sonde_addr *peer, __u64 ua
 		__builtin_memcpy(peer->addr, &sa.sin6_addr, 16);
 }
 
-/* A client connection that never opened is a client span with an error. */
-static __always_inline int connect_failed(struct conn_key *key, __u64 uaddr, __u64 start_ns,
-					  __u32 error)
+/* A client connection that never opened is a client span with an error.
+ * The span starts at the connect's exit: there is no entry probe, so a
+ * blocking connect's own wait is not in it (a non-blocking one's is: it
+ * runs between this exit and the outcome). */
+static __always_inline void connect_failed(struct conn_key *key, struct conn_state *c,
+					   __u32 error)
 {
-	struct sock *sk = fd_to_tcp_sock(key->fd);
-	struct conn_state *c;
-
-	if (!sk)
-		return 0;
-	c = conn_create(key, sk, SONDE_ROLE_CLIENT, start_ns);
-	if (!c)
-		return 0;
-	peer_from_sockaddr(&c->ev.peer, uaddr);
-	emit_connect_failure(c, start_ns, error);
+	emit_connect_failure(c, c->ev.conn_start_ns, error);
 	client_tuple_del(c);
 	bpf_map_delete_elem(&conns, key);
-	return 0;
 }
 
-static __always_inline int on_accept_or_connect(struct call_args *a, __u32 tgid, long ret)
+static __always_inline int on_accept(__u32 tgid, long ret)
 {
-	struct conn_key key = { .tgid = tgid };
+	struct conn_key key = { .tgid = tgid, .fd = ret };
 	struct sock *sk;
-	__u8 role;
 
-	if (a->kind == CALL_ACCEPT) {
-		if (ret < 0)
-			return 0;
-		key.fd = ret;
-		role = SONDE_ROLE_SERVER;
-	} else {
-		key.fd = a->fd;
-		role = SONDE_ROLE_CLIENT;
-		if (ret != 0 && ret != -EINPROGRESS)
-			return connect_failed(&key, a->buf, a->enter_ns, -ret);
-	}
+	if (ret < 0)
+		return 0;
 	sk = fd_to_tcp_sock(key.fd);
 	if (!sk) {
 		mark_ignored(&key);
 		return 0;
 	}
-	conn_create(&key, sk, role,
-		    role == SONDE_ROLE_SERVER ? bpf_ktime_get_ns() : a->enter_ns);
+	conn_create(&key, sk, SONDE_ROLE_SERVER, bpf_ktime_get_ns());
 	return 0;
 }
 
-static __always_inline int on_exit(long ret)
+static __always_inline int on_connect(__u32 tgid, __u32 fd, __u64 uaddr, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_args *p = bpf_map_lookup_elem(&inflight, &id);
-	struct call_args a;
+	struct conn_key key = { .tgid = tgid, .fd = fd };
+	struct conn_state *c;
+	struct sock *sk;
 
-	if (!p)
+	sk = fd_to_tcp_sock(fd);
+	if (!sk) {
+		mark_ignored(&key);
 		return 0;
-	a = *p;
-	bpf_map_delete_elem(&inflight, &id);
-	if (a.kind == CALL_ACCEPT || a.kind == CALL_CONNECT)
-		return on_accept_or_connect(&a, id >> 32, ret);
-	if (ret <= 0)
+	}
+	c = conn_create(&key, sk, SONDE_ROLE_CLIENT, bpf_ktime_get_ns());
+	if (!c)
 		return 0;
-	return on_data(&a, id >> 32, ret);
+	if (ret == -EINPROGRESS) {
+		c->connecting = 1;
+	} else if (ret != 0) {
+		/* A socket whose connect failed has forgotten its peer. */
+		peer_from_sockaddr(&c->ev.peer, uaddr);
+		connect_failed(&key, c, -ret);
+	}
+	return 0;
 }
 
-static __always_inline int on_close(__u32 fd)
+/* getsockopt(SO_ERROR): how runtimes learn the outcome of a non-blocking
+ * connect (Go, libuv, the JDK, CPython, curl). Non-zero: it failed. */
+static __always_inline int on_so_error(__u32 tgid, __u32 fd, __u64 uval)
 {
-	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct conn_key key = { .tgid = tgid, .fd = fd };
+	struct conn_state *c = bpf_map_lookup_elem(&conns, &key);
+	int err = 0;
+
+	if (!c || !c->connecting || bpf_probe_read_user(&err, sizeof(err), (void *)uval))
+		return 0;
+	if (err == 0) {
+		c->connecting = 0;
+	} else if (err != EINPROGRESS && err != 114 /* EALREADY */ && err != 4 /* EINTR */) {
+		c->connecting = 0;
+		connect_failed(&key, c, err);
+	}
+	return 0;
+}
+
+/* At the exit of close(): the descriptor is gone, its state goes too. */
+static __always_inline int on_close(__u32 tgid, __u32 fd)
+{
+	struct conn_key key = { .tgid = tgid, .fd = fd };
 	struct conn_state *c;
 
-	if (!is_traced(key.tgid))
-		return 0;
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (c) {
-		if (c->phase == PHASE_RESPONSE) {
-			txn_emit(c, SONDE_END_CLOSE);
-		} else if (c->phase == PHASE_REQUEST) {
-			server_txn_end(c);
-			/* A short head never confirmed as HTTP was not a request. */
-			counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
-									       : SONDE_CNT_NOT_HTTP,
-				    1);
-		} else if (c->ev.role == SONDE_ROLE_UNKNOWN) {
-			counter_add(SONDE_CNT_NOT_HTTP, 1); /* never recognised */
-		} else if (c->ev.role == SONDE_ROLE_CLIENT && c->ev.txn_seq == 0 &&
-			   c->ev.conn_start_ns) {
-			/* A non-blocking connect that failed or never completed:
-			 * the socket never left SYN_SENT, or went straight to CLOSE. */
-			struct sock *sk = fd_to_tcp_sock(key.fd);
-			int state = sk ? BPF_CORE_READ(sk, __sk_common.skc_state) : 0;
-
-			if (state == 2 /* TCP_SYN_SENT */ || state == 7 /* TCP_CLOSE */)
-				emit_connect_failure(c, c->ev.conn_start_ns,
-						     sk ? BPF_CORE_READ(sk, sk_err) : 0);
-		}
-		if (c->ev.role == SONDE_ROLE_CLIENT)
-			client_tuple_del(c);
-		bpf_map_delete_elem(&conns, &key);
+	if (!c) {
+		if (bpf_map_lookup_elem(&ignored, &key))
+			bpf_map_delete_elem(&ignored, &key);
+		return 0;
 	}
-	bpf_map_delete_elem(&ignored, &key);
+	if (c->phase == PHASE_RESPONSE) {
+		txn_emit(c, SONDE_END_CLOSE);
+	} else if (c->phase == PHASE_REQUEST) {
+		server_txn_end(c);
+		/* A short head never confirmed as HTTP was not a request. */
+		counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
+								       : SONDE_CNT_NOT_HTTP,
+			    1);
+	} else if (c->ev.role == SONDE_ROLE_UNKNOWN) {
+		counter_add(SONDE_CNT_NOT_HTTP, 1); /* never recognised */
+	} else if (c->connecting && c->ev.txn_seq == 0) {
+		/* A non-blocking connect given up before it completed (a
+		 * timeout): no outcome was ever seen, no byte moved. */
+		emit_connect_failure(c, c->ev.conn_start_ns, 0);
+	}
+	if (c->ev.role == SONDE_ROLE_CLIENT)
+		client_tuple_del(c);
+	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
 
@@ -568,12 +561,13 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ctgid = child->tgid;
 	struct sonde_traced_proc *tp;
 
-	if (child->pid != ctgid) /* a new thread, same process */
+	if (child->pid != ctgid || !is_traced(ptgid)) /* a new thread, same process */
 		return 0;
 	tp = bpf_map_lookup_elem(&traced, &ptgid);
 	if (!tp)
 		return 0;
 	bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY);
+	traced_bit_set(ctgid);
 	proc_event(SONDE_EV_PROC_FORK, ctgid, ptgid);
 	return 0;
 }
@@ -586,12 +580,12 @@ int on_exit_proc(void *ctx)
 
 	if ((__u32)id != tgid || !is_traced(tgid))
 		return 0;
+	traced_bit_clear(tgid);
 	bpf_map_delete_elem(&traced, &tgid);
 	proc_event(SONDE_EV_PROC_EXIT, tgid, 0);
 	return 0;
 }
 
-/* A process that starts listening may now match an open-port selector. */
 /* A process that starts listening may now match an open-port selector. */
 static __always_inline void on_listen(long ret)
 {
@@ -601,61 +595,92 @@ static __always_inline void on_listen(long ret)
 		proc_event(SONDE_EV_LISTEN, tgid, 0);
 }
 
-/* ---- the two syscall probes ---- */
+/* ---- the syscall probe ---- */
 
 /*
  * Every syscall of every process passes here once the probe is attached,
- * so the untracked ones leave at the switch. BTF-typed raw tracepoints
- * (tp_btf) call the program directly with the registers: no per-event
- * record is built, which makes them several times cheaper than the
- * per-syscall trace events for the syscalls we do follow.
+ * so the ones we do not follow leave at the switch, and those of untraced
+ * processes at the bit test. A BTF-typed raw tracepoint (tp_btf) is called
+ * with the saved user registers: no per-event record is built, and the
+ * syscall's arguments are still there at exit. No entry probe at all: an
+ * attached program costs every syscall in the system, even an empty one.
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	switch (id) {
+	struct call_args a = {}, *args;
+	__u32 tgid, zero = 0;
+
+	switch (SYSCALL_NR(regs)) {
 	case NR_read:
-		return save_call(CALL_READ, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		a.kind = CALL_READ;
+		break;
 	case NR_recvfrom:
 		/* A peek leaves the bytes for the next read: count them then. */
 		if (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK)
 			return 0;
-		return save_call(CALL_READ, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		a.kind = CALL_READ;
+		break;
 	case NR_readv:
-		return save_call(CALL_READV, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-				 PT_REGS_PARM3_SYSCALL(regs));
+		a.kind = CALL_READV;
+		break;
 	case NR_recvmsg:
 		if (PT_REGS_PARM3_SYSCALL(regs) & MSG_PEEK)
 			return 0;
-		return save_call(CALL_RECVMSG, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		a.kind = CALL_RECVMSG;
+		break;
 	case NR_write:
 	case NR_sendto:
-		return save_call(CALL_WRITE, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		a.kind = CALL_WRITE;
+		break;
 	case NR_writev:
-		return save_call(CALL_WRITEV, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-				 PT_REGS_PARM3_SYSCALL(regs));
+		a.kind = CALL_WRITEV;
+		break;
 	case NR_sendmsg:
-		return save_call(CALL_SENDMSG, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		a.kind = CALL_SENDMSG;
+		break;
 	case NR_sendfile:
-		return save_call(CALL_SENDFILE, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+		a.kind = CALL_SENDFILE;
+		break;
 	case NR_accept:
 	case NR_accept4:
-		return save_call(CALL_ACCEPT, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		return is_traced(tgid) ? on_accept(tgid, ret) : 0;
 	case NR_connect:
-		/* The address: a socket whose connect failed forgets its peer. */
-		return save_call(CALL_CONNECT, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), 0);
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		if (!is_traced(tgid))
+			return 0;
+		return on_connect(tgid, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs), ret);
+	case NR_getsockopt:
+		if (ret != 0 || PT_REGS_PARM2_SYSCALL(regs) != SOL_SOCKET ||
+		    PT_REGS_PARM3_SYSCALL(regs) != SO_ERROR)
+			return 0;
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		if (!is_traced(tgid))
+			return 0;
+		return on_so_error(tgid, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM4_SYSCALL(regs));
 	case NR_close:
-		return on_close(PT_REGS_PARM1_SYSCALL(regs));
-	}
-	return 0;
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
-{
-	if (SYSCALL_NR(regs) == NR_listen) {
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		return is_traced(tgid) ? on_close(tgid, PT_REGS_PARM1_SYSCALL(regs)) : 0;
+	case NR_listen:
 		on_listen(ret);
 		return 0;
+	default:
+		return 0;
 	}
-	return on_exit(ret);
+	/* A data syscall: nothing moved, nothing to see. */
+	if (ret <= 0)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_traced(tgid))
+		return 0;
+	a.fd = PT_REGS_PARM1_SYSCALL(regs);
+	a.buf = PT_REGS_PARM2_SYSCALL(regs);
+	if (a.kind == CALL_READV || a.kind == CALL_WRITEV)
+		a.iovcnt = PT_REGS_PARM3_SYSCALL(regs);
+	args = bpf_map_lookup_elem(&call_scratch, &zero);
+	if (!args)
+		return 0;
+	*args = a;
+	return on_data(args, tgid, ret);
 }

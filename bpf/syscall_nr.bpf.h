@@ -18,6 +18,7 @@
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_listen 50
+#define NR_getsockopt 55
 #define NR_accept4 288
 #define SYSCALL_NR(regs) ((regs)->orig_ax)
 #elif defined(__TARGET_ARCH_arm64)
@@ -34,6 +35,7 @@
 #define NR_sendmsg 211
 #define NR_recvmsg 212
 #define NR_listen 201
+#define NR_getsockopt 209
 #define NR_accept4 242
 #define SYSCALL_NR(regs) ((regs)->syscallno)
 #else

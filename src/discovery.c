@@ -40,7 +40,7 @@ struct netns_listeners {
 
 struct discovery {
 	const struct sonde_config *cfg;
-	int traced_fd;
+	struct traced_set traced;
 	uint32_t self_pid;
 	regex_t *regex; /* per selector, compiled; unset entries unused */
 	bool *has_regex;
@@ -531,7 +531,7 @@ static int traced_map_set(struct discovery *d, uint32_t pid, const struct servic
 	if (is_go_binary(pid))
 		v.flags |= SONDE_PROC_NO_THREAD_RULE;
 
-	if (bpf_map_update_elem(d->traced_fd, &pid, &v, BPF_ANY)) {
+	if (traced_set__add(&d->traced, pid, &v)) {
 		log_warn("cannot trace pid=%u: traced-process map: %s", pid, strerror(errno));
 		return -errno;
 	}
@@ -542,7 +542,7 @@ static void untrace(struct discovery *d, uint32_t pid, const char *why)
 {
 	const struct proc_info *p = discovery__lookup(d, pid);
 
-	bpf_map_delete_elem(d->traced_fd, &pid);
+	traced_set__del(&d->traced, pid);
 	if (!p)
 		return;
 	log_debug("stop instrumenting pid=%u service=%s: %s", pid, p->service->name, why);
@@ -712,7 +712,7 @@ void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent)
 
 	if (!p) {
 		/* The kernel traced it for a parent we just dropped. */
-		bpf_map_delete_elem(d->traced_fd, &child);
+		traced_set__del(&d->traced, child);
 		return;
 	}
 	trace(d, child, p->exe, p->port, parent, p->service, NULL);
@@ -722,10 +722,10 @@ void discovery__no_thread_rule(struct discovery *d, uint32_t pid)
 {
 	struct sonde_traced_proc v;
 
-	if (bpf_map_lookup_elem(d->traced_fd, &pid, &v))
+	if (bpf_map_lookup_elem(d->traced.map_fd, &pid, &v))
 		return;
 	v.flags |= SONDE_PROC_NO_THREAD_RULE;
-	bpf_map_update_elem(d->traced_fd, &pid, &v, BPF_EXIST);
+	bpf_map_update_elem(d->traced.map_fd, &pid, &v, BPF_EXIST);
 	log_debug("pid=%u answers requests on other threads: thread rule off", pid);
 }
 
@@ -734,14 +734,15 @@ void discovery__on_exit(struct discovery *d, uint32_t pid)
 	untrace(d, pid, "exited");
 }
 
-struct discovery *discovery__new(const struct sonde_config *cfg, int traced_map_fd, uint32_t self_pid)
+struct discovery *discovery__new(const struct sonde_config *cfg, struct traced_set traced,
+				 uint32_t self_pid)
 {
 	struct discovery *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
 	d->cfg = cfg;
-	d->traced_fd = traced_map_fd;
+	d->traced = traced;
 	d->self_pid = self_pid;
 	d->regex = calloc(cfg->selectors.count + 1, sizeof(*d->regex));
 	d->has_regex = calloc(cfg->selectors.count + 1, sizeof(*d->has_regex));

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "probes.h"
 
 #define SERVICE_NAME_MAX 128
 #define SERVICE_NS_MAX 64
@@ -37,12 +38,13 @@ struct proc_info {
 struct discovery;
 
 /**
- * discovery__new() - create discovery over the kernel map @traced_map_fd.
+ * discovery__new() - create discovery over the kernel's traced set @traced.
  * @self_pid: Sonde's own pid, never traced.
  * Return: NULL with errno set on failure (bad regex has been checked by
  * config already).
  */
-struct discovery *discovery__new(const struct sonde_config *cfg, int traced_map_fd, uint32_t self_pid);
+struct discovery *discovery__new(const struct sonde_config *cfg, struct traced_set traced,
+				 uint32_t self_pid);
 void discovery__free(struct discovery *d);
 
 /** discovery__scan() - look at every process; trace new matches, forget the dead. */

@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 	rt.probes = probes__start(&cfg);
 	if (!rt.metrics || !rt.probes)
 		goto out;
-	rt.discovery = discovery__new(&cfg, probes__traced_map_fd(rt.probes), getpid());
+	rt.discovery = discovery__new(&cfg, probes__traced_set(rt.probes), getpid());
 	if (!rt.discovery) {
 		log_error("cannot start discovery: %s", strerror(errno));
 		goto out;

@@ -343,10 +343,21 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(*hdr))
 		return 0;
 	switch (hdr->kind) {
-	case SONDE_EV_HTTP:
-		if (size >= sizeof(struct sonde_http_event))
-			process_http(p, data);
+	case SONDE_EV_HTTP: {
+		/* Records end after the request prefix's valid bytes. */
+		struct sonde_http_event ev;
+
+		if (size < SONDE_HTTP_EVENT_MIN_SIZE)
+			break;
+		if (size > sizeof(ev))
+			size = sizeof(ev);
+		memcpy(&ev, data, size);
+		memset((char *)&ev + size, 0, sizeof(ev) - size);
+		if (ev.req_len > size - SONDE_HTTP_EVENT_MIN_SIZE)
+			ev.req_len = size - SONDE_HTTP_EVENT_MIN_SIZE;
+		process_http(p, &ev);
 		break;
+	}
 	case SONDE_EV_PROC_EXEC:
 		discovery__check_pid(p->rt->discovery, hdr->tgid, true);
 		break;

@@ -31,7 +31,6 @@
 const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_RINGBUF_FULL] = "ringbuf_full",
 	[SONDE_CNT_CONN_MAP_FULL] = "conn_map_full",
-	[SONDE_CNT_ARGS_MAP_FULL] = "inflight_map_full",
 	[SONDE_CNT_NOT_HTTP] = "not_http",
 	[SONDE_CNT_TXN_EMITTED] = "emitted",
 	[SONDE_CNT_INCOMPLETE] = "incomplete",
@@ -210,6 +209,7 @@ void probes__stop_quickly(struct probes *p)
 
 	if (!p)
 		return;
+	memset(p->skel->bss->traced_bits, 0, sizeof(p->skel->bss->traced_bits));
 	fd = bpf_map__fd(p->skel->maps.traced);
 	while (!bpf_map_get_next_key(fd, NULL, &next)) {
 		key = next;
@@ -242,9 +242,32 @@ void probes__stop_quickly(struct probes *p)
 	}
 }
 
-int probes__traced_map_fd(const struct probes *p)
+struct traced_set probes__traced_set(const struct probes *p)
 {
-	return bpf_map__fd(p->skel->maps.traced);
+	struct traced_set t = { .map_fd = bpf_map__fd(p->skel->maps.traced),
+				.bits = (uint64_t *)p->skel->bss->traced_bits };
+
+	return t;
+}
+
+int traced_set__add(const struct traced_set *t, uint32_t pid, const struct sonde_traced_proc *v)
+{
+	if (pid >= SONDE_PID_LIMIT) {
+		errno = ERANGE;
+		return -ERANGE;
+	}
+	if (bpf_map_update_elem(t->map_fd, &pid, v, BPF_ANY))
+		return -errno;
+	__atomic_fetch_or(&t->bits[pid / 64], 1ULL << (pid % 64), __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void traced_set__del(const struct traced_set *t, uint32_t pid)
+{
+	if (pid >= SONDE_PID_LIMIT)
+		return;
+	__atomic_fetch_and(&t->bits[pid / 64], ~(1ULL << (pid % 64)), __ATOMIC_SEQ_CST);
+	bpf_map_delete_elem(t->map_fd, &pid);
 }
 
 int probes__events_map_fd(const struct probes *p)

@@ -28,7 +28,20 @@ void probes__stop(struct probes *p);
  * detaching in a child process, so the caller can exit immediately. */
 void probes__stop_quickly(struct probes *p);
 
-int probes__traced_map_fd(const struct probes *p);
+/*
+ * The kernel's set of traced processes: the map (tgid -> service, flags)
+ * and the bitmap every probe tests first (SONDE_TRACED_WORDS words, mapped
+ * into our memory). The two change together: add fills the map entry
+ * before setting the bit, del clears the bit before dropping the entry.
+ */
+struct traced_set {
+	int map_fd;
+	uint64_t *bits;
+};
+
+struct traced_set probes__traced_set(const struct probes *p);
+int traced_set__add(const struct traced_set *t, uint32_t pid, const struct sonde_traced_proc *v);
+void traced_set__del(const struct traced_set *t, uint32_t pid);
 int probes__events_map_fd(const struct probes *p);
 
 /** probes__counter() - a kernel counter summed over CPUs. */

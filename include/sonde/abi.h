@@ -32,6 +32,12 @@
 /* Most processes traced at once (size of the kernel's traced map). */
 #define SONDE_MAX_TRACED 4096
 
+/* Beside that map, one bit per possible tgid (PID_MAX_LIMIT of 64-bit
+ * kernels: 4M) says "traced": every syscall of every process tests it,
+ * and a bit test in an array costs a fraction of a hash lookup. 512 KiB. */
+#define SONDE_PID_LIMIT (4u << 20)
+#define SONDE_TRACED_WORDS (SONDE_PID_LIMIT / 64)
+
 /* Event kinds written to the ring buffer. */
 enum sonde_event_kind {
 	SONDE_EV_HTTP = 1,	/* one completed HTTP/1.x transaction */
@@ -85,7 +91,6 @@ struct sonde_txn_ref {
 enum sonde_counter {
 	SONDE_CNT_RINGBUF_FULL = 0, /* event dropped: ring buffer had no room */
 	SONDE_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
-	SONDE_CNT_ARGS_MAP_FULL,    /* syscall not tracked: in-flight map full */
 	SONDE_CNT_NOT_HTTP,	    /* connection skipped: first bytes not HTTP/1 */
 	SONDE_CNT_TXN_EMITTED,	    /* transactions emitted */
 	SONDE_CNT_INCOMPLETE,	    /* request seen, connection closed before a response */
@@ -114,7 +119,6 @@ struct sonde_http_event {
 	__u64 conn_start_ns; /* accept/connect time, 0 if seen mid-connection */
 	__u64 start_ns;	     /* span start (see docs/timing.md) */
 	__u64 req_end_ns;    /* last request byte seen by the process */
-	__u64 resp_start_ns; /* first response byte */
 	__u64 end_ns;	     /* last response byte */
 	__u64 req_bytes;     /* wire bytes of the request direction */
 	__u64 resp_bytes;    /* wire bytes of the response direction */
@@ -132,9 +136,13 @@ struct sonde_http_event {
 	struct sonde_txn_ref parent; /* the transaction this one is part of */
 	__u32 resp_tid;	   /* thread that wrote (server) or read (client) the last response bytes */
 	__u32 _pad1;
-	__u8 req[SONDE_REQ_CAP];
 	__u8 resp[SONDE_RESP_CAP];
+	__u8 req[SONDE_REQ_CAP]; /* last: a record ends after req_len bytes of it */
 };
+
+/* Ring-buffer records of HTTP events are cut after the request prefix's
+ * valid bytes: at least this long, at most sizeof(struct sonde_http_event). */
+#define SONDE_HTTP_EVENT_MIN_SIZE (sizeof(struct sonde_http_event) - SONDE_REQ_CAP)
 
 /* Process lifecycle and discovery notifications. */
 struct sonde_proc_event {
@@ -153,7 +161,7 @@ struct sonde_traced_proc {
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
 _Static_assert(sizeof(struct sonde_http_event) ==
-		       8 + 8 + 8 * 7 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_REQ_CAP +
+		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_REQ_CAP +
 			       SONDE_RESP_CAP,
 	       "sonde_http_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
