@@ -12,8 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 
 #include <bpf/bpf.h>
 #include <gelf.h>
@@ -42,6 +48,7 @@ struct discovery {
 	const struct sonde_config *cfg;
 	struct traced_set traced;
 	uint32_t self_pid;
+	uint64_t self_netns; /* inode of our network namespace, 0 if unknown */
 	regex_t *regex; /* per selector, compiled; unset entries unused */
 	bool *has_regex;
 	struct proc_info *slots[PROC_SLOTS]; /* open addressing by pid */
@@ -129,6 +136,19 @@ static int proc_exe(uint32_t pid, char *out, size_t size)
 	return 0;
 }
 
+static int add_listener(struct netns_listeners *ns, uint64_t inode, uint16_t port)
+{
+	struct listen_sock *grown = realloc(ns->socks, (ns->count + 1) * sizeof(*ns->socks));
+
+	if (!grown)
+		return -ENOMEM;
+	ns->socks = grown;
+	ns->socks[ns->count].inode = inode;
+	ns->socks[ns->count].port = port;
+	ns->count++;
+	return 0;
+}
+
 static int parse_listeners(const char *path, struct netns_listeners *ns)
 {
 	FILE *f = fopen(path, "re");
@@ -144,7 +164,6 @@ static int parse_listeners(const char *path, struct netns_listeners *ns)
 		unsigned int port, state;
 		unsigned long long inode;
 		char local[128];
-		struct listen_sock *grown;
 
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
 		if (sscanf(line, " %*d: %127[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*u %*u %llu", local,
@@ -152,16 +171,72 @@ static int parse_listeners(const char *path, struct netns_listeners *ns)
 			continue;
 		if (state != 0x0A) /* TCP_LISTEN */
 			continue;
-		grown = realloc(ns->socks, (ns->count + 1) * sizeof(*ns->socks));
-		if (!grown)
+		if (add_listener(ns, inode, port))
 			break;
-		ns->socks = grown;
-		ns->socks[ns->count].inode = inode;
-		ns->socks[ns->count].port = port;
-		ns->count++;
 	}
 	fclose(f);
 	return 0;
+}
+
+/*
+ * The listening TCP sockets of our own network namespace from the kernel's
+ * socket diagnostics (netlink sock_diag), asking for the LISTEN state only:
+ * the kernel then walks its listening table, where /proc/net/tcp prints
+ * every connection (thousands on a busy host, every rescan).
+ */
+static int diag_listeners(int family, struct netns_listeners *ns)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.req = { .sdiag_family = family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = 1 << 10 /* TCP_LISTEN */ },
+	};
+	long buf[8192 / sizeof(long)];
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &msg, sizeof(msg), 0) != (ssize_t)sizeof(msg)) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n < 0) {
+			err = -errno;
+			goto out;
+		}
+		if (n == 0)
+			goto out;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE)
+				goto out;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				err = e->error ? e->error : -EIO;
+				goto out;
+			}
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) || m->idiag_state != 10)
+				continue;
+			if (add_listener(ns, m->idiag_inode, ntohs(m->id.idiag_sport))) {
+				err = -ENOMEM;
+				goto out;
+			}
+		}
+	}
+out:
+	close(fd);
+	return err;
 }
 
 static const struct netns_listeners *listeners_of(struct discovery *d, uint32_t pid)
@@ -183,6 +258,14 @@ static const struct netns_listeners *listeners_of(struct discovery *d, uint32_t 
 	ns = &d->ns_cache[d->ns_count++];
 	memset(ns, 0, sizeof(*ns));
 	ns->netns = st.st_ino;
+	if (st.st_ino == d->self_netns) {
+		if (!diag_listeners(AF_INET, ns) && !diag_listeners(AF_INET6, ns))
+			return ns;
+		/* sock_diag unavailable: read the tables instead */
+		free(ns->socks);
+		ns->socks = NULL;
+		ns->count = 0;
+	}
 	snprintf(path, sizeof(path), "/proc/%u/net/tcp", pid);
 	parse_listeners(path, ns);
 	snprintf(path, sizeof(path), "/proc/%u/net/tcp6", pid);
@@ -744,6 +827,12 @@ struct discovery *discovery__new(const struct sonde_config *cfg, struct traced_s
 	d->cfg = cfg;
 	d->traced = traced;
 	d->self_pid = self_pid;
+	{
+		struct stat st;
+
+		if (!stat("/proc/self/ns/net", &st))
+			d->self_netns = st.st_ino;
+	}
 	d->regex = calloc(cfg->selectors.count + 1, sizeof(*d->regex));
 	d->has_regex = calloc(cfg->selectors.count + 1, sizeof(*d->has_regex));
 	if (!d->regex || !d->has_regex) {

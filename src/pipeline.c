@@ -20,6 +20,7 @@
 #include "probes.h"
 #include "util/hex.h"
 #include "util/log.h"
+#include "util/str.h"
 
 #define MAX_EXPORTERS 8
 #define PIPE_SLOTS 64
@@ -38,9 +39,11 @@ struct pipeline {
 	int nexporters;
 	struct linker *linker;
 	struct pipelined_queue pipes[PIPE_SLOTS];
-	/* Random ids come from getrandom(), drawn a block at a time. */
-	uint8_t random[4096];
-	size_t random_left;
+	/* Span and trace ids: unique and spread, not secret (W3C asks for
+	 * random, not for unpredictable to an attacker): xoshiro256**, seeded
+	 * from getrandom() and reseeded every IDGEN_RESEED draws. */
+	uint64_t idgen[4];
+	uint32_t idgen_left;
 };
 
 static uint64_t mono_now(void)
@@ -51,21 +54,58 @@ static uint64_t mono_now(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+#define IDGEN_RESEED (1u << 20)
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t idgen_next(struct pipeline *p)
+{
+	uint64_t *s = p->idgen, r, t;
+
+	if (p->idgen_left == 0) {
+		uint64_t seed[4];
+
+		if (getrandom(seed, sizeof(seed), 0) == (ssize_t)sizeof(seed)) {
+			for (int i = 0; i < 4; i++)
+				s[i] ^= seed[i];
+		} else {
+			log_warn("getrandom: %s", strerror(errno));
+			s[0] ^= mono_now();
+		}
+		if (!(s[0] | s[1] | s[2] | s[3]))
+			s[0] = 1; /* the one state xoshiro cannot leave */
+		p->idgen_left = IDGEN_RESEED;
+	}
+	p->idgen_left--;
+	r = rotl64(s[1] * 5, 7) * 9;
+	t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl64(s[3], 45);
+	return r;
+}
+
+/* @n random bytes, never all zero (an invalid id in W3C trace context). */
 static void random_bytes(struct pipeline *p, uint8_t *out, size_t n)
 {
-	if (p->random_left < n) {
-		ssize_t got = getrandom(p->random, sizeof(p->random), 0);
+	bool zero = true;
 
-		if (got != (ssize_t)sizeof(p->random)) {
-			/* getrandom on a full-size block does not fail once the
-			 * pool is initialised; be safe anyway. */
-			log_warn("getrandom: %s", strerror(errno));
-			return;
-		}
-		p->random_left = sizeof(p->random);
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t v = idgen_next(p);
+		size_t k = n - i < 8 ? n - i : 8;
+
+		memcpy(out + i, &v, k);
 	}
-	memcpy(out, p->random + sizeof(p->random) - p->random_left, n);
-	p->random_left -= n;
+	for (size_t i = 0; i < n && zero; i++)
+		zero = !out[i];
+	if (zero)
+		out[n - 1] = 1;
 }
 
 static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
@@ -170,9 +210,9 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 	s->start_ns = ev->start_ns + mono_to_real_ns;
 	s->handler_start_ns = ev->req_end_ns + mono_to_real_ns;
 	s->end_ns = ev->end_ns + mono_to_real_ns;
-	snprintf(s->method, sizeof(s->method), "%s", req->method);
-	snprintf(s->path, sizeof(s->path), "%s", req->path);
-	snprintf(s->host, sizeof(s->host), "%s", req->host);
+	str_copy(s->method, sizeof(s->method), req->method);
+	str_copy(s->path, sizeof(s->path), req->path);
+	str_copy(s->host, sizeof(s->host), req->host);
 	s->status = resp.status;
 	s->http_minor = req->http_minor;
 	/* A request without Content-Length or chunked coding has no body
@@ -259,7 +299,7 @@ static const char *server_route(const struct sonde_config *cfg, const struct ser
 	case UNMATCHED_WILDCARD:
 		return ROUTE_OVERFLOW;
 	case UNMATCHED_PATH:
-		snprintf(raw, sizeof(raw), "%.*s", (int)strcspn(path, "?#"), path);
+		str_copy_n(raw, sizeof(raw), path, strcspn(path, "?#"));
 		break;
 	default:
 		route_from_path(path, raw, sizeof(raw));
@@ -312,7 +352,7 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 			want_metrics = rt->cfg->ignore_mode == IGNORE_TRACES;
 		}
 		route = server_route(rt->cfg, proc->service, s->path);
-		snprintf(s->route, sizeof(s->route), "%s", route);
+		str_copy(s->route, sizeof(s->route), route);
 	}
 	for (int b = 0; b < 8; b++)
 		has_parent |= s->parent_span_id[b] != 0;

@@ -195,41 +195,46 @@ static void unlink_held(struct linker *l, uint32_t idx)
 	l->nheld--;
 }
 
-/* Emit @first, remember its ids, then emit the held spans waiting for it,
- * and theirs, breadth first. Each held span enters the queue at most once,
- * so the queue (max_held + 1 spans) never overflows. */
+/* Emit @s, remember its ids, and queue the held spans waiting for it. */
+static void finalize_one(struct linker *l, const struct span *s, size_t *tail,
+			 linker_emit_fn emit, void *arg)
+{
+	uint32_t idx;
+
+	emit(s, arg);
+	known_put(l, s);
+	if (!s->self.conn_id || !l->nheld)
+		return;
+	for (idx = l->buckets[id_hash(&s->self) & l->bucket_mask]; idx != NIL;) {
+		struct held *h = &l->pool[idx];
+		uint32_t next = h->next;
+
+		if (id_equal(&h->span.parent, &s->self)) {
+			struct span *child = &l->queue[(*tail)++];
+
+			*child = h->span;
+			if (may_adopt(l, child, handed_over(s))) {
+				adopt(child, s->trace_id, s->span_id, s->trace_flags);
+				l->stats.linked++;
+			} else {
+				l->stats.refused++;
+			}
+			unlink_held(l, idx);
+		}
+		idx = next;
+	}
+}
+
+/* Emit @first, then the held spans waiting for it, and theirs, breadth
+ * first. Each held span enters the queue at most once, so the queue
+ * (max_held + 1 spans) never overflows. */
 static void finalize(struct linker *l, const struct span *first, linker_emit_fn emit, void *arg)
 {
 	size_t head = 0, tail = 0;
 
-	l->queue[tail++] = *first;
-	while (head < tail) {
-		const struct span *s = &l->queue[head++];
-		uint32_t idx;
-
-		emit(s, arg);
-		known_put(l, s);
-		if (!s->self.conn_id || !l->nheld)
-			continue;
-		for (idx = l->buckets[id_hash(&s->self) & l->bucket_mask]; idx != NIL;) {
-			struct held *h = &l->pool[idx];
-			uint32_t next = h->next;
-
-			if (id_equal(&h->span.parent, &s->self)) {
-				struct span *child = &l->queue[tail++];
-
-				*child = h->span;
-				if (may_adopt(l, child, handed_over(s))) {
-					adopt(child, s->trace_id, s->span_id, s->trace_flags);
-					l->stats.linked++;
-				} else {
-					l->stats.refused++;
-				}
-				unlink_held(l, idx);
-			}
-			idx = next;
-		}
-	}
+	finalize_one(l, first, &tail, emit, arg);
+	while (head < tail)
+		finalize_one(l, &l->queue[head++], &tail, emit, arg);
 }
 
 void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, linker_emit_fn emit,

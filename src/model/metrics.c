@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "discovery.h"
+#include "util/str.h"
 
 /* OTel semantic-convention advice for http.*.request.duration. */
 const double duration_bounds_s[DURATION_BOUNDS] = { 0,	  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
@@ -496,11 +497,11 @@ static void host_without_port(const char *host, char *out, size_t size)
 	if (host[0] == '[') {
 		const char *end = strchr(host, ']');
 
-		snprintf(out, size, "%.*s", end ? (int)(end - host - 1) : (int)strlen(host + 1), host + 1);
+		str_copy_n(out, size, host + 1, end ? (size_t)(end - host - 1) : strlen(host + 1));
 	} else if (colon && colon == strchr(host, ':')) {
-		snprintf(out, size, "%.*s", (int)(colon - host), host);
+		str_copy_n(out, size, host, colon - host);
 	} else {
-		snprintf(out, size, "%s", host);
+		str_copy(out, size, host);
 	}
 }
 
@@ -513,7 +514,7 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	memset(&k, 0, sizeof(k));
 	k.kind = sp->kind;
 	k.service = sp->service;
-	snprintf(k.method, sizeof(k.method), "%s", sp->method);
+	str_copy(k.method, sizeof(k.method), sp->method);
 	k.status = sp->status;
 	if (sp->kind == SPAN_KIND_SERVER) {
 		k.route = route;
@@ -521,7 +522,7 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 		if (sp->host[0])
 			host_without_port(sp->host, k.peer, sizeof(k.peer));
 		else
-			snprintf(k.peer, sizeof(k.peer), "%s", sp->server.addr);
+			str_copy(k.peer, sizeof(k.peer), sp->server.addr);
 		k.peer_port = sp->server.port;
 	}
 	v[HIST_DURATION] = span_duration_ns(sp) / 1e9;
