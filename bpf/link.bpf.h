@@ -169,13 +169,27 @@ static __always_inline void server_txn_begin(struct conn_state *c)
 	c->counted = 1;
 
 	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
-	tuple_of(&t, &c->ev.peer, &c->ev.local); /* the client's view */
-	pk = bpf_map_lookup_elem(&client_tuples, &t);
-	if (!pk)
+	/* Whether a traced client holds the other end is remembered per
+	 * connection: looked up at its first transaction and every 64th (a
+	 * client traced later), or every time for a connection found
+	 * mid-stream (its client may be learned a moment after our read). */
+	if (c->peer_state == PEER_UNKNOWN ||
+	    (c->peer_state == PEER_NONE && (!c->ev.conn_start_ns || !(c->ev.txn_seq & 63)))) {
+		tuple_of(&t, &c->ev.peer, &c->ev.local); /* the client's view */
+		pk = bpf_map_lookup_elem(&client_tuples, &t);
+		c->peer_state = pk ? PEER_TRACED : PEER_NONE;
+		if (pk)
+			c->peer_key = *pk;
+	}
+	if (c->peer_state != PEER_TRACED)
 		return;
-	peer = bpf_map_lookup_elem(&conns, pk);
-	if (!peer)
+	peer = bpf_map_lookup_elem(&conns, &c->peer_key);
+	/* The client's descriptor may since name another connection. */
+	if (!peer || peer->ev.role != SONDE_ROLE_CLIENT || peer->ev.local.port != c->ev.peer.port ||
+	    peer->ev.peer.port != c->ev.local.port) {
+		c->peer_state = PEER_UNKNOWN;
 		return;
+	}
 	c->ev.parent.conn_id = peer->ev.conn_id;
 	/* The client's write may not have reached its exit probe yet: if it
 	 * still shows its previous transaction's response, this request is

@@ -34,7 +34,16 @@ struct conn_state {
 	__u8 probes_left;    /* chunks left to look at on a mid-stream connection */
 	__u8 counted;	     /* this server transaction is counted in flight */
 	__u8 connecting;     /* client: connect() said EINPROGRESS, outcome not seen yet */
-	__u8 _pad[3];
+	__u8 peer_state;     /* server: enum peer_state */
+	__u8 _pad[2];
+	struct conn_key peer_key; /* server: the traced client's end (PEER_TRACED) */
+};
+
+/* A server connection's other end, as far as the linker knows. */
+enum peer_state {
+	PEER_UNKNOWN = 0, /* not looked up yet */
+	PEER_NONE = 1,	  /* no traced client at the other end when last looked */
+	PEER_TRACED = 2,  /* a traced client's connection, at peer_key */
 };
 
 /* A data syscall as its exit probe sees it: the arguments come from the
@@ -113,6 +122,42 @@ struct {
 /* Wake the reader only when this much data waits; it also polls on a
  * timer, so nothing stays behind at low rates. Set by user space. */
 const volatile __u64 wakeup_bytes = 256 << 10;
+
+/*
+ * How many entries `conns` and `ignored` may hold for the descriptors that
+ * hash to each slot. Zero means surely none, so the close() of a file the
+ * probes never looked at (nginx opens and closes one per request) costs no
+ * lookup. Counted up before an entry is added and down when we delete one;
+ * an entry the LRU evicts leaves its count up: a wasted lookup later, never
+ * a missed one.
+ */
+#define FD_HINT_SLOTS 16384
+__u32 fd_hint[FD_HINT_SLOTS] SEC(".bss");
+
+static __always_inline __u32 *fd_hint_of(const struct conn_key *k)
+{
+	__u64 slot = (k->tgid * 0x9e3779b1u ^ k->fd * 0x85ebca77u) & (FD_HINT_SLOTS - 1);
+
+	asm volatile("" : "+r"(slot));
+	if (slot >= FD_HINT_SLOTS)
+		return NULL;
+	return &fd_hint[slot];
+}
+
+static __always_inline bool fd_maybe_known(const struct conn_key *k)
+{
+	__u32 *h = fd_hint_of(k);
+
+	return !h || *h;
+}
+
+static __always_inline void fd_hint_add(const struct conn_key *k, int n)
+{
+	__u32 *h = fd_hint_of(k);
+
+	if (h)
+		__sync_fetch_and_add(h, n);
+}
 
 static __always_inline void counter_add(__u32 id, __u64 n)
 {

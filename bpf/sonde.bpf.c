@@ -35,12 +35,27 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* ---- connection state ---- */
 
+/* Deletes that keep fd_hint in step. */
+static __always_inline void conns_del(struct conn_key *key)
+{
+	if (!bpf_map_delete_elem(&conns, key))
+		fd_hint_add(key, -1);
+}
+
+static __always_inline void ignored_del(struct conn_key *key)
+{
+	if (!bpf_map_delete_elem(&ignored, key))
+		fd_hint_add(key, -1);
+}
+
 static __always_inline void mark_ignored(struct conn_key *key)
 {
 	__u8 one = 1;
 
-	bpf_map_update_elem(&ignored, key, &one, BPF_ANY);
-	bpf_map_delete_elem(&conns, key);
+	fd_hint_add(key, 1);
+	if (bpf_map_update_elem(&ignored, key, &one, BPF_ANY))
+		fd_hint_add(key, -1);
+	conns_del(key);
 }
 
 static __always_inline struct conn_state *conn_create(struct conn_key *key, struct sock *sk,
@@ -52,7 +67,9 @@ static __always_inline struct conn_state *conn_create(struct conn_key *key, stru
 
 	if (!tmpl)
 		return NULL;
+	fd_hint_add(key, 1);
 	if (bpf_map_update_elem(&conns, key, tmpl, BPF_ANY)) {
+		fd_hint_add(key, -1);
 		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
 		return NULL;
 	}
@@ -70,7 +87,7 @@ static __always_inline struct conn_state *conn_create(struct conn_key *key, stru
 	sock_read_addrs(sk, &c->ev.local, &c->ev.peer);
 	if (role == SONDE_ROLE_CLIENT)
 		client_tuple_add(key, c);
-	bpf_map_delete_elem(&ignored, key);
+	ignored_del(key);
 	return c;
 }
 
@@ -381,11 +398,11 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 	bool inbound = a->kind == CALL_READ || a->kind == CALL_READV || a->kind == CALL_RECVMSG;
 	bool request_dir;
 
-	c = bpf_map_lookup_elem(&conns, &key);
+	c = fd_maybe_known(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
 	if (!c) {
 		struct sock *sk;
 
-		if (bpf_map_lookup_elem(&ignored, &key))
+		if (fd_maybe_known(&key) && bpf_map_lookup_elem(&ignored, &key))
 			return 0;
 		sk = fd_to_tcp_sock(a->fd);
 		if (!sk) {
@@ -433,7 +450,7 @@ static __always_inline void connect_failed(struct conn_key *key, struct conn_sta
 {
 	emit_connect_failure(c, c->ev.conn_start_ns, error);
 	client_tuple_del(c);
-	bpf_map_delete_elem(&conns, key);
+	conns_del(key);
 }
 
 static __always_inline int on_accept(__u32 tgid, long ret)
@@ -501,10 +518,11 @@ static __always_inline int on_close(__u32 tgid, __u32 fd)
 	struct conn_key key = { .tgid = tgid, .fd = fd };
 	struct conn_state *c;
 
+	if (!fd_maybe_known(&key))
+		return 0; /* never looked at: a file, a pipe, a socket unused since */
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
-		if (bpf_map_lookup_elem(&ignored, &key))
-			bpf_map_delete_elem(&ignored, &key);
+		ignored_del(&key);
 		return 0;
 	}
 	if (c->phase == PHASE_RESPONSE) {
@@ -524,7 +542,7 @@ static __always_inline int on_close(__u32 tgid, __u32 fd)
 	}
 	if (c->ev.role == SONDE_ROLE_CLIENT)
 		client_tuple_del(c);
-	bpf_map_delete_elem(&conns, &key);
+	conns_del(&key);
 	return 0;
 }
 
