@@ -1477,9 +1477,10 @@ def render_floor(a, results, fl):
     """The platform's own cost, and the best ratio it leaves each target."""
     if not fl:
         return
-    d = {k: fl[k] - fl["none"] for k in ("empty", "clock", "copy", "lookup", "sonde_idle")}
-    clock, copy, lookup = (d["clock"] - d["empty"], d["copy"] - d["empty"],
-                           d["lookup"] - d["empty"])
+    d = {k: fl[k] - fl["none"] for k in ("empty", "check", "clock", "copy", "lookup",
+                                         "sonde_idle")}
+    clock, copy, lookup = (d["clock"] - d["check"], d["copy"] - d["check"],
+                           d["lookup"] - d["check"])
     a("## What any syscall-tracepoint agent pays here")
     a("")
     a(f"`build/bench/floor` (bench/floor/) times `getppid()`, the cheapest syscall, in a loop "
@@ -1493,6 +1494,7 @@ def render_floor(a, results, fl):
     a("| --- | ---: | ---: |")
     for k, label in (("none", "nothing attached"),
                      ("empty", "a program that returns at once (every process pays it)"),
+                     ("check", "plus the test \"is this the timed process\""),
                      ("clock", "plus one `bpf_ktime_get_ns()`"),
                      ("copy", "plus one 64-byte `bpf_probe_read_user()`"),
                      ("lookup", "plus one hash-map lookup"),
@@ -1500,7 +1502,8 @@ def render_floor(a, results, fl):
         a(f"| {label} | {fl[k]:.0f} | {'—' if k == 'none' else f'{d[k]:+.0f}'} |")
     a("")
     a(f"So one clock read costs about {clock:.0f} ns, one user-memory copy about {copy:.0f} ns "
-      f"and a hash lookup about {lookup:.0f} ns on top of the {d['empty']:.0f} ns that merely "
+      f"and a hash lookup about {lookup:.0f} ns (each: its row minus the test's row), on top "
+      f"of the {d['empty']:.0f} ns that merely "
       "having a program on the syscall tracepoint adds to every syscall. Against the "
       "server's CPU per request (not running), that bounds the throughput ratio any agent "
       "on this hook can reach, before it does anything useful and with the minimum useful "

@@ -183,7 +183,7 @@ static int connect_failure_span(const struct sonde_http_event *ev, int64_t mono_
 	if (ev->error)
 		snprintf(s->error, sizeof(s->error), "connect: %s", strerror(ev->error));
 	else
-		snprintf(s->error, sizeof(s->error), "connect: connection failed");
+		snprintf(s->error, sizeof(s->error), "connect: closed before it completed");
 	return 1;
 }
 

@@ -5,6 +5,8 @@
  *
  *  empty  - a sys_exit program that returns at once: the tracepoint's own
  *           cost, paid by every syscall of every process once attached;
+ *  check  - plus the test "is this the measured process" (what the three
+ *           below also do, so their own cost is theirs minus this one's);
  *  clock  - plus one bpf_ktime_get_ns() for the measured process;
  *  copy   - plus one 64-byte bpf_probe_read_user() for it (from its stack);
  *  lookup - plus one hash-map lookup for it.
@@ -37,6 +39,14 @@ static __always_inline bool measured(void)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(empty, struct pt_regs *regs, long ret)
 {
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(check, struct pt_regs *regs, long ret)
+{
+	if (measured())
+		sink++;
 	return 0;
 }
 

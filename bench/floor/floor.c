@@ -15,7 +15,7 @@
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
 
-static const char *const variants[] = { "none", "empty", "clock", "copy", "lookup" };
+static const char *const variants[] = { "none", "empty", "check", "clock", "copy", "lookup" };
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
 
 static double loop_ns(long calls)
