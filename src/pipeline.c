@@ -112,11 +112,12 @@ static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
 {
 	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
+	_Static_assert(sizeof(e->addr) >= 16, "room for a dotted quad");
 	e->port = a->port;
 	if (a->family == 2 /* AF_INET */)
-		inet_ntop(AF_INET, a->addr, e->addr, sizeof(e->addr));
+		str_ipv4(a->addr, e->addr);
 	else if (!memcmp(a->addr, v4mapped, sizeof(v4mapped)))
-		inet_ntop(AF_INET, a->addr + 12, e->addr, sizeof(e->addr));
+		str_ipv4(a->addr + 12, e->addr);
 	else
 		inet_ntop(AF_INET6, a->addr, e->addr, sizeof(e->addr));
 }

@@ -14,7 +14,9 @@
 struct held {
 	struct span span;
 	uint64_t deadline_ns;
-	uint32_t next; /* next in its bucket's chain, or in the free list */
+	uint32_t next;	    /* next in its parent-id bucket's chain, or in the free list */
+	uint32_t self_next; /* next in its own-id bucket's chain */
+	uint32_t fifo_prev, fifo_next; /* arrival order, so deadline order (one wait for all) */
 	bool used;
 };
 
@@ -33,8 +35,10 @@ struct linker {
 	struct held *pool;
 	size_t max_held, nheld;
 	uint32_t free_head;
-	uint32_t *buckets; /* held spans by their parent's id */
+	uint32_t *buckets;	/* held spans by their parent's id */
+	uint32_t *self_buckets; /* held spans by their own id */
 	size_t bucket_mask;
+	uint32_t fifo_head, fifo_tail;
 	struct known *known;
 	size_t known_mask;
 	uint64_t wait_ns;
@@ -74,15 +78,17 @@ struct linker *linker__new(size_t max_held, size_t max_known, uint64_t wait_ns)
 	l->pool = calloc(l->max_held, sizeof(*l->pool));
 	l->bucket_mask = pow2_at_least(l->max_held) - 1;
 	l->buckets = malloc((l->bucket_mask + 1) * sizeof(*l->buckets));
+	l->self_buckets = malloc((l->bucket_mask + 1) * sizeof(*l->self_buckets));
 	l->known_mask = pow2_at_least(max_known ? max_known : 1) - 1;
 	l->known = calloc(l->known_mask + 1, sizeof(*l->known));
 	l->queue = malloc((l->max_held + 1) * sizeof(*l->queue));
-	if (!l->pool || !l->buckets || !l->known || !l->queue) {
+	if (!l->pool || !l->buckets || !l->self_buckets || !l->known || !l->queue) {
 		linker__free(l);
 		return NULL;
 	}
 	for (size_t i = 0; i <= l->bucket_mask; i++)
-		l->buckets[i] = NIL;
+		l->buckets[i] = l->self_buckets[i] = NIL;
+	l->fifo_head = l->fifo_tail = NIL;
 	for (size_t i = 0; i < l->max_held; i++)
 		l->pool[i].next = i + 1 < l->max_held ? i + 1 : NIL;
 	l->free_head = 0;
@@ -96,6 +102,7 @@ void linker__free(struct linker *l)
 		return;
 	free(l->pool);
 	free(l->buckets);
+	free(l->self_buckets);
 	free(l->known);
 	free(l->queue);
 	free(l);
@@ -189,6 +196,20 @@ static void unlink_held(struct linker *l, uint32_t idx)
 	while (*link != idx)
 		link = &l->pool[*link].next;
 	*link = h->next;
+	if (h->span.self.conn_id) {
+		link = &l->self_buckets[id_hash(&h->span.self) & l->bucket_mask];
+		while (*link != idx)
+			link = &l->pool[*link].self_next;
+		*link = h->self_next;
+	}
+	if (h->fifo_prev != NIL)
+		l->pool[h->fifo_prev].fifo_next = h->fifo_next;
+	else
+		l->fifo_head = h->fifo_next;
+	if (h->fifo_next != NIL)
+		l->pool[h->fifo_next].fifo_prev = h->fifo_prev;
+	else
+		l->fifo_tail = h->fifo_prev;
 	h->used = false;
 	h->next = l->free_head;
 	l->free_head = idx;
@@ -278,34 +299,57 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
 		h->next = *head;
 		*head = idx;
 	}
+	if (s->self.conn_id) {
+		uint32_t *head = &l->self_buckets[id_hash(&s->self) & l->bucket_mask];
+
+		h->self_next = *head;
+		*head = idx;
+	}
+	h->fifo_next = NIL;
+	h->fifo_prev = l->fifo_tail;
+	if (l->fifo_tail != NIL)
+		l->pool[l->fifo_tail].fifo_next = idx;
+	else
+		l->fifo_head = idx;
+	l->fifo_tail = idx;
 	l->nheld++;
 }
 
 static bool parent_is_held(const struct linker *l, const struct txn_id *parent)
 {
-	for (size_t i = 0; i < l->max_held; i++)
-		if (l->pool[i].used && id_equal(&l->pool[i].span.self, parent))
+	for (uint32_t idx = l->self_buckets[id_hash(parent) & l->bucket_mask]; idx != NIL;
+	     idx = l->pool[idx].self_next)
+		if (id_equal(&l->pool[idx].span.self, parent))
 			return true;
 	return false;
 }
 
+/* Release held spans in arrival order, which is deadline order: all of
+ * them, or those past their deadline, stopping at the first one that is
+ * not. Releasing one emits the spans waiting for it too (finalize), which
+ * may be any of the others: start again from the oldest after each. */
 static void release_where(struct linker *l, uint64_t now_ns, bool all, linker_emit_fn emit,
 			  void *arg)
 {
-	for (size_t i = 0; i < l->max_held && l->nheld; i++) {
-		struct held *h = &l->pool[i];
+	uint32_t idx = l->fifo_head;
+
+	while (idx != NIL) {
+		struct held *h = &l->pool[idx];
 		struct span s;
 
-		if (!h->used || (!all && h->deadline_ns > now_ns))
-			continue;
+		if (!all && h->deadline_ns > now_ns)
+			break;
 		/* A span whose parent is itself waiting leaves with it, linked,
 		 * rather than alone at its own (earlier) deadline. */
-		if (!all && parent_is_held(l, &h->span.parent))
+		if (!all && parent_is_held(l, &h->span.parent)) {
+			idx = h->fifo_next;
 			continue;
+		}
 		s = h->span;
-		unlink_held(l, i);
+		unlink_held(l, idx);
 		l->stats.expired++;
 		finalize(l, &s, emit, arg);
+		idx = l->fifo_head;
 	}
 }
 

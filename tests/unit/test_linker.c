@@ -166,6 +166,46 @@ static void test_held_parent_keeps_child(void **state)
 	linker__free(l);
 }
 
+/* Expiry goes in arrival (= deadline) order and stops at the first span not
+ * due; a due span whose held parent is not due waits for it, and one taken
+ * along as another's child is not released twice. */
+static void test_expiry_in_deadline_order(void **state)
+{
+	struct linker *l = linker__new(16, 64, 100 * MS);
+	struct sink k = { .n = 0 };
+	struct linker_stats st;
+
+	for (int i = 0; i < 6; i++) { /* orphans 1..6 (parents 91..96 never come) */
+		struct span s = make(1 + i, 0, 91 + i, 0, 1 + i);
+
+		linker__submit(l, &s, i * 10 * MS, collect, &k);
+	}
+	{
+		struct span child_of_2 = make(50, 0, 2, 0, 0x50);   /* due at 105: waits for 2 */
+		struct span child_of_6 = make(60, 0, 6, 0, 0x60);   /* due at 106: waits for 6 */
+
+		linker__submit(l, &child_of_2, 5 * MS, collect, &k);
+		linker__submit(l, &child_of_6, 6 * MS, collect, &k);
+	}
+	linker__expire(l, 99 * MS, collect, &k);
+	assert_int_equal(k.n, 0);
+	linker__expire(l, 125 * MS, collect, &k); /* orphans 1, 2 (and its child), 3 */
+	assert_int_equal(k.n, 4);
+	assert_int_equal(k.out[0].pid, 1);
+	assert_int_equal(k.out[1].pid, 2);
+	assert_int_equal(k.out[2].pid, 0x50);
+	assert_memory_equal(k.out[2].parent_span_id, k.out[1].span_id, 8);
+	assert_int_equal(k.out[3].pid, 3);
+	linker__expire(l, 200 * MS, collect, &k); /* the rest: 4, 5, 6 and 6's child */
+	assert_int_equal(k.n, 8);
+	assert_int_equal(k.out[6].pid, 6);
+	assert_int_equal(k.out[7].pid, 0x60);
+	linker__stats(l, &st);
+	assert_int_equal(st.held, 0);
+	assert_int_equal(st.expired, 6);
+	linker__free(l);
+}
+
 /* A request read by one thread and answered by another (an asynchronous
  * server): a call linked to it by the thread rule is not adopted; one
  * linked by the peer rule is. */
@@ -213,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_wait_is_bounded),
 		cmocka_unit_test(test_hold_is_bounded),
 		cmocka_unit_test(test_held_parent_keeps_child),
+		cmocka_unit_test(test_expiry_in_deadline_order),
 		cmocka_unit_test(test_thread_rule_refused_for_handed_over_request),
 	};
 

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -52,6 +53,23 @@ static void test_copy_to_nothing(void **state)
 	assert_int_equal(buf[0], '\0');
 }
 
+static void test_ipv4(void **state)
+{
+	static const unsigned char cases[][4] = {
+		{ 0, 0, 0, 0 }, { 127, 0, 0, 1 }, { 255, 255, 255, 255 }, { 10, 9, 100, 7 }, { 1, 20, 199, 200 },
+	};
+	char buf[16], want[16];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const unsigned char *a = cases[i];
+
+		memset(buf, 'x', sizeof(buf));
+		snprintf(want, sizeof(want), "%u.%u.%u.%u", a[0], a[1], a[2], a[3]);
+		str_ipv4(a, buf);
+		assert_string_equal(buf, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -59,6 +77,7 @@ int main(void)
 		cmocka_unit_test(test_copy_truncates_and_terminates),
 		cmocka_unit_test(test_copy_n_stops_at_count_and_at_nul),
 		cmocka_unit_test(test_copy_to_nothing),
+		cmocka_unit_test(test_ipv4),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
