@@ -110,6 +110,7 @@ static __always_inline void parse_length(const __u8 *p, struct http_frame *f)
 
 struct frame_scan {
 	const __u8 *p; /* SONDE_RESP_CAP bytes, readable up to 64 bytes past them */
+	__u64 *next;   /* where the scan resumes: a frame_next value */
 	__u32 len;
 	__u32 _pad;
 	struct http_frame f;
@@ -117,7 +118,8 @@ struct frame_scan {
 
 /* Where the scan resumes, kept in a map rather than in the callback's
  * context: a value read from a map is unknown to the verifier, so it
- * checks the callback once instead of once per position reached. */
+ * checks the callback once instead of once per position reached. The
+ * context carries a pointer to it, looked up once per scan. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -195,12 +197,9 @@ static __always_inline __u64 newline_in(const __u8 *p, __u64 skip)
 static long frame_step(__u32 i, void *ctx)
 {
 	struct frame_scan *s = ctx;
-	__u32 zero = 0;
-	__u64 *next = bpf_map_lookup_elem(&frame_next, &zero);
+	__u64 *next = s->next;
 	__u64 base, off, hit = 0, pos;
 
-	if (!next)
-		return 1;
 	base = *next & ~7ULL;
 	off = *next & 7;
 	if (base + 3 > s->len)
@@ -245,9 +244,9 @@ const volatile bool have_bpf_loop = true;
 
 static __always_inline void http_frame_head(const __u8 *p, __u32 len, struct http_frame *f)
 {
-	struct frame_scan s = { .p = p, .len = len };
 	__u32 zero = 0;
 	__u64 *next = bpf_map_lookup_elem(&frame_next, &zero);
+	struct frame_scan s = { .p = p, .next = next, .len = len };
 
 	if (!have_bpf_loop || !next)
 		return;

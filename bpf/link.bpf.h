@@ -164,7 +164,8 @@ static __always_inline void server_txn_begin(struct conn_state *c)
 	struct conn_key *pk;
 	struct tuple_key t;
 
-	inflight_begin(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
+	if (c->thread_rule)
+		inflight_begin(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
 	inflight_begin(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
 	c->counted = 1;
 
@@ -206,7 +207,8 @@ static __always_inline void server_txn_end(struct conn_state *c)
 	if (!c->counted)
 		return;
 	c->counted = 0;
-	inflight_end(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
+	if (c->thread_rule)
+		inflight_end(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
 	inflight_end(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
 }
 

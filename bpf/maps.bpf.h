@@ -35,7 +35,8 @@ struct conn_state {
 	__u8 counted;	     /* this server transaction is counted in flight */
 	__u8 connecting;     /* client: connect() said EINPROGRESS, outcome not seen yet */
 	__u8 peer_state;     /* server: enum peer_state */
-	__u8 _pad[2];
+	__u8 thread_rule;    /* the process may link by thread: count requests per thread */
+	__u8 _pad;
 	struct conn_key peer_key; /* server: the traced client's end (PEER_TRACED) */
 };
 

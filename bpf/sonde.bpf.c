@@ -84,6 +84,13 @@ static __always_inline struct conn_state *conn_create(struct conn_key *key, stru
 	/* Unique enough to tell connections apart across descriptor reuse. */
 	c->ev.conn_id = (bpf_ktime_get_ns() << 6 | bpf_get_smp_processor_id()) | 1;
 	c->probes_left = MIDSTREAM_PROBES;
+	{
+		/* Go and processes seen answering on other threads never link
+		 * by thread: their requests need not be counted per thread. */
+		struct sonde_traced_proc *tp = bpf_map_lookup_elem(&traced, &key->tgid);
+
+		c->thread_rule = tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE);
+	}
 	sock_read_addrs(sk, &c->ev.local, &c->ev.peer);
 	if (role == SONDE_ROLE_CLIENT)
 		client_tuple_add(key, c);
