@@ -161,6 +161,12 @@ struct sonde_config {
 	char *otlp_certificate; /* CA bundle (PEM) for https */
 	char *otlp_traces_certificate;
 	char *otlp_metrics_certificate;
+	char *otlp_client_certificate; /* our certificate (PEM) for mutual TLS */
+	char *otlp_traces_client_certificate;
+	char *otlp_metrics_client_certificate;
+	char *otlp_client_key; /* its private key (PEM) */
+	char *otlp_traces_client_key;
+	char *otlp_metrics_client_key;
 	bool otlp_insecure;	     /* endpoint without a scheme: http://, not https:// */
 	char *otlp_traces_exporter;  /* OTEL_TRACES_EXPORTER: "none" turns OTLP traces off */
 	char *otlp_metrics_exporter; /* OTEL_METRICS_EXPORTER: likewise */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "config_file.h"
 #include "discovery.h"
+#include "export/otlp_config.h"
 #include "model/metrics.h"
 #include "pipeline.h"
 #include "probes.h"
@@ -88,7 +89,8 @@ int main(int argc, char **argv)
 		config_path = getenv(config_path_env[e]);
 	/* Precedence: defaults, then the file, then the environment. */
 	if ((config_path && config__load_file(&cfg, config_path, stderr)) ||
-	    config__from_env(&cfg, stderr) || config__finish(&cfg, stderr)) {
+	    config__from_env(&cfg, stderr) || config__finish(&cfg, stderr) ||
+	    otlp_config__check(&cfg, stderr)) {
 		config__free(&cfg);
 		return 2;
 	}

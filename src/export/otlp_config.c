@@ -268,6 +268,9 @@ int otlp_endpoint__resolve(const struct sonde_config *cfg, enum otlp_signal sig,
 	int compression = traces ? cfg->otlp_traces_compression : cfg->otlp_metrics_compression;
 	uint64_t timeout = traces ? cfg->otlp_traces_timeout_ms : cfg->otlp_metrics_timeout_ms;
 	const char *ca = traces ? cfg->otlp_traces_certificate : cfg->otlp_metrics_certificate;
+	const char *cert = traces ? cfg->otlp_traces_client_certificate
+				  : cfg->otlp_metrics_client_certificate;
+	const char *key = traces ? cfg->otlp_traces_client_key : cfg->otlp_metrics_client_key;
 	const char *headers = traces ? cfg->otlp_traces_headers : cfg->otlp_metrics_headers;
 	const char *exporter = traces ? cfg->otlp_traces_exporter : cfg->otlp_metrics_exporter;
 	char what[64];
@@ -297,6 +300,31 @@ int otlp_endpoint__resolve(const struct sonde_config *cfg, enum otlp_signal sig,
 	out->ca_file = ca && *ca ? ca : cfg->otlp_certificate;
 	if (out->ca_file && !*out->ca_file)
 		out->ca_file = NULL;
+	/* The signal's own pair, else the base pair: never one of each. */
+	if ((cert && *cert) || (key && *key)) {
+		out->cert_file = cert;
+		out->key_file = key;
+	} else {
+		out->cert_file = cfg->otlp_client_certificate;
+		out->key_file = cfg->otlp_client_key;
+	}
+	if (out->cert_file && !*out->cert_file)
+		out->cert_file = NULL;
+	if (out->key_file && !*out->key_file)
+		out->key_file = NULL;
+	if (!out->cert_file != !out->key_file) {
+		const char *sig_name = traces ? "TRACES_" : "METRICS_";
+		bool own = (cert && *cert) || (key && *key);
+
+		snprintf(err, err_size,
+			 "OTEL_EXPORTER_OTLP_%sCLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_%sCLIENT_KEY "
+			 "go together: set both or neither",
+			 own ? sig_name : "", own ? sig_name : "");
+		return -EINVAL;
+	}
+	if (out->cert_file && !out->tls)
+		snprintf(out->note, sizeof(out->note),
+			 "client certificate not used: the endpoint is not https");
 	/* Signal headers replace base ones of the same name. Malformed
 	 * entries are logged and skipped, not fatal: the rest still work. */
 	rc = otlp_pairs__parse(&out->headers, cfg->otlp_headers, "OTEL_EXPORTER_OTLP_HEADERS");
@@ -373,4 +401,22 @@ bool otlp_sampler__sample(const struct otlp_sampler *s, const struct span *span)
 	default:
 		return true;
 	}
+}
+
+int otlp_config__check(const struct sonde_config *cfg, FILE *err)
+{
+	int bad = 0;
+
+	for (int sig = 0; sig < OTLP_SIGNAL__MAX; sig++) {
+		struct otlp_endpoint ep;
+		char why[256] = "";
+		int rc = otlp_endpoint__resolve(cfg, sig, &ep, why, sizeof(why));
+
+		if (rc && rc != -ENOMEM) {
+			fprintf(err, "sonde: OTLP %s endpoint: %s\n", otlp_signal_names[sig], why);
+			bad = 1;
+		}
+		otlp_endpoint__free(&ep);
+	}
+	return bad;
 }

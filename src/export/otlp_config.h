@@ -12,6 +12,7 @@
 #define SONDE_EXPORT_OTLP_CONFIG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,8 @@ struct otlp_endpoint {
 	uint64_t timeout_ms;
 	bool gzip;
 	const char *ca_file; /* borrowed from the config; NULL for the system's */
+	const char *cert_file; /* client certificate for mutual TLS, or NULL (borrowed) */
+	const char *key_file;  /* its key; set exactly when cert_file is */
 	char note[160];	     /* what resolution decided, for the start-up log */
 };
 
@@ -109,6 +112,13 @@ struct otlp_endpoint {
 int otlp_endpoint__resolve(const struct sonde_config *cfg, enum otlp_signal sig,
 			   struct otlp_endpoint *out, char *err, size_t err_size);
 void otlp_endpoint__free(struct otlp_endpoint *e);
+
+/**
+ * otlp_config__check() - resolve every signal's endpoint once, to refuse a
+ * bad OTLP configuration at start (exit 2) like any other bad setting.
+ * Prints one line per problem to @err. Return: 0 when both resolve.
+ */
+int otlp_config__check(const struct sonde_config *cfg, FILE *err);
 
 /** otlp_protocol_for_port() - grpc for 4317, http/protobuf otherwise. */
 enum otlp_protocol otlp_protocol_for_port(unsigned int port);

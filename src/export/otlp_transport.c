@@ -294,6 +294,10 @@ struct otlp_transport *otlp_transport__new(const struct otlp_endpoint *ep)
 	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
 	if (ep->ca_file)
 		curl_easy_setopt(t->easy, CURLOPT_CAINFO, ep->ca_file);
+	if (ep->cert_file) { /* mutual TLS: PEM certificate and unencrypted key */
+		curl_easy_setopt(t->easy, CURLOPT_SSLCERT, ep->cert_file);
+		curl_easy_setopt(t->easy, CURLOPT_SSLKEY, ep->key_file);
+	}
 	/* libcurl before 8.0 breaks the second request on a reused HTTP/2
 	 * prior-knowledge connection (curl issue 10634): one connection per
 	 * request there, a batch every few seconds at most. */

@@ -285,6 +285,53 @@ def test_tls_https_and_grpc(start_sonde, flask, receivers, tmp_path):
     assert len(rx.spans()) == before
 
 
+def test_mutual_tls_client_certificate(start_sonde, flask, receivers, tmp_path):
+    """A collector that asks for a client certificate (mutual TLS), over
+    OTLP/HTTP and gRPC: Sonde presents the one from
+    OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE / _CLIENT_KEY and gets through;
+    without it the handshake is refused and nothing arrives."""
+    cert, key = make_cert(tmp_path)
+    client_cert, client_key = make_cert(tmp_path, name="client", cn="sonde-client")
+    http_port, grpc_port = free_ports(2)
+    rx = receivers(http_port=http_port, grpc_port=grpc_port, tls=(cert, key),
+                   client_ca=client_cert)
+    sonde = start(start_sonde, flask, {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"https://localhost:{grpc_port}",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"https://127.0.0.1:{http_port}/v1/metrics",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(cert),
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": str(client_cert),
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY": str(client_key)})
+    Client().request(flask.port, "GET", "/mtls/ok")
+    [s] = rx.wait_spans(lambda s: s["attributes"].get("url.path") == "/mtls/ok", 1,
+                        ARRIVAL_TIMEOUT)
+    assert s["transport"] == "grpc"
+    p = rx.latest_point("http.server.request.duration", ARRIVAL_TIMEOUT,
+                        **{"http.route": "/mtls/ok"})
+    assert p["transport"] == "http" and p["clientCn"] == "sonde-client", p
+    sonde.stop()
+
+    # The same collector, Sonde without a client certificate: refused.
+    before = len(rx.spans())
+    sonde = start(start_sonde, flask, {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"https://127.0.0.1:{http_port}",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": str(cert)})
+    Client().request(flask.port, "GET", "/mtls/anonymous")
+    sonde.wait_log(r"OTLP traces: export to https://.* failed", ARRIVAL_TIMEOUT)
+    assert len(rx.spans()) == before
+
+
+def test_client_certificate_without_key_is_refused_at_start(tmp_path):
+    """Half a client identity is a configuration error, named, exit 2."""
+    cert, _ = make_cert(tmp_path, name="half", cn="half")
+    sonde = Sonde({"SONDE_OPEN_PORT": str(free_port()),
+                   "OTEL_EXPORTER_OTLP_ENDPOINT": "https://127.0.0.1:4318",
+                   "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": str(cert)}, name="half-mtls")
+    rc = sonde.proc.wait(timeout=30)
+    assert rc == 2, (rc, sonde.log_text())
+    assert "OTEL_EXPORTER_OTLP_CLIENT_KEY" in sonde.log_text(), sonde.log_text()
+
+
 def test_collector_down_then_up(start_sonde, flask, receivers):
     """A collector that is down, then refusing, then back: Sonde stays up with
     bounded memory, counts what it drops, and sends new data once it can."""

@@ -279,6 +279,61 @@ static void test_exporter_selection(void **state)
 	release(&r);
 }
 
+/* Mutual TLS: the signal's own certificate and key, else the base pair;
+ * a certificate without its key (or the reverse) is refused by name. */
+static void test_client_certificates(void **state)
+{
+	struct resolved r;
+	struct sonde_config cfg;
+	struct otlp_endpoint ep;
+	char err[256] = "";
+
+	resolve(&r, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4318",
+					   "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/me.pem",
+					   "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/me.key",
+					   "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE=/etc/m.pem",
+					   "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY=/etc/m.key", NULL });
+	assert_string_equal(r.ep[OTLP_TRACES].cert_file, "/etc/me.pem");
+	assert_string_equal(r.ep[OTLP_TRACES].key_file, "/etc/me.key");
+	assert_string_equal(r.ep[OTLP_METRICS].cert_file, "/etc/m.pem");
+	assert_string_equal(r.ep[OTLP_METRICS].key_file, "/etc/m.key");
+	release(&r);
+
+	resolve(&r, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4318", NULL });
+	assert_null(r.ep[OTLP_TRACES].cert_file);
+	assert_null(r.ep[OTLP_TRACES].key_file);
+	release(&r);
+
+	/* http://: accepted, and said to be unused. */
+	resolve(&r, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=http://c:4318",
+					   "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/me.pem",
+					   "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/me.key", NULL });
+	assert_non_null(strstr(r.ep[OTLP_TRACES].note, "client certificate not used"));
+	release(&r);
+
+	configure(&cfg, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4318",
+					       "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/me.pem", NULL });
+	assert_int_equal(otlp_endpoint__resolve(&cfg, OTLP_TRACES, &ep, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "OTEL_EXPORTER_OTLP_CLIENT_KEY"));
+	otlp_endpoint__free(&ep);
+	config__free(&cfg);
+	clear_env();
+
+	/* A signal's own key with the base certificate is not a pair. */
+	configure(&cfg, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=https://c:4318",
+					       "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/me.pem",
+					       "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/me.key",
+					       "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY=/etc/t.key", NULL });
+	assert_int_equal(otlp_endpoint__resolve(&cfg, OTLP_TRACES, &ep, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE"));
+	otlp_endpoint__free(&ep);
+	assert_int_equal(otlp_endpoint__resolve(&cfg, OTLP_METRICS, &ep, err, sizeof(err)), 0);
+	assert_string_equal(ep.key_file, "/etc/me.key");
+	otlp_endpoint__free(&ep);
+	config__free(&cfg);
+	clear_env();
+}
+
 static void test_scheme_rules(void **state)
 {
 	struct resolved r;
@@ -470,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_per_signal_settings_win),
 		cmocka_unit_test(test_exporter_selection),
 		cmocka_unit_test(test_scheme_rules),
+		cmocka_unit_test(test_client_certificates),
 		cmocka_unit_test(test_http_json_falls_back),
 		cmocka_unit_test(test_bad_values_are_refused),
 		cmocka_unit_test(test_pairs),

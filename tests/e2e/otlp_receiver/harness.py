@@ -47,14 +47,14 @@ def b64hex(value):
     return base64.b64decode(value).hex() if value else ""
 
 
-def make_cert(directory):
+def make_cert(directory, name="otlp", cn="localhost"):
     """A self-signed certificate for localhost and 127.0.0.1: (cert, key) paths."""
-    cert, key = Path(directory) / "otlp-cert.pem", Path(directory) / "otlp-key.pem"
+    cert, key = Path(directory) / f"{name}-cert.pem", Path(directory) / f"{name}-key.pem"
     if shutil.which("openssl") is None:
         pytest.fail("`openssl` is missing (apt-get install openssl)", pytrace=False)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-subj", f"/CN={cn}", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
          "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True, timeout=60)
     return cert, key
@@ -63,11 +63,12 @@ def make_cert(directory):
 class Receiver:
     """receiver.js running in the background, and everything it decoded."""
 
-    def __init__(self, log_dir, http_port=None, grpc_port=None, tls=None):
+    def __init__(self, log_dir, http_port=None, grpc_port=None, tls=None, client_ca=None):
         if not (RECEIVER_DIR / "node_modules" / "@opentelemetry" / "otlp-transformer").is_dir():
             pytest.fail("the OTLP receiver's npm packages are missing: run `npm install "
                         "--no-audit --no-fund` in tests/e2e/otlp_receiver", pytrace=False)
         self.http_port, self.grpc_port, self.tls = http_port, grpc_port, tls
+        self.client_ca = client_ca
         self.log_path = Path(log_dir) / f"otlp-receiver-{http_port}-{grpc_port}.log"
         self.records = []
         self._cond = threading.Condition()
@@ -83,6 +84,8 @@ class Receiver:
             cmd += ["--grpc", str(self.grpc_port)]
         if self.tls:
             cmd += ["--tls", str(self.tls[0]), str(self.tls[1])]
+        if self.client_ca:
+            cmd += ["--client-ca", str(self.client_ca)]
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=RECEIVER_DIR, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self._log,
@@ -197,6 +200,7 @@ class Receiver:
                                 "time_ns": int(p.get("timeUnixNano", 0)),
                                 "resource": resource,
                                 "transport": req["transport"],
+                                "clientCn": req.get("clientCn"),
                                 "headers": req["headers"],
                                 "_mono": req["_mono"],
                             })

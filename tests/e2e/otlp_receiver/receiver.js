@@ -6,10 +6,11 @@
 // OpenTelemetry JS generates from the official .proto files
 // (@opentelemetry/otlp-transformer) and gRPC's own server (@grpc/grpc-js).
 //
-// Usage: node receiver.js [--http PORT] [--grpc PORT] [--tls CERT KEY]
+// Usage: node receiver.js [--http PORT] [--grpc PORT] [--tls CERT KEY [--client-ca CA]]
 //   --http: OTLP/HTTP (POST /v1/traces, /v1/metrics; protobuf, gzip or not)
 //   --grpc: OTLP/gRPC (TraceService/Export, MetricsService/Export)
 //   --tls:  serve both over TLS with this PEM certificate and key
+//   --client-ca: and require a client certificate signed by this CA (mutual TLS)
 //
 // Prints one JSON line per request on stdout:
 //   {"signal":"traces","transport":"http","path":...,"headers":{...},
@@ -45,12 +46,13 @@ const TYPES = {
 };
 const TO_OBJECT = { longs: String, enums: Number, bytes: String, defaults: false, arrays: true };
 
-const opts = { http: null, grpc: null, cert: null, key: null };
+const opts = { http: null, grpc: null, cert: null, key: null, clientCa: null };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--http') opts.http = Number(process.argv[++i]);
   else if (a === '--grpc') opts.grpc = Number(process.argv[++i]);
   else if (a === '--tls') { opts.cert = process.argv[++i]; opts.key = process.argv[++i]; }
+  else if (a === '--client-ca') opts.clientCa = process.argv[++i];
   else { console.error(`receiver: unknown argument ${a}`); process.exit(2); }
 }
 
@@ -95,8 +97,10 @@ function onHttp(req, res) {
       res.writeHead(400).end(String(err));
       return;
     }
+    const peerCert = req.socket.getPeerCertificate ? req.socket.getPeerCertificate() : null;
+    const clientCn = peerCert && peerCert.subject ? peerCert.subject.CN : null;
     emit({ signal, transport: 'http', path: req.url, headers: req.headers, compressed, size,
-           httpVersion: req.httpVersion, request });
+           httpVersion: req.httpVersion, clientCn, request });
     const resp = TYPES[signal].response;
     res.writeHead(200, { 'Content-Type': 'application/x-protobuf' });
     res.end(Buffer.from(resp.encode(resp.create({})).finish()));
@@ -140,6 +144,8 @@ function grpcHandler(signal) {
 
 function main() {
   const tls = opts.cert ? { cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.key) } : null;
+  const clientCa = opts.clientCa ? fs.readFileSync(opts.clientCa) : null;
+  if (tls && clientCa) Object.assign(tls, { ca: clientCa, requestCert: true, rejectUnauthorized: true });
   if (opts.http !== null) {
     const server = tls ? https.createServer(tls, onHttp) : http.createServer(onHttp);
     server.keepAliveTimeout = 60000;
@@ -150,7 +156,8 @@ function main() {
     server.addService(grpcService('traces'), grpcHandler('traces'));
     server.addService(grpcService('metrics'), grpcHandler('metrics'));
     const creds = tls
-      ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false)
+      ? grpc.ServerCredentials.createSsl(clientCa, [{ cert_chain: tls.cert, private_key: tls.key }],
+        clientCa !== null)
       : grpc.ServerCredentials.createInsecure();
     server.bindAsync(`127.0.0.1:${opts.grpc}`, creds, (err, port) => {
       if (err) {
