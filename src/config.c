@@ -95,8 +95,8 @@ const struct config_option config_options[] = {
 	  "OTLP endpoint of metrics, used as given (http://collector:4318/v1/metrics)." },
 	{ "otel_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_PROTOCOL" }, OFF(otlp_protocol),
 	  OTLP_PROTOCOLS,
-	  "OTLP protocol; unset: grpc on port 4317, else http/protobuf. http/json is sent as "
-	  "http/protobuf." },
+	  "OTLP protocol; unset: grpc on port 4317, else http/protobuf. http/json: the "
+	  "OTLP JSON encoding on the same paths." },
 	{ "otel_traces_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL" },
 	  OFF(otlp_traces_protocol), OTLP_PROTOCOLS, "OTLP protocol of traces (overrides the above)." },
 	{ "otel_metrics_export.protocol", CONFIG_ENUM, NULL, { "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" },

@@ -281,12 +281,6 @@ int otlp_endpoint__resolve(const struct sonde_config *cfg, enum otlp_signal sig,
 	if (!given || !*given || !exporter_selected(exporter))
 		return 0;
 	out->protocol = protocol ? protocol : cfg->otlp_protocol;
-	if (out->protocol == OTLP_PROTOCOL_HTTP_JSON) {
-		/* Every OTLP/HTTP receiver takes protobuf on the same path. */
-		out->protocol = OTLP_PROTOCOL_HTTP_PROTOBUF;
-		snprintf(out->note, sizeof(out->note), "http/json is not implemented: sending "
-						       "http/protobuf");
-	}
 	rc = build_url(out, given, given == signal_endpoint, cfg->otlp_insecure, err, err_size);
 	if (rc)
 		return rc;

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "export/otlp_json.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
 #include "util/log.h"
@@ -237,7 +238,9 @@ static struct curl_slist *build_headers(const struct otlp_endpoint *ep)
 			h = add_header(h, &ok, "grpc-encoding: gzip");
 		h = add_header(h, &ok, "Accept:");
 	} else {
-		h = add_header(h, &ok, "Content-Type: application/x-protobuf");
+		h = add_header(h, &ok, ep->protocol == OTLP_PROTOCOL_HTTP_JSON
+						? "Content-Type: application/json"
+						: "Content-Type: application/x-protobuf");
 		if (ep->gzip)
 			h = add_header(h, &ok, "Content-Encoding: gzip");
 	}
@@ -363,7 +366,10 @@ static void classify(struct otlp_transport *t)
 
 	if (t->ep->protocol != OTLP_PROTOCOL_GRPC) {
 		r->result = otlp_http_result(r->http_status);
-		if (r->result == OTLP_SENT && t->body_len)
+		/* A partial success is read from protobuf answers; a JSON
+		 * answer's is not (the data was accepted either way). */
+		if (r->result == OTLP_SENT && t->body_len &&
+		    t->ep->protocol == OTLP_PROTOCOL_HTTP_PROTOBUF)
 			read_partial_success(t, t->body, t->body_len);
 		else if (r->result != OTLP_SENT && !r->message[0])
 			snprintf(r->message, sizeof(r->message), "HTTP status %ld%s%.*s", r->http_status,
@@ -401,6 +407,7 @@ void otlp_transport__send(struct otlp_transport *t, const uint8_t *body, size_t 
 	uint8_t *gz = NULL, *framed = NULL;
 	const uint8_t *payload = body;
 	size_t payload_len = len;
+	struct otlp_buf json = { 0 };
 	CURLcode cc = CURLE_OK;
 	bool abandoned = false;
 	int running = 1;
@@ -413,8 +420,23 @@ void otlp_transport__send(struct otlp_transport *t, const uint8_t *body, size_t 
 	resp->retry_after_ms = -1;
 	t->resp = resp;
 	t->body_len = 0;
+	if (ep->protocol == OTLP_PROTOCOL_HTTP_JSON) {
+		/* The same message in the OTLP JSON form. */
+		const ProtobufCMessageDescriptor *d =
+			ep->signal == OTLP_TRACES
+				? &opentelemetry__proto__collector__trace__v1__export_trace_service_request__descriptor
+				: &opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__descriptor;
+
+		if (otlp_json_from_packed(d, body, len, &json)) {
+			snprintf(resp->message, sizeof(resp->message), "cannot write the JSON request");
+			return;
+		}
+		payload = json.data;
+		payload_len = json.len;
+	}
 	if (ep->gzip) {
-		if (otlp_gzip(body, len, &gz, &payload_len)) {
+		if (otlp_gzip(payload, payload_len, &gz, &payload_len)) {
+			otlp_buf__free(&json);
 			snprintf(resp->message, sizeof(resp->message), "cannot compress the request");
 			return;
 		}
@@ -455,6 +477,7 @@ void otlp_transport__send(struct otlp_transport *t, const uint8_t *body, size_t 
 	curl_multi_remove_handle(t->multi, t->easy);
 	free(gz);
 	free(framed);
+	otlp_buf__free(&json);
 
 	if (abandoned) {
 		snprintf(resp->message, sizeof(resp->message), "abandoned at shutdown");

@@ -285,6 +285,44 @@ def test_tls_https_and_grpc(start_sonde, flask, receivers, tmp_path):
     assert len(rx.spans()) == before
 
 
+def test_http_json_spans_and_metrics(start_sonde, flask, receivers):
+    """OTEL_EXPORTER_OTLP_PROTOCOL=http/json: the same spans and metrics in
+    the OTLP JSON form (camelCase names, hex ids, 64-bit integers as strings),
+    which the receiver turns back into the protobuf messages and decodes."""
+    rx = receivers(http_port=free_port())
+    sonde = start(start_sonde, flask, {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.http_port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+    c = Client()
+    c.request(flask.port, "GET", "/json/hello")
+    c.request(flask.port, "POST", "/json/upload", body=b"y" * 100)
+    c.request(flask.port, "GET", "/json/fail?status=500")
+    spans = by_path(rx.wait_spans(lambda s: s["attributes"].get("url.path", "").startswith("/json/"),
+                                  3, ARRIVAL_TIMEOUT))
+    printed = {s["path"]: s for s in sonde.wait_spans(lambda s: s["path"].startswith("/json/"), 3)}
+    for path, sent in zip(["/json/hello", "/json/upload", "/json/fail"], c.ledger):
+        s, p = spans[path], printed[path]
+        a = s["attributes"]
+        assert s["headers"]["content-type"] == "application/json", s["headers"]
+        assert s["kind"] == SERVER_KIND
+        assert s["trace_id"] == p["trace_id"] and s["span_id"] == p["span_id"], path
+        assert s["start_ns"] == p["start_ns"] and s["end_ns"] == p["start_ns"] + p["duration_ns"]
+        assert a["http.request.method"] == sent.method
+        assert a["http.response.status_code"] == sent.status
+        assert a["http.request.body.size"] == sent.request_body_len
+        assert a["server.port"] == flask.port and a["client.port"] == sent.client_port
+        assert s["status"] == (STATUS_ERROR if sent.status >= 500 else 0), path
+        assert s["resource"]["service.name"] == "e2e-otlp"
+        assert s["resource"]["process.pid"] in flask.pids()
+    p = rx.latest_point("http.server.request.duration", ARRIVAL_TIMEOUT,
+                        **{"http.route": "/json/hello"})
+    assert p["headers"]["content-type"] == "application/json"
+    assert p["count"] == 1 and sum(p["buckets"]) == 1 and len(p["buckets"]) == len(p["bounds"]) + 1
+    assert 0 < p["sum"] < 5
+    assert not [r for r in rx.records if r.get("error")], [r["error"] for r in rx.records
+                                                            if r.get("error")]
+
+
 def test_mutual_tls_client_certificate(start_sonde, flask, receivers, tmp_path):
     """A collector that asks for a client certificate (mutual TLS), over
     OTLP/HTTP and gRPC: Sonde presents the one from

@@ -364,14 +364,16 @@ static void test_scheme_rules(void **state)
 	clear_env();
 }
 
-static void test_http_json_falls_back(void **state)
+static void test_http_json_is_its_own_protocol(void **state)
 {
 	struct resolved r;
 
 	resolve(&r, (const char *const[]){ "OTEL_EXPORTER_OTLP_ENDPOINT=http://c:4318",
 					   "OTEL_EXPORTER_OTLP_PROTOCOL=http/json", NULL });
-	assert_int_equal(r.ep[OTLP_TRACES].protocol, OTLP_PROTOCOL_HTTP_PROTOBUF);
-	assert_non_null(strstr(r.ep[OTLP_TRACES].note, "http/json"));
+	assert_int_equal(r.ep[OTLP_TRACES].protocol, OTLP_PROTOCOL_HTTP_JSON);
+	/* the same paths as http/protobuf */
+	assert_string_equal(r.ep[OTLP_TRACES].url, "http://c:4318/v1/traces");
+	assert_string_equal(r.ep[OTLP_METRICS].url, "http://c:4318/v1/metrics");
 	release(&r);
 }
 
@@ -526,7 +528,7 @@ int main(void)
 		cmocka_unit_test(test_exporter_selection),
 		cmocka_unit_test(test_scheme_rules),
 		cmocka_unit_test(test_client_certificates),
-		cmocka_unit_test(test_http_json_falls_back),
+		cmocka_unit_test(test_http_json_is_its_own_protocol),
 		cmocka_unit_test(test_bad_values_are_refused),
 		cmocka_unit_test(test_pairs),
 		cmocka_unit_test(test_percent_decode),

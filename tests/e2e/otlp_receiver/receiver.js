@@ -67,6 +67,29 @@ function decode(signal, buf) {
   return T.toObject(T.decode(buf), TO_OBJECT);
 }
 
+// OTLP JSON: the same message, with trace and span ids as hex strings (the
+// OTLP specification), which protobufjs's fromObject wants as bytes.
+const HEX_IDS = new Set(['traceId', 'spanId', 'parentSpanId']);
+function hexIdsToBytes(v) {
+  if (Array.isArray(v)) return v.map(hexIdsToBytes);
+  if (v === null || typeof v !== 'object') return v;
+  const out = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (HEX_IDS.has(k)) {
+      if (typeof x !== 'string' || !/^([0-9a-f]{2})*$/.test(x)) throw new Error(`${k} is not lower-case hex: ${x}`);
+      out[k] = Buffer.from(x, 'hex');
+    } else {
+      out[k] = hexIdsToBytes(x);
+    }
+  }
+  return out;
+}
+
+function decodeJson(signal, buf) {
+  const T = TYPES[signal].request;
+  return T.toObject(T.fromObject(hexIdsToBytes(JSON.parse(buf.toString('utf8')))), TO_OBJECT);
+}
+
 // ---- OTLP/HTTP ----
 function onHttp(req, res) {
   const signal = Object.keys(TYPES).find((s) => TYPES[s].httpPath === req.url);
@@ -89,9 +112,12 @@ function onHttp(req, res) {
     let request;
     try {
       if (compressed) body = zlib.gunzipSync(body);
-      if (req.headers['content-type'] !== 'application/x-protobuf')
+      if (req.headers['content-type'] === 'application/json')
+        request = decodeJson(signal, body);
+      else if (req.headers['content-type'] === 'application/x-protobuf')
+        request = decode(signal, body);
+      else
         throw new Error(`content-type ${req.headers['content-type']}`);
-      request = decode(signal, body);
     } catch (err) {
       emit({ signal, transport: 'http', error: String(err), headers: req.headers });
       res.writeHead(400).end(String(err));
