@@ -38,6 +38,7 @@ struct conn_state {
 	__u8 thread_rule;    /* the process may link by thread: count requests per thread */
 	__u8 _pad;
 	struct conn_key peer_key; /* server: the traced client's end (PEER_TRACED) */
+	__u64 sk; /* the struct sock: tells this connection from a later one on the same fd */
 };
 
 /* A server connection's other end, as far as the linker knows. */

@@ -25,6 +25,12 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define EINPROGRESS 115
+#define EALREADY 114
+#define EISCONN 106
+#define EINTR 4
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
 #define MSG_PEEK 2
 #define SOL_SOCKET 1
 #define SO_ERROR 4
@@ -81,6 +87,7 @@ static __always_inline struct conn_state *conn_create(struct conn_key *key, stru
 	c->ev.fd = key->fd;
 	c->ev.role = role;
 	c->ev.conn_start_ns = start_ns;
+	c->sk = (__u64)sk;
 	/* Unique enough to tell connections apart across descriptor reuse. */
 	c->ev.conn_id = (bpf_ktime_get_ns() << 6 | bpf_get_smp_processor_id()) | 1;
 	c->probes_left = MIDSTREAM_PROBES;
@@ -420,11 +427,11 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 		if (!c)
 			return 0;
 	}
+	c->connecting = 0; /* bytes moved: the connection is open */
 	if (a->kind != CALL_SENDFILE && first_segment(a, ret, &s))
 		return 0;
 	if (c->ev.role == SONDE_ROLE_UNKNOWN && learn_role(c, &key, &s, inbound))
 		return 0;
-	c->connecting = 0; /* bytes moved: the connection is open */
 	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
 	if (request_dir)
 		on_request_bytes(c, &key, &s, ret, bpf_ktime_get_ns());
@@ -463,6 +470,7 @@ static __always_inline void connect_failed(struct conn_key *key, struct conn_sta
 static __always_inline int on_accept(__u32 tgid, long ret)
 {
 	struct conn_key key = { .tgid = tgid, .fd = ret };
+	struct conn_state *c;
 	struct sock *sk;
 
 	if (ret < 0)
@@ -472,8 +480,27 @@ static __always_inline int on_accept(__u32 tgid, long ret)
 		mark_ignored(&key);
 		return 0;
 	}
+	/* The number's previous connection, if its close has not reached our
+	 * probe yet (another thread accepted first, Go does): let go of what
+	 * it holds elsewhere; a response still open on it is counted lost. */
+	c = fd_maybe_known(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	if (c) {
+		if (c->phase != PHASE_IDLE)
+			counter_add(SONDE_CNT_INCOMPLETE, 1);
+		server_txn_end(c);
+		if (c->ev.role == SONDE_ROLE_CLIENT)
+			client_tuple_del(c);
+	}
 	conn_create(&key, sk, SONDE_ROLE_SERVER, bpf_ktime_get_ns());
 	return 0;
+}
+
+/* connect() results that leave the attempt going: non-blocking, or
+ * interrupted (the kernel carries on; a retry says EALREADY or EISCONN). */
+static __always_inline bool connect_pending(long ret)
+{
+	return ret == -EINPROGRESS || ret == -EALREADY || ret == -EINTR ||
+	       (ret <= -512 && ret >= -516); /* ERESTART*, seen before the restart */
 }
 
 static __always_inline int on_connect(__u32 tgid, __u32 fd, __u64 uaddr, long ret)
@@ -481,22 +508,35 @@ static __always_inline int on_connect(__u32 tgid, __u32 fd, __u64 uaddr, long re
 	struct conn_key key = { .tgid = tgid, .fd = fd };
 	struct conn_state *c;
 	struct sock *sk;
+	bool known;
 
 	sk = fd_to_tcp_sock(fd);
 	if (!sk) {
 		mark_ignored(&key);
 		return 0;
 	}
-	c = conn_create(&key, sk, SONDE_ROLE_CLIENT, bpf_ktime_get_ns());
-	if (!c)
-		return 0;
-	if (ret == -EINPROGRESS) {
+	/* A second connect() on the same socket (a retry, a check) goes on
+	 * with the connection already followed. */
+	c = fd_maybe_known(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	known = c && c->sk == (__u64)sk && c->ev.role == SONDE_ROLE_CLIENT;
+	if (!known) {
+		if (ret == -EISCONN)
+			return 0; /* connected before we looked: its first bytes will tell */
+		c = conn_create(&key, sk, SONDE_ROLE_CLIENT, bpf_ktime_get_ns());
+		if (!c)
+			return 0;
 		c->connecting = 1;
-	} else if (ret != 0) {
-		/* A socket whose connect failed has forgotten its peer. */
-		peer_from_sockaddr(&c->ev.peer, uaddr);
-		connect_failed(&key, c, -ret);
 	}
+	if (ret == 0 || ret == -EISCONN) {
+		c->connecting = 0;
+		return 0;
+	}
+	if (connect_pending(ret) || !c->connecting || c->ev.txn_seq)
+		return 0; /* still going, or an error about a connection already open */
+	/* A socket whose connect failed has forgotten its peer. */
+	if (!known)
+		peer_from_sockaddr(&c->ev.peer, uaddr);
+	connect_failed(&key, c, -ret);
 	return 0;
 }
 
@@ -511,15 +551,51 @@ static __always_inline int on_so_error(__u32 tgid, __u32 fd, __u64 uval)
 	if (!c || !c->connecting || bpf_probe_read_user(&err, sizeof(err), (void *)uval))
 		return 0;
 	if (err == 0) {
-		c->connecting = 0;
-	} else if (err != EINPROGRESS && err != 114 /* EALREADY */ && err != 4 /* EINTR */) {
+		/* Go's poller may wake early and read 0 while the handshake
+		 * is still on: only an established socket has connected. */
+		struct sock *sk = (struct sock *)c->sk;
+
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_ESTABLISHED)
+			c->connecting = 0;
+	} else if (err != EINPROGRESS && err != EALREADY && err != EINTR) {
 		c->connecting = 0;
 		connect_failed(&key, c, err);
 	}
 	return 0;
 }
 
-/* At the exit of close(): the descriptor is gone, its state goes too. */
+/* A connection ends (its descriptor closed, or reused before the close
+ * reached us): what it still holds is emitted or counted. */
+static __always_inline void conn_finish(struct conn_state *c)
+{
+	if (c->phase == PHASE_RESPONSE) {
+		txn_emit(c, SONDE_END_CLOSE);
+	} else if (c->phase == PHASE_REQUEST) {
+		server_txn_end(c);
+		/* A short head never confirmed as HTTP was not a request. */
+		counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
+								       : SONDE_CNT_NOT_HTTP,
+			    1);
+	} else if (c->ev.role == SONDE_ROLE_UNKNOWN) {
+		counter_add(SONDE_CNT_NOT_HTTP, 1); /* never recognised */
+	} else if (c->connecting && c->ev.txn_seq == 0) {
+		/* A non-blocking connect whose outcome was never read, closed
+		 * while the handshake had not completed (a timeout). The
+		 * socket itself is still there: its release comes after this
+		 * probe. */
+		struct sock *sk = (struct sock *)c->sk;
+		int state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+		if (state == TCP_SYN_SENT || state == TCP_CLOSE)
+			emit_connect_failure(c, c->ev.conn_start_ns, BPF_CORE_READ(sk, sk_err));
+	}
+	if (c->ev.role == SONDE_ROLE_CLIENT)
+		client_tuple_del(c);
+}
+
+/* At the exit of close(): the descriptor is gone, its state goes too,
+ * unless another thread already got the number for a new connection
+ * (same descriptor, another socket) and its state is what we find. */
 static __always_inline int on_close(__u32 tgid, __u32 fd)
 {
 	struct conn_key key = { .tgid = tgid, .fd = fd };
@@ -532,23 +608,9 @@ static __always_inline int on_close(__u32 tgid, __u32 fd)
 		ignored_del(&key);
 		return 0;
 	}
-	if (c->phase == PHASE_RESPONSE) {
-		txn_emit(c, SONDE_END_CLOSE);
-	} else if (c->phase == PHASE_REQUEST) {
-		server_txn_end(c);
-		/* A short head never confirmed as HTTP was not a request. */
-		counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
-								       : SONDE_CNT_NOT_HTTP,
-			    1);
-	} else if (c->ev.role == SONDE_ROLE_UNKNOWN) {
-		counter_add(SONDE_CNT_NOT_HTTP, 1); /* never recognised */
-	} else if (c->connecting && c->ev.txn_seq == 0) {
-		/* A non-blocking connect given up before it completed (a
-		 * timeout): no outcome was ever seen, no byte moved. */
-		emit_connect_failure(c, c->ev.conn_start_ns, 0);
-	}
-	if (c->ev.role == SONDE_ROLE_CLIENT)
-		client_tuple_del(c);
+	if (c->sk && c->sk == (__u64)fd_to_tcp_sock(fd))
+		return 0;
+	conn_finish(c);
 	conns_del(&key);
 	return 0;
 }
@@ -591,7 +653,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	tp = bpf_map_lookup_elem(&traced, &ptgid);
 	if (!tp)
 		return 0;
-	bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY);
+	if (bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY))
+		return 0; /* the map is full: not traced */
 	traced_bit_set(ctgid);
 	proc_event(SONDE_EV_PROC_FORK, ctgid, ptgid);
 	return 0;

@@ -644,6 +644,8 @@ static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t p
 
 	if (d->procs >= SONDE_MAX_TRACED - 1) {
 		log_warn("cannot trace pid=%u: %u processes traced already", pid, d->procs);
+		if (ppid) /* the kernel traced it for its parent: undo that */
+			traced_set__del(&d->traced, pid);
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);

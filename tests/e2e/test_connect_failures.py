@@ -11,8 +11,9 @@ Sonde has no entry probe; these are the three ways the outcome reaches it:
   gave-up    the client closes a connect still pending     -> at close's exit
 
 Each is exactly one client span, status 0, with the error and the address it
-was for; a successful non-blocking connect (http.client) is a normal client
-span and no failure.
+was for; a successful non-blocking connect (http.client), and one checked with
+a second connect() that answers EISCONN, are normal client spans and no
+failure.
 """
 import os
 import subprocess
@@ -82,6 +83,7 @@ class Driver:
 def test_connections_that_never_open(netns, start_sonde, tmp_path):
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "ok").write_text("ok\n")
+    (tmp_path / "www" / "ok2").write_text("ok\n")
     srv_port, dead_port, pit1, pit2 = free_port(), free_port(), free_port(), free_port()
     pit = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", TARPIT,
                             str(pit1), str(pit2)],
@@ -113,17 +115,18 @@ def test_connections_that_never_open(netns, start_sonde, tmp_path):
         assert client.do(f"timed-out {pit2}") == "so_error ETIMEDOUT"
         kernel_gave_up_s = time.monotonic() - t0
         assert client.do(f"get {srv_port} /ok") == "status 200"
+        assert client.do(f"recheck {srv_port} /ok2") == "status 200"
 
         def client_span(s):
             return s.get("kind") == "client" and s.get("pid") == client.proc.pid
 
-        sonde.wait_spans(lambda s: client_span(s) and s.get("path") == "/ok", 1,
-                         what="the successful call's client span")
+        sonde.wait_spans(lambda s: client_span(s) and s.get("path") in ("/ok", "/ok2"), 2,
+                         what="the successful calls' client spans")
         got = sonde.wait_spans(lambda s: client_span(s) and s.get("status") == 0, 3,
                                what="three failed-connection client spans")
         time.sleep(0.5)  # anything extra would show up now
         spans = [s for s in sonde.snapshot() if client_span(s)]
-        assert len(spans) == 4, [_brief(s) for s in spans]
+        assert len(spans) == 5, [_brief(s) for s in spans]
         by_peer = {(s["server_addr"], s["server_port"]): s for s in got}
         assert set(by_peer) == {("127.0.0.1", dead_port), ("127.0.0.1", pit1),
                                 ("127.0.0.1", pit2)}, \
@@ -141,9 +144,10 @@ def test_connections_that_never_open(netns, start_sonde, tmp_path):
         for s in got:
             assert s["status"] == 0, s
 
-        ok = [s for s in spans if s.get("path") == "/ok"]
-        assert len(ok) == 1 and ok[0]["status"] == 200 and not ok[0].get("error"), ok
-        assert ok[0]["server_port"] == srv_port, ok
+        for path in ("/ok", "/ok2"):
+            ok = [s for s in spans if s.get("path") == path]
+            assert len(ok) == 1 and ok[0]["status"] == 200 and not ok[0].get("error"), ok
+            assert ok[0]["server_port"] == srv_port, ok
     finally:
         kill_process_group(client.proc)
         kill_process_group(srv)

@@ -7,6 +7,8 @@ line read from stdin, answering each with one line: "done <what>".
   timed-out PORT   non-blocking connect the kernel gives up on; the outcome
                    read with getsockopt(SO_ERROR), as runtimes do
   get PORT PATH    an HTTP/1.1 GET to 127.0.0.1 (http.client)
+  recheck PORT PATH  non-blocking connect, wait, connect() twice more to check
+                   (0, then EISCONN: connected, as HAProxy and Ruby check), then a GET
 """
 import errno
 import http.client
@@ -68,6 +70,34 @@ def get(port, path):
         c.close()
 
 
+def recheck(port, path):
+    s = socket.socket()
+    try:
+        s.setblocking(False)
+        rc = s.connect_ex(("127.0.0.1", int(port)))
+        if rc not in (0, errno.EINPROGRESS):
+            return f"connect_ex {rc}"
+        select.select([], [s], [], 5)
+        # Linux answers the first check with 0 (now connected), any later
+        # one with EISCONN.
+        for want in (0, errno.EISCONN):
+            rc = s.connect_ex(("127.0.0.1", int(port)))
+            if rc != want:
+                return f"connect_ex {errno.errorcode.get(rc, rc)}, not {want}"
+        s.setblocking(True)
+        s.settimeout(5)
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return "status " + data.split(b" ", 2)[1].decode()
+    finally:
+        s.close()
+
+
 def main():
     print("ready", flush=True)
     for line in sys.stdin:
@@ -75,7 +105,8 @@ def main():
         if not words:
             continue
         cmd, args = words[0], words[1:]
-        fn = {"refused": refused, "gave-up": gave_up, "timed-out": timed_out, "get": get}[cmd]
+        fn = {"refused": refused, "gave-up": gave_up, "timed-out": timed_out, "get": get,
+              "recheck": recheck}[cmd]
         print(f"done {fn(*args)}", flush=True)
 
 
