@@ -410,13 +410,14 @@ static __always_inline int on_data(struct call_args *a, __u32 tgid, long ret)
 	struct span_buf s = {};
 	struct conn_state *c;
 	bool inbound = a->kind == CALL_READ || a->kind == CALL_READV || a->kind == CALL_RECVMSG;
-	bool request_dir;
+	bool request_dir, known;
 
-	c = fd_maybe_known(&key) ? bpf_map_lookup_elem(&conns, &key) : NULL;
+	known = fd_maybe_known(&key);
+	c = known ? bpf_map_lookup_elem(&conns, &key) : NULL;
 	if (!c) {
 		struct sock *sk;
 
-		if (fd_maybe_known(&key) && bpf_map_lookup_elem(&ignored, &key))
+		if (known && bpf_map_lookup_elem(&ignored, &key))
 			return 0;
 		sk = fd_to_tcp_sock(a->fd);
 		if (!sk) {

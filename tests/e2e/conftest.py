@@ -908,3 +908,27 @@ class Prometheus:
 
     def stop(self):
         kill_process_group(self.proc)
+
+
+@pytest.fixture
+def make_netns():
+    """Factory: make_netns(tag, sysctls=()) -> the name of a fresh network
+    namespace with its loopback up (and these `key=value` sysctls set in
+    it); deleted at teardown."""
+    made = []
+
+    def _make(tag, sysctls=()):
+        name = f"sonde-{tag}-{os.getpid()}"
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+        made.append(name)
+        ex = ["ip", "netns", "exec", name]
+        subprocess.run(ex + ["ip", "link", "set", "lo", "up"], check=True, capture_output=True)
+        for kv in sysctls:
+            subprocess.run(ex + ["sysctl", "-qw", kv], check=True, capture_output=True)
+        return name
+
+    yield _make
+    for name in made:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+

@@ -15,7 +15,6 @@ was for; a successful non-blocking connect (http.client), and one checked with
 a second connect() that answers EISCONN, are normal client spans and no
 failure.
 """
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -42,22 +41,9 @@ time.sleep(3600)
 """
 
 
-def sh(*cmd):
-    subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
-def netns():
-    name = f"sonde-cf-{os.getpid()}"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    sh("ip", "netns", "add", name)
-    try:
-        ex = ["ip", "netns", "exec", name]
-        sh(*ex, "ip", "link", "set", "lo", "up")
-        sh(*ex, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=1")
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+def netns(make_netns):
+    return make_netns("cf", sysctls=("net.ipv4.tcp_syn_retries=1",))
 
 
 class Driver:

@@ -4,7 +4,6 @@ selects both by that port — the host's listening sockets come from the
 kernel's sock_diag netlink, the other namespace's from its own TCP table —
 and traces each one's traffic as that process's, with nothing mixed up.
 """
-import os
 import subprocess
 import time
 
@@ -29,16 +28,8 @@ def ns_get(ns, port, path):
 
 
 @pytest.fixture
-def netns():
-    name = f"sonde-e2e-{os.getpid()}"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
-                       check=True, capture_output=True)
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+def netns(make_netns):
+    return make_netns("e2e")
 
 
 def test_server_in_its_own_network_namespace(netns, start_server, start_sonde, tmp_path):

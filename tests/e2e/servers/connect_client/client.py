@@ -28,13 +28,23 @@ def refused(port):
         s.close()
 
 
-def gave_up(port, ms):
+def pending(port):
+    """A non-blocking connect to 127.0.0.1:PORT: (socket, None), or (None, why)
+    when it did not say EINPROGRESS."""
     s = socket.socket()
     s.setblocking(False)
+    rc = s.connect_ex(("127.0.0.1", int(port)))
+    if rc != errno.EINPROGRESS:
+        s.close()
+        return None, f"connect_ex {rc}"
+    return s, None
+
+
+def gave_up(port, ms):
+    s, why = pending(port)
+    if not s:
+        return why
     try:
-        rc = s.connect_ex(("127.0.0.1", int(port)))
-        if rc != errno.EINPROGRESS:
-            return f"connect_ex {rc}"
         _, w, _ = select.select([], [s], [], int(ms) / 1000)
         return "answered?" if w else "gave-up"
     finally:
@@ -42,12 +52,10 @@ def gave_up(port, ms):
 
 
 def timed_out(port):
-    s = socket.socket()
-    s.setblocking(False)
+    s, why = pending(port)
+    if not s:
+        return why
     try:
-        rc = s.connect_ex(("127.0.0.1", int(port)))
-        if rc != errno.EINPROGRESS:
-            return f"connect_ex {rc}"
         _, w, _ = select.select([], [s], [], 30)
         if not w:
             return "no-outcome"
@@ -71,12 +79,10 @@ def get(port, path):
 
 
 def recheck(port, path):
-    s = socket.socket()
+    s, why = pending(port)
+    if not s:
+        return why
     try:
-        s.setblocking(False)
-        rc = s.connect_ex(("127.0.0.1", int(port)))
-        if rc not in (0, errno.EINPROGRESS):
-            return f"connect_ex {rc}"
         select.select([], [s], [], 5)
         # Linux answers the first check with 0 (now connected), any later
         # one with EISCONN.
