@@ -21,6 +21,8 @@
 #include "sonde/abi.h"
 #include "maps.bpf.h"
 
+/* Included by conn.bpf.h once struct conn_state is defined. */
+
 /* Both ends of a TCP connection, IPv4 written as IPv4-mapped IPv6 so that
  * a v4 client and a v6 (dual-stack) server name the connection alike. */
 struct tuple_key {
@@ -41,11 +43,21 @@ struct inflight {
 	__u8 _pad;
 };
 
+/* Where a traced client's connection stands: which transaction the next
+ * request bytes its peer reads belong to. Kept up to date by the client at
+ * each response and each emitted transaction. */
+struct client_ref {
+	__u64 conn_id;
+	__u32 txn_seq;	   /* the transaction open or next on the connection */
+	__u8 in_response;  /* txn_seq's response has begun: a new request is txn_seq + 1 */
+	__u8 _pad[3];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SONDE_MAX_CONNS);
 	__type(key, struct tuple_key);
-	__type(value, struct conn_key);
+	__type(value, struct client_ref);
 } client_tuples SEC(".maps");
 
 struct {
@@ -84,13 +96,38 @@ static __always_inline void tuple_of(struct tuple_key *k, const struct sonde_add
 	k->peer_port = peer->port;
 }
 
-/* A traced client's connection, so its peer can find it. */
-static __always_inline void client_tuple_add(struct conn_key *key, struct conn_state *c)
+static __always_inline void client_ref_of(struct client_ref *r, const struct conn_state *c)
 {
+	r->conn_id = c->ev.conn_id;
+	r->txn_seq = c->ev.txn_seq;
+	r->in_response = c->phase == PHASE_RESPONSE;
+	r->_pad[0] = r->_pad[1] = r->_pad[2] = 0;
+}
+
+/* A traced client's connection, so its peer can find it. */
+static __always_inline void client_tuple_add(struct conn_state *c)
+{
+	struct client_ref r;
 	struct tuple_key t;
 
 	tuple_of(&t, &c->ev.local, &c->ev.peer);
-	bpf_map_update_elem(&client_tuples, &t, key, BPF_ANY);
+	client_ref_of(&r, c);
+	if (bpf_map_update_elem(&client_tuples, &t, &r, BPF_ANY))
+		counter_add(SONDE_CNT_PEER_LINK_LOST, 1);
+}
+
+/* The client's transaction moved on (response begun, or emitted). */
+static __always_inline void client_progress(struct conn_state *c)
+{
+	struct client_ref *r;
+	struct tuple_key t;
+
+	tuple_of(&t, &c->ev.local, &c->ev.peer);
+	r = bpf_map_lookup_elem(&client_tuples, &t);
+	if (r && r->conn_id == c->ev.conn_id) {
+		r->txn_seq = c->ev.txn_seq;
+		r->in_response = c->phase == PHASE_RESPONSE;
+	}
 }
 
 static __always_inline void client_tuple_del(struct conn_state *c)
@@ -160,8 +197,7 @@ static __always_inline void server_txn_begin(struct conn_state *c)
 {
 	__u32 tgid = c->ev.hdr.tgid;
 	__u64 tkey = (__u64)tgid << 32 | c->ev.tid;
-	struct conn_state *peer;
-	struct conn_key *pk;
+	struct client_ref *peer;
 	struct tuple_key t;
 
 	if (c->thread_rule)
@@ -174,28 +210,18 @@ static __always_inline void server_txn_begin(struct conn_state *c)
 	 * connection: looked up at its first transaction and every 64th (a
 	 * client traced later), or every time for a connection found
 	 * mid-stream (its client may be learned a moment after our read). */
-	if (c->peer_state == PEER_UNKNOWN ||
-	    (c->peer_state == PEER_NONE && (!c->ev.conn_start_ns || !(c->ev.txn_seq & 63)))) {
-		tuple_of(&t, &c->ev.peer, &c->ev.local); /* the client's view */
-		pk = bpf_map_lookup_elem(&client_tuples, &t);
-		c->peer_state = pk ? PEER_TRACED : PEER_NONE;
-		if (pk)
-			c->peer_key = *pk;
-	}
-	if (c->peer_state != PEER_TRACED)
+	if (c->peer_state == PEER_NONE && c->ev.conn_start_ns && (c->ev.txn_seq & 63))
 		return;
-	peer = bpf_map_lookup_elem(&conns, &c->peer_key);
-	/* The client's descriptor may since name another connection. */
-	if (!peer || peer->ev.role != SONDE_ROLE_CLIENT || peer->ev.local.port != c->ev.peer.port ||
-	    peer->ev.peer.port != c->ev.local.port) {
-		c->peer_state = PEER_UNKNOWN;
+	tuple_of(&t, &c->ev.peer, &c->ev.local); /* the client's view */
+	peer = bpf_map_lookup_elem(&client_tuples, &t);
+	c->peer_state = peer ? PEER_TRACED : PEER_NONE;
+	if (!peer)
 		return;
-	}
-	c->ev.parent.conn_id = peer->ev.conn_id;
-	/* The client's write may not have reached its exit probe yet: if it
-	 * still shows its previous transaction's response, this request is
-	 * the next one. */
-	c->ev.parent.txn_seq = peer->ev.txn_seq + (peer->phase == PHASE_RESPONSE ? 1 : 0);
+	c->ev.parent.conn_id = peer->conn_id;
+	/* The client's write may not have reached its probe yet: if it still
+	 * shows its previous transaction's response, this request is the
+	 * next one. */
+	c->ev.parent.txn_seq = peer->txn_seq + (peer->in_response ? 1 : 0);
 	c->ev.parent.link = SONDE_LINK_PEER;
 }
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,27 +9,16 @@
 
 #include <bpf/libbpf.h>
 
-#include "decode/http1.h"
+#include "decode/decoder.h"
 #include "discovery.h"
 #include "export/exporter.h"
 #include "model/linker.h"
 #include "model/metrics.h"
-#include "model/route.h"
-#include "model/route_pattern.h"
 #include "probes.h"
-#include "util/hex.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define MAX_EXPORTERS 8
-#define PIPE_SLOTS 64
-#define PIPE_DEPTH 7
-
-struct pipelined_queue {
-	uint64_t conn_id;
-	int count, next;
-	struct http1_request req[PIPE_DEPTH];
-};
 
 struct pipeline {
 	struct sonde_runtime *rt;
@@ -38,7 +26,7 @@ struct pipeline {
 	struct exporter exporters[MAX_EXPORTERS];
 	int nexporters;
 	struct linker *linker;
-	struct pipelined_queue pipes[PIPE_SLOTS];
+	void *decoder_state[SONDE_PROTO__MAX]; /* each decoder's own */
 	/* Span and trace ids: unique and spread, not secret (W3C asks for
 	 * random, not for unpredictable to an attacker): xoshiro256**, seeded
 	 * from getrandom() and reseeded every IDGEN_RESEED draws. */
@@ -108,206 +96,6 @@ static void random_bytes(struct pipeline *p, uint8_t *out, size_t n)
 		out[n - 1] = 1;
 }
 
-static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
-{
-	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	_Static_assert(sizeof(e->addr) >= 16, "room for a dotted quad");
-	e->port = a->port;
-	if (a->family == 2 /* AF_INET */)
-		str_ipv4(a->addr, e->addr);
-	else if (!memcmp(a->addr, v4mapped, sizeof(v4mapped)))
-		str_ipv4(a->addr + 12, e->addr);
-	else
-		inet_ntop(AF_INET6, a->addr, e->addr, sizeof(e->addr));
-}
-
-
-static bool hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	bool nonzero = false;
-
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = hi << 4 | lo;
-		nonzero |= out[i] != 0;
-	}
-	return nonzero;
-}
-
-/* W3C traceparent "00-<32 hex trace>-<16 hex parent>-<2 hex flags>". */
-static bool parse_traceparent(const char *v, struct span *s)
-{
-	uint8_t flags;
-
-	if (strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
-	    (v[0] == 'f' && v[1] == 'f'))
-		return false;
-	if (!hex_decode(v + 3, s->trace_id, 16) || !hex_decode(v + 36, s->parent_span_id, 8))
-		return false;
-	if (!hex_decode(v + 53, &flags, 1) && flags != 0)
-		return false;
-	s->trace_flags = flags;
-	return true;
-}
-
-/* The kernel's names for this transaction and the one it is part of. */
-static void span_refs(const struct sonde_http_event *ev, struct span *s)
-{
-	s->self.conn_id = ev->conn_id;
-	s->self.txn_seq = ev->txn_seq;
-	if (ev->parent.link != SONDE_LINK_NONE) {
-		s->parent.conn_id = ev->parent.conn_id;
-		s->parent.txn_seq = ev->parent.txn_seq;
-		s->parent_link = ev->parent.link;
-	}
-}
-
-/* A client connection that never opened: a client span with the error. */
-static int connect_failure_span(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
-				struct span *s)
-{
-	memset(s, 0, sizeof(*s));
-	span_refs(ev, s);
-	s->self.conn_id = 0; /* nothing can be its child */
-	s->kind = SPAN_KIND_CLIENT;
-	s->pid = ev->hdr.tgid;
-	s->tid = ev->tid;
-	s->start_ns = ev->start_ns + mono_to_real_ns;
-	s->handler_start_ns = s->start_ns;
-	s->end_ns = ev->end_ns + mono_to_real_ns;
-	endpoint_from(&ev->local, &s->client);
-	endpoint_from(&ev->peer, &s->server);
-	if (ev->error)
-		snprintf(s->error, sizeof(s->error), "connect: %s", strerror(ev->error));
-	else
-		snprintf(s->error, sizeof(s->error), "connect: closed before it completed");
-	return 1;
-}
-
-int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
-			 const struct http1_request *pipelined, struct span *s)
-{
-	struct http1_request parsed;
-	const struct http1_request *req = pipelined ? pipelined : &parsed;
-	struct http1_response resp;
-	bool server = ev->role == SONDE_ROLE_SERVER;
-
-	if (ev->end_reason == SONDE_END_CONNECT_FAILED)
-		return connect_failure_span(ev, mono_to_real_ns, s);
-	if (!pipelined && http1_parse_request(ev->req, ev->req_len, &parsed))
-		return 0;
-	if (http1_parse_response(ev->resp, ev->resp_len, &resp))
-		return 0;
-	memset(s, 0, sizeof(*s));
-	span_refs(ev, s);
-	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-	s->pid = ev->hdr.tgid;
-	s->tid = ev->tid;
-	s->resp_tid = ev->resp_tid;
-	s->start_ns = ev->start_ns + mono_to_real_ns;
-	s->handler_start_ns = ev->req_end_ns + mono_to_real_ns;
-	s->end_ns = ev->end_ns + mono_to_real_ns;
-	str_copy(s->method, sizeof(s->method), req->method);
-	str_copy(s->path, sizeof(s->path), req->path);
-	str_copy(s->host, sizeof(s->host), req->host);
-	s->status = resp.status;
-	s->http_minor = req->http_minor;
-	/* A request without Content-Length or chunked coding has no body
-	 * (RFC 9112 6.3); bytes past its head belong to the next request. */
-	if (req->content_length >= 0)
-		s->request_body_size = req->content_length;
-	else if (req->chunked && !pipelined)
-		s->request_body_size = http1_body_size(ev->req_bytes, req->head_len, -1);
-	s->response_body_size = http1_body_size(ev->resp_bytes, resp.head_len, resp.content_length);
-	if (server) {
-		endpoint_from(&ev->peer, &s->client);
-		endpoint_from(&ev->local, &s->server);
-	} else {
-		endpoint_from(&ev->local, &s->client);
-		endpoint_from(&ev->peer, &s->server);
-	}
-	if (req->traceparent[0])
-		parse_traceparent(req->traceparent, s);
-	return 1;
-}
-
-int http1_requests_after_first(const uint8_t *buf, size_t len, struct http1_request *out, int max)
-{
-	struct http1_request req;
-	size_t off = 0;
-	int n = 0;
-
-	while (off < len && !http1_parse_request(buf + off, len - off, &req) && req.head_len) {
-		off += req.head_len + (req.content_length > 0 ? (size_t)req.content_length : 0);
-		if (req.chunked || off >= len || n == max)
-			break;
-		if (http1_parse_request(buf + off, len - off, &out[n]) || !out[n].head_len)
-			break;
-		n++;
-	}
-	return n;
-}
-
-/* Requests read in one go with the first of a transaction, waiting for the
- * responses the kernel reports as pipelined continuations. */
-static struct pipelined_queue *pipe_slot(struct pipeline *p, uint64_t conn_id)
-{
-	return &p->pipes[(conn_id * 0x9E3779B97F4A7C15ull >> 58) % PIPE_SLOTS];
-}
-
-static void pipe_push(struct pipeline *p, uint64_t conn_id, const struct sonde_http_event *ev)
-{
-	struct pipelined_queue *q = pipe_slot(p, conn_id);
-	const uint8_t *first = memmem(ev->req, ev->req_len, " HTTP/1.", 8);
-	int n;
-
-	/* Cheap test first: a second request line needs a second version. */
-	if (!first || !memmem(first + 8, ev->req_len - (first + 8 - ev->req), " HTTP/1.", 8))
-		return;
-	n = http1_requests_after_first(ev->req, ev->req_len, q->req, PIPE_DEPTH);
-
-	if (n == 0)
-		return;
-	q->conn_id = conn_id;
-	q->count = n;
-	q->next = 0;
-}
-
-static const struct http1_request *pipe_pop(struct pipeline *p, uint64_t conn_id)
-{
-	struct pipelined_queue *q = pipe_slot(p, conn_id);
-
-	if (q->conn_id != conn_id || q->next >= q->count)
-		return NULL;
-	return &q->req[q->next++];
-}
-
-/* The http_route of a server span: a configured pattern that matches, else
- * per routes.unmatched; every route passes the per-service cap. */
-static const char *server_route(const struct sonde_config *cfg, const struct service *svc,
-				const char *path)
-{
-	const char *pattern = route_patterns__match(&cfg->route_patterns, path);
-	char raw[SPAN_ROUTE_MAX];
-
-	if (pattern)
-		return route_table__admit(svc->routes, pattern);
-	switch (cfg->route_unmatched) {
-	case UNMATCHED_WILDCARD:
-		return ROUTE_OVERFLOW;
-	case UNMATCHED_PATH:
-		str_copy_n(raw, sizeof(raw), path, strcspn(path, "?#"));
-		break;
-	default:
-		route_from_path(path, raw, sizeof(raw));
-	}
-	return route_table__admit(svc->routes, raw);
-}
-
 /* A span with its final ids, to every exporter. */
 static void export_span(const struct span *s, void *arg)
 {
@@ -318,43 +106,37 @@ static void export_span(const struct span *s, void *arg)
 		p->exporters[e].ops->export_span(&p->exporters[e], s);
 }
 
-static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
+/* One transaction of any protocol: decoded by its protocol's decoder into
+ * the one span model, then ids, metrics, linking and exporters alike. */
+static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
 {
 	struct sonde_runtime *rt = p->rt;
 	const struct proc_info *proc = discovery__lookup(rt->discovery, ev->hdr.tgid);
-	const struct http1_request *pipelined = NULL;
-	bool has_parent = false, want_span = true, want_metrics = true;
-	const char *route = NULL;
+	struct decode_wants wants = { .span = true, .metrics = true, .route = NULL };
+	const struct decoder_ops *dec = NULL;
+	bool has_parent = false;
 	struct span span, *s = &span;
 
 	if (!proc) {
 		atomic_fetch_add(&rt->user_loss[LOSS_UNKNOWN_PROC], 1);
 		return;
 	}
-	if (ev->flags & SONDE_EVF_PIPELINED) {
-		pipelined = pipe_pop(p, ev->conn_id);
-		if (!pipelined) {
+	if (ev->end_reason == SONDE_END_CONNECT_FAILED) {
+		span_from_connect_failure(ev, rt->mono_to_real_ns, s);
+	} else {
+		struct decode_ctx ctx = { .cfg = rt->cfg, .service = proc->service,
+					  .mono_to_real_ns = rt->mono_to_real_ns };
+
+		if (ev->proto < SONDE_PROTO__MAX)
+			dec = decoder_registry[ev->proto];
+		if (!dec || !dec->decode(p->decoder_state[ev->proto], ev, &ctx, s, &wants)) {
 			atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
+			log_debug("undecodable event pid=%u proto=%u req_len=%u resp_len=%u",
+				  ev->hdr.tgid, ev->proto, ev->req_len, ev->resp_len);
 			return;
 		}
 	}
-	if (!span_from_http_event(ev, rt->mono_to_real_ns, pipelined, s)) {
-		atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
-		log_debug("undecodable event pid=%u fd=%u req_len=%u resp_len=%u", ev->hdr.tgid,
-			  ev->fd, ev->req_len, ev->resp_len);
-		return;
-	}
-	if (!pipelined)
-		pipe_push(p, ev->conn_id, ev);
 	s->service = proc->service;
-	if (s->kind == SPAN_KIND_SERVER) {
-		if (route_patterns__match(&rt->cfg->ignored_patterns, s->path)) {
-			want_span = rt->cfg->ignore_mode == IGNORE_METRICS;
-			want_metrics = rt->cfg->ignore_mode == IGNORE_TRACES;
-		}
-		route = server_route(rt->cfg, proc->service, s->path);
-		str_copy(s->route, sizeof(s->route), route);
-	}
 	for (int b = 0; b < 8; b++)
 		has_parent |= s->parent_span_id[b] != 0;
 	if (!has_parent) {
@@ -362,9 +144,9 @@ static void process_http(struct pipeline *p, const struct sonde_http_event *ev)
 		s->trace_flags = 1;
 	}
 	random_bytes(p, s->span_id, sizeof(s->span_id));
-	if (want_metrics)
-		metric_store__record(rt->metrics, s, route);
-	if (!want_span)
+	if (wants.metrics)
+		metric_store__record(rt->metrics, s, wants.route);
+	if (!wants.span)
 		return;
 	s->remote_parent = has_parent;
 	/* A server that answers on another thread than the one that read the
@@ -384,19 +166,21 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(*hdr))
 		return 0;
 	switch (hdr->kind) {
-	case SONDE_EV_HTTP: {
+	case SONDE_EV_TXN: {
 		/* Records end after the request prefix's valid bytes. */
-		struct sonde_http_event ev;
+		struct sonde_txn_event ev;
 
-		if (size < SONDE_HTTP_EVENT_MIN_SIZE)
+		if (size < SONDE_TXN_EVENT_MIN_SIZE)
 			break;
 		if (size > sizeof(ev))
 			size = sizeof(ev);
 		memcpy(&ev, data, size);
 		memset((char *)&ev + size, 0, sizeof(ev) - size);
-		if (ev.req_len > size - SONDE_HTTP_EVENT_MIN_SIZE)
-			ev.req_len = size - SONDE_HTTP_EVENT_MIN_SIZE;
-		process_http(p, &ev);
+		if (ev.req_len > size - SONDE_TXN_EVENT_MIN_SIZE)
+			ev.req_len = size - SONDE_TXN_EVENT_MIN_SIZE;
+		if (ev.resp_len > SONDE_RESP_CAP)
+			ev.resp_len = SONDE_RESP_CAP;
+		process_txn(p, &ev);
 		break;
 	}
 	case SONDE_EV_PROC_EXEC:
@@ -429,11 +213,18 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 		free(p);
 		return NULL;
 	}
+	for (int i = 0; i < SONDE_PROTO__MAX; i++) {
+		const struct decoder_ops *dec = decoder_registry[i];
+
+		if (dec && dec->state_new && !(p->decoder_state[i] = dec->state_new())) {
+			pipeline__free(p);
+			return NULL;
+		}
+	}
 	p->rb = ring_buffer__new(probes__events_map_fd(rt->probes), on_event, p, NULL);
 	if (!p->rb) {
 		log_error("cannot open the ring buffer: %s", strerror(errno));
-		linker__free(p->linker);
-		free(p);
+		pipeline__free(p);
 		return NULL;
 	}
 	for (int i = 0; exporter_registry[i]; i++) {
@@ -485,6 +276,9 @@ void pipeline__free(struct pipeline *p)
 		p->exporters[e].ops->destroy(&p->exporters[e]);
 	ring_buffer__free(p->rb);
 	linker__free(p->linker);
+	for (int i = 0; i < SONDE_PROTO__MAX; i++)
+		if (decoder_registry[i] && decoder_registry[i]->state_free)
+			decoder_registry[i]->state_free(p->decoder_state[i]);
 	free(p);
 }
 

@@ -10,7 +10,6 @@
 #include <stddef.h>
 
 #include "runtime.h"
-#include "decode/http1.h"
 #include "model/span.h"
 
 struct pipeline;
@@ -26,22 +25,5 @@ void pipeline__drain(struct pipeline *p);
 
 /** pipeline__flush() - flush every exporter (after a batch, at shutdown). */
 void pipeline__flush(struct pipeline *p);
-
-/**
- * span_from_http_event() - decode one kernel HTTP event into a span.
- * @ev: the event; @mono_to_real_ns: clock offset
- * @pipelined: for a pipelined continuation (SONDE_EVF_PIPELINED), the
- *	request head it answers, else NULL (the head is in the event)
- * Return: 1, or 0 when the event is not decodable.
- */
-int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real_ns,
-			 const struct http1_request *pipelined, struct span *out);
-
-/**
- * http1_requests_after_first() - the request heads pipelined behind the
- * first one in @buf (each after the previous head and its Content-Length
- * body), at most @max, stopping at one not complete in @buf.
- */
-int http1_requests_after_first(const uint8_t *buf, size_t len, struct http1_request *out, int max);
 
 #endif /* SONDE_PIPELINE_H */

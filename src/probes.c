@@ -35,6 +35,10 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_TXN_EMITTED] = "emitted",
 	[SONDE_CNT_INCOMPLETE] = "incomplete",
 	[SONDE_CNT_PROC_EVENT_LOST] = "proc_event_ringbuf_full",
+	[SONDE_CNT_RESP_NOT_HTTP] = "response_not_http",
+	[SONDE_CNT_RESP_UNFRAMED] = "response_head_too_long",
+	[SONDE_CNT_NO_BUFFER] = "io_without_user_buffer",
+	[SONDE_CNT_PEER_LINK_LOST] = "peer_link_map_full",
 };
 
 #define MAX_LINKS 64
@@ -144,7 +148,9 @@ struct probes *probes__start(const struct sonde_config *cfg)
 		goto fail;
 	}
 	p->skel->rodata->wakeup_bytes = cfg->wakeup_bytes;
-	/* Response framing in the kernel needs bpf_loop (5.17); without it
+	/* Response framing in the kernel needs bpf_loop (5.17; probed on a
+	 * tracepoint program, which libbpf can load without an attach target);
+	 * without it
 	 * transactions end at the next request or the close. */
 	p->skel->rodata->have_bpf_loop =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) > 0;

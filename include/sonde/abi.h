@@ -27,7 +27,7 @@
  * (Host, Content-Length, traceparent); the response prefix must hold the
  * status line and the framing headers. Powers of two: BPF masks offsets. */
 #define SONDE_REQ_CAP 512
-#define SONDE_RESP_CAP 256
+#define SONDE_RESP_CAP 512
 
 /* Most processes traced at once (size of the kernel's traced map). */
 #define SONDE_MAX_TRACED 4096
@@ -40,11 +40,20 @@
 
 /* Event kinds written to the ring buffer. */
 enum sonde_event_kind {
-	SONDE_EV_HTTP = 1,	/* one completed HTTP/1.x transaction */
+	SONDE_EV_TXN = 1,	/* one completed transaction, of any protocol */
 	SONDE_EV_PROC_EXEC = 2, /* a process called execve (discovery) */
 	SONDE_EV_PROC_FORK = 3, /* a traced process forked a child (now traced) */
 	SONDE_EV_PROC_EXIT = 4, /* a traced process exited */
 	SONDE_EV_LISTEN = 5,	/* a process started listening (discovery rescan) */
+};
+
+/* The protocol a connection carries, as its first bytes told. Each one has
+ * a kernel header (bpf/proto_<name>.bpf.h: classify, frame) and a decoder
+ * (src/decode/<name>.c); these ids name them on both sides. */
+enum sonde_proto {
+	SONDE_PROTO_UNKNOWN = 0, /* not classified yet */
+	SONDE_PROTO_HTTP1 = 1,
+	SONDE_PROTO__MAX,
 };
 
 /* Which end of the connection the traced process is. */
@@ -71,8 +80,9 @@ enum sonde_link_kind {
 	SONDE_LINK_PEER = 3,	/* server side of a traced local client's connection */
 };
 
-/* Flags in struct sonde_http_event. */
+/* Flags in struct sonde_txn_event. */
 #define SONDE_EVF_PIPELINED 1u /* a response to a request read with an earlier one */
+#define SONDE_EVF_UNFRAMED 2u  /* response head longer than the capture: its end was not framed */
 
 /* Flags in struct sonde_traced_proc. */
 #define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
@@ -90,11 +100,15 @@ struct sonde_txn_ref {
  * in src/probes.c) and are checked for the same length. */
 enum sonde_counter {
 	SONDE_CNT_RINGBUF_FULL = 0, /* event dropped: ring buffer had no room */
-	SONDE_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
-	SONDE_CNT_NOT_HTTP,	    /* connection skipped: first bytes not HTTP/1 */
+	SONDE_CNT_CONN_MAP_FULL,    /* connection not tracked: no socket storage */
+	SONDE_CNT_NOT_HTTP,	    /* connection skipped: no protocol recognised its bytes */
 	SONDE_CNT_TXN_EMITTED,	    /* transactions emitted */
 	SONDE_CNT_INCOMPLETE,	    /* request seen, connection closed before a response */
 	SONDE_CNT_PROC_EVENT_LOST,  /* discovery event dropped: ring buffer full */
+	SONDE_CNT_RESP_NOT_HTTP,    /* transaction given up: response bytes not a status line */
+	SONDE_CNT_RESP_UNFRAMED,    /* response head past the capture: ended at next request/close */
+	SONDE_CNT_NO_BUFFER,	    /* socket I/O with no user buffer to read (io_uring, *mmsg) */
+	SONDE_CNT_PEER_LINK_LOST,   /* a traced client's end could not be recorded: map full */
 	SONDE_CNT__MAX,
 };
 
@@ -110,12 +124,15 @@ struct sonde_event_header {
 	__u32 tgid;
 };
 
-/* One HTTP/1.x transaction: request direction then response direction.
- * Timestamps are CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
-struct sonde_http_event {
+/* One transaction of any protocol (the `proto` tag says which decoder
+ * reads it): request direction then response direction, with a bounded
+ * prefix of each. Timestamps are CLOCK_MONOTONIC nanoseconds
+ * (bpf_ktime_get_ns). */
+struct sonde_txn_event {
 	struct sonde_event_header hdr;
 	__u32 tid;	   /* thread that handled the request direction */
-	__u32 fd;
+	__u8 proto;	   /* enum sonde_proto */
+	__u8 _pad2[3];
 	__u64 conn_start_ns; /* accept/connect time, 0 if seen mid-connection */
 	__u64 start_ns;	     /* span start (see docs/timing.md) */
 	__u64 req_end_ns;    /* last request byte seen by the process */
@@ -140,9 +157,9 @@ struct sonde_http_event {
 	__u8 req[SONDE_REQ_CAP]; /* last: a record ends after req_len bytes of it */
 };
 
-/* Ring-buffer records of HTTP events are cut after the request prefix's
- * valid bytes: at least this long, at most sizeof(struct sonde_http_event). */
-#define SONDE_HTTP_EVENT_MIN_SIZE (sizeof(struct sonde_http_event) - SONDE_REQ_CAP)
+/* Ring-buffer records of transactions are cut after the request prefix's
+ * valid bytes: at least this long, at most sizeof(struct sonde_txn_event). */
+#define SONDE_TXN_EVENT_MIN_SIZE (sizeof(struct sonde_txn_event) - SONDE_REQ_CAP)
 
 /* Process lifecycle and discovery notifications. */
 struct sonde_proc_event {
@@ -160,10 +177,10 @@ struct sonde_traced_proc {
 
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
-_Static_assert(sizeof(struct sonde_http_event) ==
+_Static_assert(sizeof(struct sonde_txn_event) ==
 		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_REQ_CAP +
 			       SONDE_RESP_CAP,
-	       "sonde_http_event layout");
+	       "sonde_txn_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
 _Static_assert(sizeof(struct sonde_txn_ref) == 16, "sonde_txn_ref layout");
 

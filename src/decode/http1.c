@@ -605,15 +605,17 @@ uint64_t http1_body_size(uint64_t wire_bytes, size_t head_len, int64_t content_l
  *
  * Return: the number of requests, 0 when @buf does not start with one.
  */
-int http1_count_requests(const uint8_t *buf, size_t len)
+static int request_starts(const uint8_t *buf, size_t len, size_t *starts, int max)
 {
 	struct http1_request req;
 	struct framing f;
 	size_t pos = 0;
 	int count;
 
-	if (parse_request(buf, len, &req, &f) < 0)
+	if (max < 1 || parse_request(buf, len, &req, &f) < 0)
 		return 0;
+	if (starts)
+		starts[0] = 0;
 	count = 1;
 	for (;;) {
 		struct request_line rl;
@@ -630,15 +632,39 @@ int http1_count_requests(const uint8_t *buf, size_t len)
 		pos += f.head_len + body;
 		while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
 			pos++;
-		if (pos >= len || count == INT_MAX)
+		if (pos >= len || count == max)
 			break;
 		v = scan_request_line(buf + pos, len - pos, &rl);
 		if (v == LINE_BAD)
 			break;
+		if (starts)
+			starts[count] = pos;
 		count++;
 		if (v == LINE_CUT)
 			break;
 		scan_headers(buf + pos, len - pos, rl.next, &f, NULL);
 	}
 	return count;
+}
+
+int http1_count_requests(const uint8_t *buf, size_t len)
+{
+	return request_starts(buf, len, NULL, INT_MAX);
+}
+
+int http1_requests_after_first(const uint8_t *buf, size_t len, struct http1_request *out, int max)
+{
+	size_t starts[HTTP1_PIPELINE_MAX + 1];
+	int n, got = 0;
+
+	if (max > HTTP1_PIPELINE_MAX)
+		max = HTTP1_PIPELINE_MAX;
+	n = request_starts(buf, len, starts, max + 1);
+	for (int i = 1; i < n; i++) {
+		if (http1_parse_request(buf + starts[i], len - starts[i], &out[got]) ||
+		    !out[got].head_len)
+			break;
+		got++;
+	}
+	return got;
 }

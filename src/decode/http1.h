@@ -68,4 +68,15 @@ uint64_t http1_body_size(uint64_t wire_bytes, size_t head_len, int64_t content_l
  */
 int http1_count_requests(const uint8_t *buf, size_t len);
 
+/* Requests pipelined behind the first one that a decoder keeps, at most. */
+#define HTTP1_PIPELINE_MAX 7
+
+/**
+ * http1_requests_after_first() - the request heads pipelined behind the
+ * first one in @buf, found by the walk of http1_count_requests(), parsed
+ * into @out (at most @max, at most HTTP1_PIPELINE_MAX), stopping at one not
+ * complete in @buf. Return: how many.
+ */
+int http1_requests_after_first(const uint8_t *buf, size_t len, struct http1_request *out, int max);
+
 #endif /* SONDE_DECODE_HTTP1_H */

@@ -36,6 +36,7 @@ struct txn_id {
 
 struct span {
 	enum span_kind kind;
+	uint8_t proto; /* enum sonde_proto: which decoder filled the protocol fields */
 	const struct service *service; /* owned by discovery; outlives the span */
 	uint32_t pid;
 	uint32_t tid;	   /* thread that read the request (server) or wrote it (client) */
@@ -70,6 +71,23 @@ struct span {
 	uint8_t parent_link;   /* enum sonde_link_kind */
 	bool remote_parent;    /* trace context came in a traceparent header */
 };
+
+struct sonde_txn_event;
+
+/**
+ * span_from_txn() - the protocol-independent part of a span: kind, process,
+ * thread, times (wall clock: @mono_to_real_ns added), both ends, and the
+ * kernel's names for the transaction and its parent. Every decoder starts
+ * from it; it zeroes everything else.
+ */
+void span_from_txn(const struct sonde_txn_event *ev, int64_t mono_to_real_ns, struct span *s);
+
+/**
+ * span_from_connect_failure() - a client connection that never opened: a
+ * client span with the error, whatever protocol it would have carried.
+ */
+void span_from_connect_failure(const struct sonde_txn_event *ev, int64_t mono_to_real_ns,
+			       struct span *s);
 
 static inline uint64_t span_duration_ns(const struct span *s)
 {

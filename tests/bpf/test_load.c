@@ -52,11 +52,21 @@ static void test_sonde_object_loads(void **state)
 		assert_true(bpf_program__fd(prog) >= 0);
 		programs++;
 	}
-	/* The sys_exit dispatcher (no entry probe: see bpf/sonde.bpf.c); exec,
-	 * fork and exit for discovery. */
-	assert_int_equal(programs, 4);
+	/* Socket I/O (two socket-layer tracepoints), TCP state changes, accept
+	 * and listen on their own syscall tracepoints; exec, fork and exit for
+	 * discovery. Nothing on raw_syscalls: no program every syscall pays. */
+	assert_int_equal(programs, 9);
 	assert_null(bpf_object__find_program_by_name(skel->obj, "sys_enter"));
-	assert_non_null(bpf_object__find_program_by_name(skel->obj, "sys_exit"));
+	assert_null(bpf_object__find_program_by_name(skel->obj, "sys_exit"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "sock_recv_length"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "sock_send_length"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "inet_sock_set_state"));
+	bpf_object__for_each_program(prog, skel->obj) {
+		const char *sec = bpf_program__section_name(prog);
+
+		assert_null(strstr(sec, "raw_syscalls"));
+		assert_true(strcmp(sec, "tp_btf/sys_exit") && strcmp(sec, "tp_btf/sys_enter"));
+	}
 	assert_true(bpf_map__fd(skel->maps.events) >= 0);
 	assert_true(bpf_map__fd(skel->maps.conns) >= 0);
 	sonde_bpf__destroy(skel);

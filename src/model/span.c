@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Building the protocol-independent part of a span from a kernel event. */
+#include "model/span.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sonde/abi.h"
+#include "util/str.h"
+
+static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	_Static_assert(sizeof(e->addr) >= 16, "room for a dotted quad");
+	e->port = a->port;
+	if (a->family == 2 /* AF_INET */)
+		str_ipv4(a->addr, e->addr);
+	else if (!memcmp(a->addr, v4mapped, sizeof(v4mapped)))
+		str_ipv4(a->addr + 12, e->addr);
+	else
+		inet_ntop(AF_INET6, a->addr, e->addr, sizeof(e->addr));
+}
+
+void span_from_txn(const struct sonde_txn_event *ev, int64_t mono_to_real_ns, struct span *s)
+{
+	bool server = ev->role == SONDE_ROLE_SERVER;
+
+	memset(s, 0, sizeof(*s));
+	s->proto = ev->proto;
+	s->self.conn_id = ev->conn_id;
+	s->self.txn_seq = ev->txn_seq;
+	if (ev->parent.link != SONDE_LINK_NONE) {
+		s->parent.conn_id = ev->parent.conn_id;
+		s->parent.txn_seq = ev->parent.txn_seq;
+		s->parent_link = ev->parent.link;
+	}
+	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	s->pid = ev->hdr.tgid;
+	s->tid = ev->tid;
+	s->resp_tid = ev->resp_tid;
+	s->start_ns = ev->start_ns + mono_to_real_ns;
+	s->handler_start_ns = ev->req_end_ns + mono_to_real_ns;
+	s->end_ns = ev->end_ns + mono_to_real_ns;
+	if (server) {
+		endpoint_from(&ev->peer, &s->client);
+		endpoint_from(&ev->local, &s->server);
+	} else {
+		endpoint_from(&ev->local, &s->client);
+		endpoint_from(&ev->peer, &s->server);
+	}
+}
+
+void span_from_connect_failure(const struct sonde_txn_event *ev, int64_t mono_to_real_ns,
+			       struct span *s)
+{
+	span_from_txn(ev, mono_to_real_ns, s);
+	s->self.conn_id = 0; /* nothing can be its child */
+	s->kind = SPAN_KIND_CLIENT;
+	s->resp_tid = 0;
+	s->handler_start_ns = s->start_ns;
+	endpoint_from(&ev->local, &s->client);
+	endpoint_from(&ev->peer, &s->server);
+	if (ev->error)
+		snprintf(s->error, sizeof(s->error), "connect: %s", strerror(ev->error));
+	else
+		snprintf(s->error, sizeof(s->error), "connect: closed before it completed");
+}
