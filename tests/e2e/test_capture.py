@@ -12,7 +12,8 @@ right span per request:
 - a server that dup()s the accepted descriptor, closes the original and
   serves on the duplicate, several connections at once (numbers reused);
 - responses written line by line, cut inside the status code, cut at many
-  offsets, one byte per send: framing must not depend on the write pattern.
+  offsets, one byte per send; requests cut the same way by a raw client:
+  framing must not depend on the write pattern.
 
 Every server (tests/e2e/servers/capture/) answers with Content-Length and
 names the pid that served in X-Served-By; all connections are keep-alive
