@@ -586,6 +586,14 @@ static const struct selector *selected(struct discovery *d, uint32_t pid, char *
 	return NULL;
 }
 
+static bool shstrtab_small(Elf *elf, size_t shstrndx)
+{
+	Elf_Scn *scn = elf_getscn(elf, shstrndx);
+	GElf_Shdr sh;
+
+	return scn && gelf_getshdr(scn, &sh) && sh.sh_size <= (1 << 20);
+}
+
 /* Go binaries carry a .go.buildinfo (or, older, .gopclntab) section. Go
  * moves goroutines between threads, so "the thread serving a request"
  * says nothing there. */
@@ -606,7 +614,10 @@ static bool is_go_binary(uint32_t pid)
 		return false;
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (elf && !elf_getshdrstrndx(elf, &shstrndx)) {
+	/* Section names are read whole by libelf: a hostile binary could
+	 * claim a name table of gigabytes. Real ones are a few KiB. */
+	if (elf && elf_kind(elf) == ELF_K_ELF && !elf_getshdrstrndx(elf, &shstrndx) &&
+	    shstrtab_small(elf, shstrndx)) {
 		while (!go && (scn = elf_nextscn(elf, scn))) {
 			GElf_Shdr sh;
 			const char *name;

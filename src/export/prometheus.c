@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -365,8 +366,10 @@ static struct MHD_Daemon *start_daemon(struct prom_state *st, const struct sonde
 
 	if (!timeout_s)
 		timeout_s = 1;
-	if (dual)
+	if (dual) {
 		flags |= MHD_USE_DUAL_STACK;
+		addr = NULL; /* the port alone: MHD binds [::] with IPv4 mapped */
+	}
 	else if (addr && addr->ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, cfg->prometheus_max_conns,
@@ -420,7 +423,11 @@ static int prom_init(struct exporter *e, const struct sonde_config *cfg, struct 
 			goto fail;
 		}
 		shown = cfg->prometheus_address;
-		st->daemon = start_daemon(st, cfg, &addr, false);
+		/* "::" is every address, as in Go's listeners: IPv4 too. */
+		st->daemon = start_daemon(st, cfg, &addr,
+					  addr.ss_family == AF_INET6 &&
+						  IN6_IS_ADDR_UNSPECIFIED(
+							  &((struct sockaddr_in6 *)&addr)->sin6_addr));
 	} else {
 		st->daemon = start_daemon(st, cfg, NULL, true);
 		if (!st->daemon) {

@@ -166,10 +166,12 @@ def test_half_sent_connections_do_not_starve_scrapes(start_server, sondes):
 # Addresses.
 # --------------------------------------------------------------------------
 
-def test_dual_stack_by_default(start_server, sondes):
+@pytest.mark.parametrize("address", [None, "::"])
+def test_dual_stack_by_default(start_server, sondes, address):
     server = start_server("go")
     port = free_port()
-    sonde = sondes(base_env(server.port, port), port)
+    extra = {"SONDE_PROMETHEUS_ADDRESS": address} if address else {}
+    sonde = sondes(base_env(server.port, port, **extra), port)
     for url in (f"http://[::1]:{port}/metrics", f"http://127.0.0.1:{port}/metrics"):
         r = scrape_url(url)
         assert r.status_code == 200 and "sonde_build_info" in r.text, url
@@ -383,9 +385,10 @@ class NodeApps:
         os.chmod(self.base, 0o755)
         self.procs = []
 
-    def spawn(self, argv, port, log):
+    def spawn(self, argv, port, log, env=None):
         with open(log, "wb") as logf:
             proc = subprocess.Popen(argv, user=NOBODY, group=NOBODY, extra_groups=[], cwd="/",
+                                    env=env,
                                     stdin=subprocess.DEVNULL, stdout=logf,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         _register(proc)
@@ -472,8 +475,20 @@ def test_package_json_symlink_to_root_file_does_not_leak(start_server, sondes, n
     hidden = node_app.spawn(["node", str(hidden_app / "sub" / "index.js"), str(hidden_port)],
                             hidden_port, node_app.base / "dirlink.log")
 
+    # /proc/PID/environ, read the same careful way, still names services.
+    env_app = node_app.base / "env"
+    env_app.mkdir()
+    os.chmod(env_app, 0o755)
+    (env_app / "server.js").write_text(NODE_SERVER)
+    os.chmod(env_app / "server.js", 0o644)
+    env_port = free_port()
+    by_env = node_app.spawn(["node", str(env_app / "server.js"), str(env_port)], env_port,
+                            node_app.base / "env.log",
+                            env={"PATH": os.environ["PATH"], "OTEL_SERVICE_NAME": "env-named"})
+
     port = free_port()
-    sonde = sondes(base_env(f"{leaky_port},{good_port},{hidden_port}", port), port)
+    sonde = sondes(base_env(f"{leaky_port},{good_port},{hidden_port},{env_port}", port), port)
+    assert service_of(sonde, by_env.pid) == "env-named"
     assert service_of(sonde, leaky.pid) == "server"
     assert service_of(sonde, good.pid) == "pkg-named"
     assert service_of(sonde, hidden.pid) == "index"
