@@ -14,7 +14,8 @@ packages=(
 	# build: compiler for the BPF side, libbpf + skeletons, and the
 	# libraries the agent links (see README "Libraries")
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
-	libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler
+	libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev
+	protobuf-c-compiler
 	# tests: unit-test framework, fuzzer runtime, real peers and consumers
 	libcmocka-dev libclang-rt-14-dev
 	python3 python3-pytest python3-requests python3-flask

@@ -56,6 +56,23 @@ const struct config_option config_options[] = {
 	{ "prometheus_export.path", CONFIG_STRING, "/metrics",
 	  { "SONDE_PROMETHEUS_PATH", "BEYLA_PROMETHEUS_PATH", "OTEL_EBPF_PROMETHEUS_PATH" },
 	  OFF(prometheus_path), NULL, "HTTP path of the Prometheus endpoint." },
+	{ "prometheus_export.address", CONFIG_STRING, NULL, { "SONDE_PROMETHEUS_ADDRESS" },
+	  OFF(prometheus_address), NULL,
+	  "Address the Prometheus endpoint listens on, e.g. 127.0.0.1 or ::1 (default: every "
+	  "address, IPv6 and IPv4)." },
+	{ "prometheus_export.web_config_file", CONFIG_STRING, NULL,
+	  { "SONDE_PROMETHEUS_WEB_CONFIG_FILE" }, OFF(prometheus_web_config), NULL,
+	  "TLS and basic auth of the Prometheus endpoint, in the Prometheus web.config.file format "
+	  "(tls_server_config, basic_auth_users)." },
+	{ "prometheus_export.max_connections", CONFIG_INT, "64",
+	  { "SONDE_PROMETHEUS_MAX_CONNECTIONS" }, OFF(prometheus_max_conns), NULL,
+	  "Connections the Prometheus endpoint holds at once; more wait in the kernel's queue." },
+	{ "prometheus_export.max_connections_per_ip", CONFIG_INT, "8",
+	  { "SONDE_PROMETHEUS_MAX_CONNECTIONS_PER_IP" }, OFF(prometheus_max_conns_per_ip), NULL,
+	  "Connections from one client address at once; more are closed at once (0: no limit)." },
+	{ "prometheus_export.connection_timeout", CONFIG_DURATION, "10s",
+	  { "SONDE_PROMETHEUS_CONNECTION_TIMEOUT" }, OFF(prometheus_conn_timeout_ms), NULL,
+	  "A Prometheus connection idle (or sending its request) this long is closed (whole seconds)." },
 	{ "prometheus_export.naming", CONFIG_ENUM, "otel", { "SONDE_METRICS_NAMING" },
 	  OFF(metrics_naming), naming_names,
 	  "Metric names: otel (semantic conventions) or legacy (http_server_duration_seconds, ...)." },
@@ -575,6 +592,10 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 		fprintf(errf, "sonde: nothing to instrument: set OPEN_PORT (or SONDE_OPEN_PORT), "
 			      "EXECUTABLE_NAME, OTEL_EBPF_AUTO_TARGET_EXE or SONDE_TARGET_PID, or "
 			      "discovery.services in a configuration file\n");
+		return -EINVAL;
+	}
+	if (cfg->prometheus_max_conns < 1) {
+		fprintf(errf, "sonde: SONDE_PROMETHEUS_MAX_CONNECTIONS must be at least 1\n");
 		return -EINVAL;
 	}
 	if (cfg->route_cap < 1) {

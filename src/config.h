@@ -134,6 +134,11 @@ struct sonde_config {
 	bool print_traces; /* seed-era PRINT_TRACES=true, same as printer text */
 	int prometheus_port;
 	char *prometheus_path;
+	char *prometheus_address;    /* NULL: every address, dual stack */
+	char *prometheus_web_config; /* exporter-toolkit web.config.file (TLS, basic auth) */
+	int prometheus_max_conns;
+	int prometheus_max_conns_per_ip;
+	uint64_t prometheus_conn_timeout_ms;
 	int metrics_naming; /* enum metrics_naming */
 	int route_cap;
 

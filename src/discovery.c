@@ -28,6 +28,7 @@
 #include "model/route.h"
 #include "sonde/abi.h"
 #include "util/log.h"
+#include "util/safe_read.h"
 
 #define PROC_SLOTS 8192 /* power of two, > SONDE_MAX_TRACED */
 #define SERVICES_MAX 1024
@@ -106,18 +107,11 @@ static void table_remove(struct discovery *d, uint32_t pid)
 
 /* ---- reading /proc ---- */
 
+/* Files under /proc/PID: regular (procfs entries are), bounded, never a
+ * symlink (util/safe_read.h). */
 static ssize_t read_file(const char *path, char *buf, size_t size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n, total = 0;
-
-	if (fd < 0)
-		return -errno;
-	while ((size_t)total < size - 1 && (n = read(fd, buf + total, size - 1 - total)) > 0)
-		total += n;
-	close(fd);
-	buf[total] = '\0';
-	return total;
+	return safe_read_at(AT_FDCWD, path, SAFE_READ_NOFOLLOW, buf, size, NULL);
 }
 
 static int proc_exe(uint32_t pid, char *out, size_t size)
@@ -341,8 +335,14 @@ static bool starts_with(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix));
 }
 
-/* The name field of the package.json nearest above a Node script. */
-static bool node_package_name(const char *script, char *out, size_t size)
+/*
+ * The name field of the package.json nearest above a Node script. The
+ * script's directories belong to whoever runs it: package.json is read as
+ * process @pid sees it (its root) and with its credentials, only if it is
+ * a regular file and not a symlink, 8 KiB at most (util/safe_read.h). A
+ * FIFO, a device, a link to a file its user may not read: no name from it.
+ */
+static bool node_package_name(pid_t pid, const char *script, char *out, size_t size)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 16], buf[8192];
 
@@ -352,13 +352,20 @@ static bool node_package_name(const char *script, char *out, size_t size)
 	for (int depth = 0; depth < 4; depth++) {
 		char *slash = strrchr(dir, '/');
 		char *key, *start, *end;
+		ssize_t n;
 
 		if (!slash || slash == dir)
 			return false;
 		*slash = '\0';
 		snprintf(path, sizeof(path), "%s/package.json", dir);
-		if (read_file(path, buf, sizeof(buf)) <= 0)
+		n = safe_read_as(pid, path, buf, sizeof(buf), NULL);
+		if (n == -ENOENT || n == -ENOTDIR)
 			continue;
+		if (n <= 0) {
+			if (n < 0)
+				log_debug("pid=%d: %s not read: %s", (int)pid, path, strerror((int)-n));
+			return false; /* there but not for us: never look further up */
+		}
 		key = strstr(buf, "\"name\"");
 		if (!key || !(start = strchr(key + 6, '"')) || !(end = strchr(start + 1, '"')))
 			return false;
@@ -380,8 +387,8 @@ static bool java_option_has_value(const char *arg)
 	return false;
 }
 
-void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_len, char *out,
-			       size_t out_size, char *runtime, size_t runtime_size)
+void service_name_of(pid_t pid, const char *exe, const char *argv, size_t argv_len, char *out,
+		     size_t out_size, char *runtime, size_t runtime_size)
 {
 	const char *args[64];
 	const char *base = base_name(exe);
@@ -440,7 +447,7 @@ void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_le
 			/* index.js, server.js, app.js say little: prefer the package. */
 			if ((!strcmp(tmp, "index") || !strcmp(tmp, "server") || !strcmp(tmp, "app") ||
 			     !strcmp(tmp, "main")) &&
-			    node_package_name(pick, out, out_size))
+			    node_package_name(pid, pick, out, out_size))
 				return;
 			snprintf(out, out_size, "%s", tmp);
 			return;
@@ -450,6 +457,12 @@ void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_le
 	strip_suffix(tmp, ".py");
 	strip_suffix(tmp, ".rb");
 	snprintf(out, out_size, "%s", tmp[0] ? tmp : base);
+}
+
+void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_len, char *out,
+			       size_t out_size, char *runtime, size_t runtime_size)
+{
+	service_name_of(getpid(), exe, argv, argv_len, out, out_size, runtime, runtime_size);
 }
 
 /* OTEL_SERVICE_NAME from the process's own environment, if set. */
@@ -573,6 +586,14 @@ static const struct selector *selected(struct discovery *d, uint32_t pid, char *
 	return NULL;
 }
 
+static bool shstrtab_small(Elf *elf, size_t shstrndx)
+{
+	Elf_Scn *scn = elf_getscn(elf, shstrndx);
+	GElf_Shdr sh;
+
+	return scn && gelf_getshdr(scn, &sh) && sh.sh_size <= (1 << 20);
+}
+
 /* Go binaries carry a .go.buildinfo (or, older, .gopclntab) section. Go
  * moves goroutines between threads, so "the thread serving a request"
  * says nothing there. */
@@ -585,13 +606,18 @@ static bool is_go_binary(uint32_t pid)
 	Elf *elf;
 	int fd;
 
+	/* The binary is the traced user's: a regular file only, and read
+	 * (not mapped: a file cut short under us would be SIGBUS). */
 	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = safe_open_at(AT_FDCWD, path, 0);
 	if (fd < 0)
 		return false;
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf && !elf_getshdrstrndx(elf, &shstrndx)) {
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	/* Section names are read whole by libelf: a hostile binary could
+	 * claim a name table of gigabytes. Real ones are a few KiB. */
+	if (elf && elf_kind(elf) == ELF_K_ELF && !elf_getshdrstrndx(elf, &shstrndx) &&
+	    shstrtab_small(elf, shstrndx)) {
 		while (!go && (scn = elf_nextscn(elf, scn))) {
 			GElf_Shdr sh;
 			const char *name;
@@ -602,7 +628,8 @@ static bool is_go_binary(uint32_t pid)
 			go = name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"));
 		}
 	}
-	elf_end(elf);
+	if (elf)
+		elf_end(elf);
 	close(fd);
 	return go;
 }
@@ -650,8 +677,8 @@ static void trace(struct discovery *d, uint32_t pid, const char *exe, uint16_t p
 	}
 	snprintf(path, sizeof(path), "/proc/%u/cmdline", pid);
 	n = read_file(path, cmdline, sizeof(cmdline));
-	service_name_from_cmdline(exe, cmdline, n > 0 ? (size_t)n : 0, name, sizeof(name), runtime,
-				  sizeof(runtime));
+	service_name_of(pid, exe, cmdline, n > 0 ? (size_t)n : 0, name, sizeof(name), runtime,
+			sizeof(runtime));
 	if (!inherit) {
 		const char *ns = by && by->namespace_ ? by->namespace_ : d->cfg->service_namespace;
 

@@ -9,6 +9,7 @@
 #define SONDE_DISCOVERY_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -79,5 +80,10 @@ const struct service *discovery__service_at(const struct discovery *d, unsigned 
  */
 void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_len, char *out,
 			       size_t out_size, char *runtime, size_t runtime_size);
+
+/* The same for process @pid: files it names (a Node script's package.json)
+ * are read as @pid sees them, with its credentials (util/safe_read.h). */
+void service_name_of(pid_t pid, const char *exe, const char *argv, size_t argv_len, char *out,
+		     size_t out_size, char *runtime, size_t runtime_size);
 
 #endif /* SONDE_DISCOVERY_H */

@@ -17,6 +17,7 @@
 #include "config_file.h"
 #include "discovery.h"
 #include "export/otlp_config.h"
+#include "export/prom_web.h"
 #include "model/metrics.h"
 #include "pipeline.h"
 #include "probes.h"
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
 	/* Precedence: defaults, then the file, then the environment. */
 	if ((config_path && config__load_file(&cfg, config_path, stderr)) ||
 	    config__from_env(&cfg, stderr) || config__finish(&cfg, stderr) ||
-	    otlp_config__check(&cfg, stderr)) {
+	    otlp_config__check(&cfg, stderr) || prom_web__check(&cfg, stderr)) {
 		config__free(&cfg);
 		return 2;
 	}

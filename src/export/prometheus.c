@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "discovery.h"
 #include "export/exporter.h"
 #include "export/otlp.h"
+#include "export/prom_web.h"
 #include "model/metrics.h"
 #include "model/route.h"
 #include "probes.h"
@@ -260,7 +262,51 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 struct prom_state {
 	struct MHD_Daemon *daemon;
 	struct sonde_runtime *rt;
+	struct prom_web web;
+	bool have_web;
 };
+
+static enum MHD_Result queue_static(struct MHD_Connection *conn, unsigned int code, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), (void *)text,
+								    MHD_RESPMEM_PERSISTENT);
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Basic auth per basic_auth_users: 401 with a challenge when it fails. */
+static bool authorized(struct prom_state *st, struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+	static const char denied[] = "unauthorized\n";
+	struct MHD_Response *resp;
+	char *pass = NULL, *user;
+	bool ok;
+
+	if (!st->have_web || !prom_web__needs_auth(&st->web))
+		return true;
+	user = MHD_basic_auth_get_username_password(conn, &pass);
+	ok = prom_web__authorized(&st->web, user, pass);
+	if (pass) {
+		explicit_bzero(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user)
+		MHD_free(user);
+	if (ok)
+		return true;
+	resp = MHD_create_response_from_buffer(sizeof(denied) - 1, (void *)denied,
+					       MHD_RESPMEM_PERSISTENT);
+	*ret = resp ? MHD_queue_basic_auth_fail_response(conn, "sonde", resp) : MHD_NO;
+	if (resp)
+		MHD_destroy_response(resp);
+	return false;
+}
 
 static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
 			     const char *method, const char *version, const char *upload_data,
@@ -268,36 +314,32 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char 
 {
 	struct prom_state *st = cls;
 	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	enum MHD_Result ret = MHD_NO;
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f;
-	unsigned int code = MHD_HTTP_OK;
 
 	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return queue_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+	if (*upload_data_size)
+		return MHD_NO; /* a GET with a body */
+	if (!authorized(st, conn, &ret))
+		return ret;
+	if (strcmp(url, st->rt->cfg->prometheus_path))
+		return queue_static(conn, MHD_HTTP_NOT_FOUND,
+				    "not found: metrics are at the configured path\n");
+	f = open_memstream(&body, &len);
+	if (!f)
 		return MHD_NO;
-	if (strcmp(url, st->rt->cfg->prometheus_path)) {
-		static const char missing[] = "not found: metrics are at the configured path\n";
-
-		resp = MHD_create_response_from_buffer(sizeof(missing) - 1, (void *)missing,
-						       MHD_RESPMEM_PERSISTENT);
-		code = MHD_HTTP_NOT_FOUND;
-	} else {
-		f = open_memstream(&body, &len);
-		if (!f)
-			return MHD_NO;
-		prometheus__render(f, st->rt);
-		fclose(f);
-		resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-		if (resp)
-			MHD_add_response_header(resp, "Content-Type",
-						"text/plain; version=0.0.4; charset=utf-8");
-	}
+	prometheus__render(f, st->rt);
+	fclose(f);
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(body);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(conn, code, resp);
+	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
@@ -307,27 +349,109 @@ static bool prom_enabled(const struct sonde_config *cfg)
 	return cfg->prometheus_port > 0;
 }
 
+/*
+ * One libmicrohttpd thread waits on epoll, so no descriptor number limit
+ * applies (select() broke past 1,024). Connections are bounded in total and
+ * per client address; one that stays idle or half-sent past the timeout is
+ * closed. Without an address it listens on every IPv6 and IPv4 address
+ * (dual stack), falling back to IPv4 alone where IPv6 is off.
+ */
+static struct MHD_Daemon *start_daemon(struct prom_state *st, const struct sonde_config *cfg,
+				       const struct sockaddr_storage *addr, bool dual)
+{
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int timeout_s = (cfg->prometheus_conn_timeout_ms + 999) / 1000;
+	struct MHD_OptionItem opts[8];
+	int n = 0;
+
+	if (!timeout_s)
+		timeout_s = 1;
+	if (dual) {
+		flags |= MHD_USE_DUAL_STACK;
+		addr = NULL; /* the port alone: MHD binds [::] with IPv4 mapped */
+	}
+	else if (addr && addr->ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, cfg->prometheus_max_conns,
+					     NULL };
+	if (cfg->prometheus_max_conns_per_ip > 0)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+						     cfg->prometheus_max_conns_per_ip, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL };
+	if (addr)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)addr };
+	if (st->have_web && st->web.cert_pem) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, st->web.cert_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, st->web.key_pem };
+		if (st->web.priorities)
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+							     st->web.priorities };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	return MHD_start_daemon(flags, cfg->prometheus_port, NULL, NULL, serve, st,
+				MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
 static int prom_init(struct exporter *e, const struct sonde_config *cfg, struct sonde_runtime *rt)
 {
 	struct prom_state *st = calloc(1, sizeof(*st));
+	struct sockaddr_storage addr;
+	const char *shown = "[::]";
+	bool tls;
+	char err[512];
 
 	if (!st)
 		return -ENOMEM;
 	if (rt->metrics)
 		metric_store__configure(rt->metrics, cfg);
 	st->rt = rt;
-	st->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-				      cfg->prometheus_port, NULL, NULL, serve, st,
-				      MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (!st->daemon) {
-		log_error("cannot serve Prometheus metrics on port %d (in use?)", cfg->prometheus_port);
-		free(st);
-		return -EADDRINUSE;
+	if (cfg->prometheus_web_config && *cfg->prometheus_web_config) {
+		/* Checked at start (prom_web__check); read again here. */
+		if (prom_web__load(cfg->prometheus_web_config, &st->web, err, sizeof(err))) {
+			log_error("Prometheus web config file %s: %s", cfg->prometheus_web_config, err);
+			free(st);
+			return -EINVAL;
+		}
+		st->have_web = true;
 	}
-	log_info("Prometheus metrics on http://0.0.0.0:%d%s", cfg->prometheus_port,
-		 cfg->prometheus_path);
+	tls = st->have_web && st->web.cert_pem;
+	if (cfg->prometheus_address && *cfg->prometheus_address) {
+		if (prom_web__parse_address(cfg->prometheus_address, cfg->prometheus_port, &addr,
+					    &(socklen_t){ 0 }, err, sizeof(err))) {
+			log_error("SONDE_PROMETHEUS_ADDRESS: %s", err);
+			goto fail;
+		}
+		shown = cfg->prometheus_address;
+		/* "::" is every address, as in Go's listeners: IPv4 too. */
+		st->daemon = start_daemon(st, cfg, &addr,
+					  addr.ss_family == AF_INET6 &&
+						  IN6_IS_ADDR_UNSPECIFIED(
+							  &((struct sockaddr_in6 *)&addr)->sin6_addr));
+	} else {
+		st->daemon = start_daemon(st, cfg, NULL, true);
+		if (!st->daemon) {
+			shown = "0.0.0.0";
+			st->daemon = start_daemon(st, cfg, NULL, false);
+		}
+	}
+	if (!st->daemon) {
+		log_error("cannot serve Prometheus metrics on %s port %d (in use?)", shown,
+			  cfg->prometheus_port);
+		goto fail;
+	}
+	log_info("Prometheus metrics on %s://%s%s%s:%d%s%s", tls ? "https" : "http",
+		 strchr(shown, ':') && shown[0] != '[' ? "[" : "", shown,
+		 strchr(shown, ':') && shown[0] != '[' ? "]" : "", cfg->prometheus_port,
+		 cfg->prometheus_path,
+		 st->have_web && prom_web__needs_auth(&st->web) ? " (basic auth)" : "");
 	e->state = st;
 	return 0;
+fail:
+	if (st->have_web)
+		prom_web__free(&st->web);
+	free(st);
+	return -EADDRINUSE;
 }
 
 static enum exporter_status prom_export(struct exporter *e, const struct span *s)
@@ -342,6 +466,8 @@ static void prom_destroy(struct exporter *e)
 	if (!st)
 		return;
 	MHD_stop_daemon(st->daemon);
+	if (st->have_web)
+		prom_web__free(&st->web);
 	free(st);
 }
 
