@@ -136,6 +136,7 @@ struct sonde_config {
 	char *prometheus_path;
 	int metrics_naming; /* enum metrics_naming */
 	int route_cap;
+	int max_series; /* per metric; more are dropped and counted */
 
 	/* agent */
 	int log_level;	     /* enum log_level */

@@ -18,7 +18,6 @@
 #include "model/route.h"
 #include "model/route_pattern.h"
 #include "probes.h"
-#include "util/hex.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -123,37 +122,6 @@ static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
 }
 
 
-static bool hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	bool nonzero = false;
-
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = hi << 4 | lo;
-		nonzero |= out[i] != 0;
-	}
-	return nonzero;
-}
-
-/* W3C traceparent "00-<32 hex trace>-<16 hex parent>-<2 hex flags>". */
-static bool parse_traceparent(const char *v, struct span *s)
-{
-	uint8_t flags;
-
-	if (strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
-	    (v[0] == 'f' && v[1] == 'f'))
-		return false;
-	if (!hex_decode(v + 3, s->trace_id, 16) || !hex_decode(v + 36, s->parent_span_id, 8))
-		return false;
-	if (!hex_decode(v + 53, &flags, 1) && flags != 0)
-		return false;
-	s->trace_flags = flags;
-	return true;
-}
-
 /* The kernel's names for this transaction and the one it is part of. */
 static void span_refs(const struct sonde_http_event *ev, struct span *s)
 {
@@ -230,8 +198,9 @@ int span_from_http_event(const struct sonde_http_event *ev, int64_t mono_to_real
 		endpoint_from(&ev->local, &s->client);
 		endpoint_from(&ev->peer, &s->server);
 	}
+	span_sanitize(s);
 	if (req->traceparent[0])
-		parse_traceparent(req->traceparent, s);
+		span_take_traceparent(s, req->traceparent);
 	return 1;
 }
 
