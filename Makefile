@@ -92,7 +92,9 @@ $(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS) -lcmocka
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+$(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/traceparent.c \
+		src/util/utf8.c
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^
 
@@ -103,10 +105,15 @@ bpf-test: $(BUILD)/tests/bpf_load
 	$(BUILD)/tests/bpf_load
 
 FUZZ_SECONDS ?= 20
-fuzz: $(BUILD)/fuzz/fuzz_http1
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_http1 -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-		$(BUILD)/fuzz/corpus tests/golden/http1
+# Each target for FUZZ_SECONDS; fuzz_http1 seeded from tests/golden/http1.
+fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
+		seeds=; [ $$t = fuzz_http1 ] && seeds=tests/golden/http1; \
+		echo "== $$t"; \
+		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$t $$seeds; \
+	done
 
 fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=3600

@@ -78,6 +78,10 @@ const struct config_option config_options[] = {
 	  "Metric names: otel (semantic conventions) or legacy (http_server_duration_seconds, ...)." },
 	{ "routes.max_per_service", CONFIG_INT, "100", { "SONDE_ROUTE_CAP" }, OFF(route_cap), NULL,
 	  "Distinct http_route values per service; the rest fold into \"/**\" and are counted." },
+	{ "metrics.max_series_per_metric", CONFIG_INT, "10000", { "SONDE_MAX_SERIES_PER_METRIC" },
+	  OFF(max_series), NULL,
+	  "Series (label sets) per metric; observations of further ones are dropped and counted "
+	  "(sonde_metric_series_overflow_total)." },
 	{ "routes.patterns", CONFIG_LIST, NULL, { "SONDE_ROUTE_PATTERNS" }, OFF(route_patterns), NULL,
 	  "Route patterns, /users/{id} or /users/:id; a matching path takes the pattern as http_route." },
 	{ "routes.unmatched", CONFIG_ENUM, "heuristic", { "SONDE_ROUTE_UNMATCHED" }, OFF(route_unmatched),
@@ -600,6 +604,10 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	}
 	if (cfg->route_cap < 1) {
 		fprintf(errf, "sonde: SONDE_ROUTE_CAP must be at least 1\n");
+		return -EINVAL;
+	}
+	if (cfg->max_series < 1) {
+		fprintf(errf, "sonde: SONDE_MAX_SERIES_PER_METRIC must be at least 1\n");
 		return -EINVAL;
 	}
 	if (cfg->poll_ms < 1)

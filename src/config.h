@@ -141,6 +141,7 @@ struct sonde_config {
 	uint64_t prometheus_conn_timeout_ms;
 	int metrics_naming; /* enum metrics_naming */
 	int route_cap;
+	int max_series; /* per metric; more are dropped and counted */
 
 	/* agent */
 	int log_level;	     /* enum log_level */

@@ -413,33 +413,218 @@ static int load_mapping(struct loader *l, yaml_node_t *n, const char *prefix)
 	return 0;
 }
 
+/* ---- limits on the file itself ---- */
+
+/* Enough for any configuration; a bigger file is a mistake or an attack. */
+#define CONFIG_FILE_MAX (1u << 20)
+/* The deepest configuration is 5 levels; libyaml's loader takes time and
+ * stack in proportion to depth, so nesting stops well before it hurts. */
+#define CONFIG_DEPTH_MAX 64
+
+static int yaml_error(const char *path, FILE *errf, const yaml_parser_t *parser)
+{
+	fprintf(errf, "%s:%zu:%zu: not valid YAML: %s\n", path, parser->problem_mark.line + 1,
+		parser->problem_mark.column + 1, parser->problem ? parser->problem : "parse error");
+	return -EINVAL;
+}
+
+/* Reads the file, refusing one larger than CONFIG_FILE_MAX; sets *@len. */
+static char *read_config(const char *path, FILE *errf, size_t *len, int *rc)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	size_t n;
+
+	if (!f) {
+		*rc = -errno;
+		fprintf(errf, "%s: cannot read the configuration file: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		fclose(f);
+		*rc = -ENOMEM;
+		fprintf(errf, "%s: cannot read the configuration file: out of memory\n", path);
+		return NULL;
+	}
+	n = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		*rc = -EIO;
+		fprintf(errf, "%s: cannot read the configuration file: read error\n", path);
+	} else if (n > CONFIG_FILE_MAX) {
+		*rc = -EINVAL;
+		fprintf(errf, "%s: the configuration file is larger than %u KiB\n", path,
+			CONFIG_FILE_MAX >> 10);
+	} else {
+		*rc = 0;
+	}
+	fclose(f);
+	if (*rc) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+/* A pass over the events alone, before anything is built: nesting deeper
+ * than CONFIG_DEPTH_MAX is refused where it starts. */
+static int check_depth(const char *path, FILE *errf, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+	bool done = false;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && !rc) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			rc = yaml_error(path, errf, &parser);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CONFIG_DEPTH_MAX) {
+				fprintf(errf, "%s:%zu:%zu: nested deeper than %d levels\n", path,
+					ev.start_mark.line + 1, ev.start_mark.column + 1,
+					CONFIG_DEPTH_MAX);
+				rc = -EINVAL;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+struct key_ref {
+	const char *key;
+	size_t index; /* position in the mapping */
+	yaml_node_t *node;
+};
+
+static int key_ref_cmp(const void *a, const void *b)
+{
+	const struct key_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/*
+ * Duplicate keys in every mapping of the document (YAML requires keys to
+ * be unique; libyaml does not check, and the later one would silently
+ * win). Aliases make the document a graph: each node is checked once.
+ */
+static int check_duplicates(struct loader *l, yaml_node_t *n, const char *where, bool *seen)
+{
+	size_t id = n - l->doc.nodes.start, count;
+	struct key_ref *keys, *dup = NULL;
+	int rc = 0;
+
+	if (seen[id])
+		return 0;
+	seen[id] = true;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		char sub[320];
+
+		snprintf(sub, sizeof(sub), "%s[]", where);
+		for (yaml_node_item_t *it = n->data.sequence.items.start;
+		     it < n->data.sequence.items.top && !rc; it++)
+			rc = check_duplicates(l, yaml_document_get_node(&l->doc, *it), sub, seen);
+		return rc;
+	}
+	if (n->type != YAML_MAPPING_NODE)
+		return 0;
+	count = n->data.mapping.pairs.top - n->data.mapping.pairs.start;
+	keys = calloc(count ? count : 1, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, n->data.mapping.pairs.start[i].key);
+
+		keys[i] = (struct key_ref){ scalar(k) ? scalar(k) : "", i, k };
+	}
+	qsort(keys, count, sizeof(*keys), key_ref_cmp);
+	/* Sorted by key, then position: in a run of equal keys the first is
+	 * the original and the second its first repeat. Report the repeat
+	 * that comes first in the file. */
+	for (size_t i = 1; i < count; i++) {
+		if (!scalar(keys[i].node) || strcmp(keys[i].key, keys[i - 1].key))
+			continue;
+		if (i >= 2 && !strcmp(keys[i].key, keys[i - 2].key))
+			continue; /* a third or later: its run's second was seen */
+		if (!dup || keys[i].index < dup->index)
+			dup = &keys[i];
+	}
+	if (dup) {
+		char full[320];
+
+		snprintf(full, sizeof(full), "%s%s%s", where, where[0] ? "." : "", dup->key);
+		rc = fail(l, dup->node, full, "duplicate key (first at line %zu)",
+			  (dup - 1)->node->start_mark.line + 1);
+	}
+	free(keys);
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top && !rc;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		char sub[320];
+
+		snprintf(sub, sizeof(sub), "%s%s%s", where, where[0] ? "." : "",
+			 scalar(k) ? scalar(k) : "?");
+		rc = check_duplicates(l, yaml_document_get_node(&l->doc, p->value), sub, seen);
+	}
+	return rc;
+}
+
 int config__load_file(struct sonde_config *cfg, const char *path, FILE *errf)
 {
 	struct loader l = { .path = path, .errf = errf, .cfg = cfg };
 	yaml_parser_t parser;
 	yaml_node_t *root;
-	FILE *f = fopen(path, "r");
+	size_t len = 0;
 	int rc;
+	char *buf = read_config(path, errf, &len, &rc);
 
-	if (!f) {
-		rc = -errno;
-		fprintf(errf, "%s: cannot read the configuration file: %s\n", path, strerror(errno));
+	if (!buf)
+		return rc;
+	rc = check_depth(path, errf, buf, len);
+	if (rc) {
+		free(buf);
 		return rc;
 	}
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	if (!yaml_parser_load(&parser, &l.doc)) {
-		fprintf(errf, "%s:%zu:%zu: not valid YAML: %s\n", path, parser.problem_mark.line + 1,
-			parser.problem_mark.column + 1, parser.problem ? parser.problem : "parse error");
+		rc = yaml_error(path, errf, &parser);
 		yaml_parser_delete(&parser);
-		fclose(f);
-		return -EINVAL;
+		free(buf);
+		return rc;
 	}
 	root = yaml_document_get_root_node(&l.doc);
-	rc = root ? load_mapping(&l, root, "") : 0; /* an empty file sets nothing */
+	if (root) { /* an empty file sets nothing */
+		bool *seen = calloc(l.doc.nodes.top - l.doc.nodes.start + 1, sizeof(*seen));
+
+		rc = seen ? check_duplicates(&l, root, "", seen) : -ENOMEM;
+		free(seen);
+		if (!rc)
+			rc = load_mapping(&l, root, "");
+	}
 	yaml_document_delete(&l.doc);
 	yaml_parser_delete(&parser);
-	fclose(f);
+	free(buf);
 	return rc;
 }
 

@@ -29,6 +29,7 @@
 #include "sonde/abi.h"
 #include "util/log.h"
 #include "util/safe_read.h"
+#include "util/utf8.h"
 
 #define PROC_SLOTS 8192 /* power of two, > SONDE_MAX_TRACED */
 #define SERVICES_MAX 1024
@@ -483,9 +484,15 @@ static bool env_service_name(uint32_t pid, char *out, size_t size)
 	return false;
 }
 
-static struct service *service_get(struct discovery *d, const char *name, const char *ns)
+static struct service *service_get(struct discovery *d, const char *raw_name, const char *raw_ns)
 {
+	char name[SERVICE_NAME_MAX], ns[SERVICE_NS_MAX];
 	struct service *s;
+
+	/* Every service name enters here: valid UTF-8 from now on, whatever
+	 * the process's environment or files held (util/utf8.h). */
+	utf8_sanitize(name, sizeof(name), raw_name, strlen(raw_name));
+	utf8_sanitize(ns, sizeof(ns), raw_ns, strlen(raw_ns));
 
 	for (unsigned int i = 0; i < d->nservices; i++)
 		if (!strcmp(d->services[i]->name, name) && !strcmp(d->services[i]->namespace_, ns))

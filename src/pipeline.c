@@ -136,6 +136,8 @@ static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
 			return;
 		}
 	}
+	/* Strings from another process, made valid once for every output. */
+	span_sanitize(s);
 	s->service = proc->service;
 	for (int b = 0; b < 8; b++)
 		has_parent |= s->parent_span_id[b] != 0;

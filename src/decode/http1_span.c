@@ -14,7 +14,6 @@
 #include "discovery.h"
 #include "model/route.h"
 #include "model/route_pattern.h"
-#include "util/hex.h"
 #include "util/str.h"
 
 #define PIPE_SLOTS 64
@@ -30,37 +29,6 @@ struct pipelined_queue {
 struct http1_state {
 	struct pipelined_queue pipes[PIPE_SLOTS];
 };
-
-static bool hex_decode(const char *s, uint8_t *out, size_t n)
-{
-	bool nonzero = false;
-
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = hi << 4 | lo;
-		nonzero |= out[i] != 0;
-	}
-	return nonzero;
-}
-
-/* W3C traceparent "00-<32 hex trace>-<16 hex parent>-<2 hex flags>". */
-static bool parse_traceparent(const char *v, struct span *s)
-{
-	uint8_t flags;
-
-	if (strlen(v) < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-' ||
-	    (v[0] == 'f' && v[1] == 'f'))
-		return false;
-	if (!hex_decode(v + 3, s->trace_id, 16) || !hex_decode(v + 36, s->parent_span_id, 8))
-		return false;
-	if (!hex_decode(v + 53, &flags, 1) && flags != 0)
-		return false;
-	s->trace_flags = flags;
-	return true;
-}
 
 static struct pipelined_queue *pipe_slot(struct http1_state *st, uint64_t conn_id)
 {
@@ -140,7 +108,7 @@ static bool http1_fill(const struct sonde_txn_event *ev, int64_t mono_to_real_ns
 		s->request_body_size = http1_body_size(ev->req_bytes, req->head_len, -1);
 	s->response_body_size = http1_body_size(ev->resp_bytes, resp.head_len, resp.content_length);
 	if (req->traceparent[0])
-		parse_traceparent(req->traceparent, s);
+		span_take_traceparent(s, req->traceparent); /* all or nothing */
 	return true;
 }
 

@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/http_method.h"
 #include "model/route.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
+#include "util/utf8.h"
 #include "version.h"
 
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv;
@@ -152,6 +154,17 @@ static void attr_str(struct attrs *b, const char *key, const char *value)
 
 	if (!value)
 		return;
+	/* OTLP strings must be UTF-8: the model's are; anything else (an
+	 * executable's path, a configured attribute) is made so here. */
+	if (!utf8_valid(value, strlen(value))) {
+		size_t n = strlen(value), size = 3 * n + 1;
+		char *fixed = arena_alloc(b->a, size);
+
+		if (!fixed)
+			return;
+		utf8_sanitize(fixed, size, value, n);
+		value = fixed;
+	}
 	v = attr_add(b, key);
 	if (v) {
 		v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
@@ -271,33 +284,24 @@ static pb_scope *scope_new(struct arena *a)
 
 void otlp_span_name(const struct span *s, char *out, size_t size)
 {
+	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
+	const char *method = http_method_known(s->method) ? s->method : "HTTP";
 	char route[SPAN_ROUTE_MAX];
 
 	if (s->route[0]) {
-		snprintf(out, size, "%s %s", s->method, s->route);
+		snprintf(out, size, "%s %s", method, s->route);
 	} else if (s->kind == SPAN_KIND_CLIENT && s->path[0]) {
 		/* Clients have no route: the path's low-cardinality form. */
 		route_from_path(s->path, route, sizeof(route));
-		snprintf(out, size, "%s %s", s->method, route);
+		snprintf(out, size, "%s %s", method, route);
 	} else {
-		snprintf(out, size, "%s", s->method);
+		snprintf(out, size, "%s", method);
 	}
 }
 
 bool otlp_span_is_error(const struct span *s)
 {
 	return s->status >= 500 || (s->kind == SPAN_KIND_CLIENT && s->status >= 400);
-}
-
-static bool known_method(const char *m)
-{
-	static const char *const methods[] = { "GET",	  "HEAD",    "POST",  "PUT",  "DELETE",
-					       "CONNECT", "OPTIONS", "TRACE", "PATCH" };
-
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (!strcmp(m, methods[i]))
-			return true;
-	return false;
 }
 
 /* Host header "name:port" or "[v6]:port" into its parts; port 0 if absent. */
@@ -334,7 +338,7 @@ static void span_attrs(struct attrs *b, struct arena *a, const struct span *s)
 	const char *server_address;
 	unsigned int server_port;
 
-	if (known_method(s->method)) {
+	if (http_method_known(s->method)) {
 		attr_str(b, "http.request.method", s->method);
 	} else {
 		attr_str(b, "http.request.method", "_OTHER");

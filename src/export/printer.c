@@ -8,6 +8,8 @@
 #include "discovery.h"
 #include "export/exporter.h"
 #include "export/printer.h"
+#include "model/http_method.h"
+#include "util/utf8.h"
 
 static void format_duration(uint64_t ns, char *out, size_t size)
 {
@@ -58,37 +60,55 @@ void printer__text(FILE *f, const struct span *s)
 	format_duration(span_handler_ns(s), handler, sizeof(handler));
 	hex(s->trace_id, 16, trace);
 	hex(s->span_id, 8, span_hex);
-	fprintf(f, "%s.%06u (%s[%s]) %s %d %s %s ", when,
-		(unsigned int)(s->start_ns % 1000000000ull / 1000), dur, handler,
-		s->kind == SPAN_KIND_SERVER ? "HTTP" : "HTTPClient", s->status, s->method, s->path);
+	/* One line per span: control characters in what the traced program
+	 * sent or named are escaped (\xNN), so none can start a line. */
+	fprintf(f, "%s.%06u (%s[%s]) %s %d ", when, (unsigned int)(s->start_ns % 1000000000ull / 1000),
+		dur, handler, s->kind == SPAN_KIND_SERVER ? "HTTP" : "HTTPClient", s->status);
+	utf8_put_escaped(f, s->method);
+	fputc(' ', f);
+	utf8_put_escaped(f, s->path);
+	fputc(' ', f);
 	endpoint(f, &s->client);
 	fputs("->", f);
 	endpoint(f, &s->server);
-	fprintf(f, " size:%" PRIu64 "B svc=[%s] traceparent=[00-%s-%s-%02x]", s->request_body_size,
-		s->service ? s->service->name : "", trace, span_hex, s->trace_flags);
+	fprintf(f, " size:%" PRIu64 "B svc=[", s->request_body_size);
+	utf8_put_escaped(f, s->service ? s->service->name : "");
+	fprintf(f, "] traceparent=[00-%s-%s-%02x]", trace, span_hex, s->trace_flags);
 	if (!is_root(s)) {
 		char parent[17];
 
 		hex(s->parent_span_id, 8, parent);
 		fprintf(f, " parent=[%s]", parent);
 	}
-	if (s->error[0])
-		fprintf(f, " error=[%s]", s->error);
+	if (s->error[0]) {
+		fputs(" error=[", f);
+		utf8_put_escaped(f, s->error);
+		fputc(']', f);
+	}
 	fputc('\n', f);
 }
 
+/* A JSON string of any bytes: escapes as RFC 8259 asks, and a byte that is
+ * not UTF-8 (the model's strings are; this keeps the line JSON regardless)
+ * as \ufffd. */
 static void json_string(FILE *f, const char *s)
 {
+	size_t n = strlen(s);
+
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		size_t len = c < 0x80 ? 1 : utf8_seq_len((const unsigned char *)s + i, n - i);
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
+		else if (c < 0x20 || c == 0x7f)
 			fprintf(f, "\\u%04x", c);
+		else if (!len)
+			fputs("\\ufffd", f);
 		else
-			fputc(c, f);
+			fwrite(s + i, 1, len, f);
+		i += len ? len : 1;
 	}
 	fputc('"', f);
 }
@@ -110,7 +130,11 @@ void printer__json(FILE *f, const struct span *s)
 		s->kind == SPAN_KIND_SERVER ? "server" : "client");
 	json_string(f, s->service ? s->service->name : "");
 	fprintf(f, ",\"pid\":%u,\"tid\":%u,\"method\":", s->pid, s->tid);
-	json_string(f, s->method);
+	json_string(f, http_method_semconv(s->method));
+	if (!http_method_known(s->method)) {
+		fputs(",\"method_original\":", f);
+		json_string(f, s->method);
+	}
 	fputs(",\"path\":", f);
 	json_string(f, s->path);
 	fputs(",\"route\":", f);

@@ -20,6 +20,7 @@
 #include "model/route.h"
 #include "probes.h"
 #include "util/log.h"
+#include "util/utf8.h"
 #include "version.h"
 
 
@@ -39,16 +40,27 @@ struct render_ctx {
 	label_mask labels; /* what the selections leave of the instrument's labels */
 };
 
+/* A label value: the text format escapes \\, \" and newlines, and must be
+ * UTF-8 (strings in the model are; a byte that is not is written as U+FFFD
+ * all the same, so one bad value cannot make a scrape unreadable). */
 static void label_value(FILE *f, const char *v)
 {
+	size_t n = strlen(v);
+
 	fputc('"', f);
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			fputs(*v == '\\' ? "\\\\" : "\\\"", f);
-		else if (*v == '\n')
+	for (size_t i = 0; i < n;) {
+		unsigned char c = v[i];
+		size_t len = c < 0x80 ? 1 : utf8_seq_len((const unsigned char *)v + i, n - i);
+
+		if (c == '\\' || c == '"')
+			fputs(c == '\\' ? "\\\\" : "\\\"", f);
+		else if (c == '\n')
 			fputs("\\n", f);
+		else if (!len)
+			fputs(UTF8_REPLACEMENT, f);
 		else
-			fputc(*v, f);
+			fwrite(v + i, 1, len, f);
+		i += len ? len : 1;
 	}
 	fputc('"', f);
 }
@@ -209,6 +221,21 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 			fputs("sonde_routes_overflow_total{service_name=", f);
 			label_value(f, svc->name);
 			fprintf(f, "} %" PRIu64 "\n", route_table__overflowed(svc->routes));
+		}
+	}
+	if (rt->metrics) {
+		bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
+
+		fputs("# HELP sonde_metric_series_overflow_total Observations dropped from a metric "
+		      "because it had reached metrics.max_series_per_metric series.\n"
+		      "# TYPE sonde_metric_series_overflow_total counter\n", f);
+		for (int i = 0; i < INSTR__MAX; i++) {
+			const char *name = legacy ? instruments[i].legacy : instruments[i].prom;
+
+			if (!name)
+				continue;
+			fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
+				name, metric_store__overflowed(rt->metrics, instruments[i].kind));
 		}
 	}
 	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "discovery.h"
+#include "model/http_method.h"
 #include "util/str.h"
 
 /* OTel semantic-convention advice for http.*.request.duration. */
@@ -65,6 +66,9 @@ struct metric_store {
 	struct series **order; /* creation order, for stable output */
 	size_t count, cap;
 	uint64_t spans;
+	size_t max_series;		     /* per kind (each of its metrics has as many) */
+	size_t kind_series[SPAN_KIND_CLIENT + 1]; /* series per kind */
+	uint64_t overflowed[SPAN_KIND_CLIENT + 1]; /* observations dropped by max_series */
 	bool keep_local_port; /* some selection includes server_port on server metrics */
 	bool keep_version;    /* some selection includes network_protocol_version */
 	int exp_size, exp_scale; /* exponential histograms when exp_size > 0 */
@@ -324,6 +328,7 @@ struct metric_store *metric_store__new(void)
 	if (!m)
 		return NULL;
 	pthread_mutex_init(&m->lock, NULL);
+	m->max_series = METRIC_SERIES_MAX_DEFAULT;
 	return m;
 }
 
@@ -351,6 +356,8 @@ void metric_store__free(struct metric_store *m)
 void metric_store__configure(struct metric_store *m, const struct sonde_config *cfg)
 {
 	pthread_mutex_lock(&m->lock);
+	if (cfg->max_series > 0)
+		m->max_series = cfg->max_series;
 	for (int i = 0; i < INSTR__MAX; i++) {
 		label_mask l = instrument_labels(&cfg->attr_selects, i);
 
@@ -461,6 +468,10 @@ static struct series *series_get(struct metric_store *m, const struct series_key
 	for (s = m->buckets[b]; s; s = s->next)
 		if (key_equal(&s->key, k))
 			return s;
+	if (m->kind_series[k->kind] >= m->max_series) {
+		m->overflowed[k->kind]++;
+		return NULL;
+	}
 	if (m->count == m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 64;
 		struct series **grown = realloc(m->order, cap * sizeof(*grown));
@@ -485,6 +496,7 @@ static struct series *series_get(struct metric_store *m, const struct series_key
 	s->next = m->buckets[b];
 	m->buckets[b] = s;
 	m->order[m->count++] = s;
+	m->kind_series[k->kind]++;
 	return s;
 }
 
@@ -514,7 +526,7 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	memset(&k, 0, sizeof(k));
 	k.kind = sp->kind;
 	k.service = sp->service;
-	str_copy(k.method, sizeof(k.method), sp->method);
+	str_copy(k.method, sizeof(k.method), http_method_semconv(sp->method));
 	k.status = sp->status;
 	if (sp->kind == SPAN_KIND_SERVER) {
 		k.route = route;
@@ -553,6 +565,35 @@ void metric_store__foreach(struct metric_store *m, void (*fn)(const struct serie
 	for (size_t i = 0; i < m->count; i++)
 		fn(m->order[i], arg);
 	pthread_mutex_unlock(&m->lock);
+}
+
+void metric_store__set_max_series(struct metric_store *m, size_t max)
+{
+	pthread_mutex_lock(&m->lock);
+	m->max_series = max ? max : 1;
+	pthread_mutex_unlock(&m->lock);
+}
+
+uint64_t metric_store__overflowed(struct metric_store *m, enum span_kind kind)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (kind == SPAN_KIND_SERVER || kind == SPAN_KIND_CLIENT)
+		n = m->overflowed[kind];
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+size_t metric_store__series(struct metric_store *m, enum span_kind kind)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	if (kind == SPAN_KIND_SERVER || kind == SPAN_KIND_CLIENT)
+		n = m->kind_series[kind];
+	pthread_mutex_unlock(&m->lock);
+	return n;
 }
 
 uint64_t metric_store__spans(struct metric_store *m)

@@ -20,6 +20,8 @@
 #include "model/span.h"
 
 #define DURATION_BOUNDS 15
+/* Series per metric unless configured (metrics.max_series_per_metric). */
+#define METRIC_SERIES_MAX_DEFAULT 10000
 #define SIZE_BOUNDS 10
 
 extern const double duration_bounds_s[DURATION_BOUNDS]; /* seconds */
@@ -215,6 +217,23 @@ int series_merge(const struct series *in, size_t n_in, enum span_kind kind, labe
 void series__free_all(struct series *v, size_t n);
 
 uint64_t metric_store__spans(struct metric_store *m);
+
+/*
+ * The cardinality cap: each of a kind's metrics has one series per key in
+ * the store, so the store holds at most max_series keys per span kind. An
+ * observation that would need a further key is dropped from the metrics
+ * (its span is still exported) and counted; methods outside the known set
+ * are "_OTHER" in the key (model/http_method.h).
+ */
+
+/** metric_store__set_max_series() - the cap (also set by metric_store__configure). */
+void metric_store__set_max_series(struct metric_store *m, size_t max);
+
+/** metric_store__overflowed() - observations of @kind dropped by the cap. */
+uint64_t metric_store__overflowed(struct metric_store *m, enum span_kind kind);
+
+/** metric_store__series() - series of @kind in the store. */
+size_t metric_store__series(struct metric_store *m, enum span_kind kind);
 
 /** histogram_observe() - add @v to @h with bounds @bounds (@n of them). */
 void histogram_observe(struct histogram *h, const double *bounds, int n, double v);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "model/route.h"
+#include "model/span.h"
+#include "util/utf8.h"
 
 #define UUID_LEN 36
 #define HEX_ID_MIN 8
@@ -276,6 +278,7 @@ static int route_table__grow(struct route_table *t)
  */
 const char *route_table__admit(struct route_table *t, const char *route)
 {
+	char fixed[SPAN_ROUTE_MAX];
 	struct route_slot *slot;
 	uint64_t hash;
 	char *copy;
@@ -284,6 +287,12 @@ const char *route_table__admit(struct route_table *t, const char *route)
 		return ROUTE_OVERFLOW;
 	if (!route)
 		goto overflow;
+	/* Routes are labels: valid UTF-8 (a path cut to a route's length may
+	 * end inside a character). */
+	if (!utf8_valid(route, strlen(route))) {
+		utf8_sanitize(fixed, sizeof(fixed), route, strlen(route));
+		route = fixed;
+	}
 	hash = route_hash(route);
 	slot = route_table__find(t, route, hash);
 	if (slot->route)

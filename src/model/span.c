@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Building the protocol-independent part of a span from a kernel event. */
+/* Building the protocol-independent part of a span from a kernel event,
+ * and what every span goes through whatever its protocol. */
 #include "model/span.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "model/traceparent.h"
 #include "sonde/abi.h"
 #include "util/str.h"
+#include "util/utf8.h"
 
 static void endpoint_from(const struct sonde_addr *a, struct span_endpoint *e)
 {
@@ -66,4 +69,25 @@ void span_from_connect_failure(const struct sonde_txn_event *ev, int64_t mono_to
 		snprintf(s->error, sizeof(s->error), "connect: %s", strerror(ev->error));
 	else
 		snprintf(s->error, sizeof(s->error), "connect: closed before it completed");
+}
+
+void span_sanitize(struct span *s)
+{
+	utf8_fix(s->method, sizeof(s->method));
+	utf8_fix(s->path, sizeof(s->path));
+	utf8_fix(s->route, sizeof(s->route));
+	utf8_fix(s->host, sizeof(s->host));
+	utf8_fix(s->error, sizeof(s->error));
+}
+
+bool span_take_traceparent(struct span *s, const char *value)
+{
+	struct traceparent tp;
+
+	if (!traceparent_parse(value, strlen(value), &tp))
+		return false;
+	memcpy(s->trace_id, tp.trace_id, sizeof(s->trace_id));
+	memcpy(s->parent_span_id, tp.parent_id, sizeof(s->parent_span_id));
+	s->trace_flags = tp.flags;
+	return true;
 }

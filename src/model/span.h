@@ -99,4 +99,18 @@ static inline uint64_t span_handler_ns(const struct span *s)
 	return s->end_ns > s->handler_start_ns ? s->end_ns - s->handler_start_ns : 0;
 }
 
+/**
+ * span_sanitize() - make the span's strings valid UTF-8 (util/utf8.h):
+ * called where a span is built from bytes a traced program sent, before
+ * anything reads them.
+ */
+void span_sanitize(struct span *s);
+
+/**
+ * span_take_traceparent() - put @s in the trace of the traceparent header
+ * @value when it is valid as a whole (model/traceparent.h); else leave @s
+ * as it is. Return: whether it was taken.
+ */
+bool span_take_traceparent(struct span *s, const char *value);
+
 #endif /* SONDE_MODEL_SPAN_H */

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "config.h"
@@ -210,12 +213,86 @@ static void test_attributes_select(void **state)
 	config__free(&again);
 }
 
+static void write_file(const char *path, const char *text, size_t pad)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	for (size_t i = 0; i < pad; i++)
+		fputc(i % 64 == 63 ? '\n' : ' ', f);
+	fclose(f);
+}
+
+/* A file over 1 MiB is refused before parsing; one just under is read. */
+static void test_size_bound(void **state)
+{
+	const char *path = "/tmp/sonde-test-big.yml";
+	const char *head = "discovery:\n  services:\n    - open_ports: 8080\n# padding\n";
+	struct sonde_config cfg;
+	char err[512] = "";
+
+	write_file(path, head, (1u << 20) - strlen(head));
+	assert_int_equal(load(&cfg, path, err, sizeof(err)), 0);
+	config__free(&cfg);
+	write_file(path, head, (1u << 20) - strlen(head) + 1);
+	assert_int_equal(load(&cfg, path, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/tmp/sonde-test-big.yml: the configuration file is larger than "
+				 "1024 KiB\n");
+	config__free(&cfg);
+	unlink(path);
+}
+
+/* 200,000 levels of nesting are refused at once (libyaml alone takes
+ * tens of seconds to build them), 64 are accepted by the parser. */
+static void test_depth_bound_is_fast(void **state)
+{
+	const char *path = "/tmp/sonde-test-deep.yml";
+	struct sonde_config cfg;
+	char err[512] = "";
+	struct timespec t0, t1;
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs("discovery:\n  services:\n    - open_ports: 8080\nx: ", f);
+	for (int i = 0; i < 200000; i++)
+		fputc('[', f);
+	for (int i = 0; i < 200000; i++)
+		fputc(']', f);
+	fputc('\n', f);
+	fclose(f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(load(&cfg, path, err, sizeof(err)), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(err, "/tmp/sonde-test-deep.yml:4:67: nested deeper than 64 levels\n");
+	assert_true(t1.tv_sec - t0.tv_sec < 2);
+	config__free(&cfg);
+	/* 64 levels (63 of brackets under the top mapping) parse; the key is
+	 * then unknown, which is the next check */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("discovery:\n  services:\n    - open_ports: 8080\nx: ", f);
+	for (int i = 0; i < 63; i++)
+		fputc('[', f);
+	for (int i = 0; i < 63; i++)
+		fputc(']', f);
+	fputc('\n', f);
+	fclose(f);
+	assert_int_equal(load(&cfg, path, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/tmp/sonde-test-deep.yml:4:1: x: unknown key (see sonde --help for "
+				 "the keys)\n");
+	config__free(&cfg);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_seed_file, setup),
 		cmocka_unit_test_setup(test_env_wins_over_file, setup),
 		cmocka_unit_test_setup(test_bad_files_golden, setup),
+		cmocka_unit_test_setup(test_size_bound, setup),
+		cmocka_unit_test_setup(test_depth_bound_is_fast, setup),
 		cmocka_unit_test_setup(test_print_masks_headers, setup),
 		cmocka_unit_test_setup(test_print_roundtrip, setup),
 		cmocka_unit_test_setup(test_attributes_select, setup),

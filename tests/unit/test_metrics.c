@@ -380,6 +380,106 @@ static void test_enable_exponential_limits(void **state)
 	metric_store__free(m);
 }
 
+struct methods_seen {
+	size_t n;
+	char method[8][SPAN_METHOD_MAX];
+};
+
+static void collect_methods(const struct series *s, void *arg)
+{
+	struct methods_seen *m = arg;
+
+	if (m->n < 8)
+		snprintf(m->method[m->n], SPAN_METHOD_MAX, "%s", s->key.method);
+	m->n++;
+}
+
+/* Methods outside the known set share one series, "_OTHER". */
+static void test_unknown_methods_are_other(void **state)
+{
+	struct metric_store *m = metric_store__new();
+	const char *sent[] = { "GET", "POSTX0001", "POSTX0002", "PURGE", "get", "GET" };
+	struct methods_seen seen = { 0 };
+
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		struct span s = server_span(&shop, sent[i], 200, 8080, 0.01);
+
+		metric_store__record(m, &s, "/a");
+	}
+	metric_store__foreach(m, collect_methods, &seen);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.method[0], "GET");
+	assert_string_equal(seen.method[1], "_OTHER");
+	assert_int_equal(metric_store__overflowed(m, SPAN_KIND_SERVER), 0);
+	metric_store__free(m);
+}
+
+static void count_only(const struct series *s, void *arg)
+{
+	(*(size_t *)arg)++;
+}
+
+/* Past the cap, new series are not made; their observations are counted. */
+static void test_series_cap(void **state)
+{
+	struct metric_store *m = metric_store__new();
+	struct sonde_config cfg;
+	static char routes[50][16];
+	size_t n = 0;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.max_series = 10;
+	metric_store__configure(m, &cfg);
+	for (int i = 0; i < 50; i++) {
+		struct span s = server_span(&shop, "GET", 200, 8080, 0.01);
+
+		snprintf(routes[i], sizeof(routes[i]), "/r%d", i);
+		metric_store__record(m, &s, routes[i]);
+	}
+	/* an existing series still counts after the cap is reached */
+	for (int i = 0; i < 3; i++) {
+		struct span s = server_span(&shop, "GET", 200, 8080, 0.01);
+
+		metric_store__record(m, &s, routes[0]);
+	}
+	metric_store__foreach(m, count_only, &n);
+	assert_int_equal(n, 10);
+	assert_int_equal(metric_store__series(m, SPAN_KIND_SERVER), 10);
+	assert_int_equal(metric_store__overflowed(m, SPAN_KIND_SERVER), 40);
+	/* the cap is per kind: client series have room of their own */
+	{
+		struct span c = server_span(&shop, "GET", 200, 80, 0.01);
+
+		c.kind = SPAN_KIND_CLIENT;
+		snprintf(c.host, sizeof(c.host), "api:80");
+		metric_store__record(m, &c, NULL);
+	}
+	assert_int_equal(metric_store__series(m, SPAN_KIND_CLIENT), 1);
+	assert_int_equal(metric_store__overflowed(m, SPAN_KIND_CLIENT), 0);
+	/* every span is counted as seen, recorded or not */
+	assert_int_equal(metric_store__spans(m), 54);
+	metric_store__free(m);
+}
+
+static void test_series_cap_default(void **state)
+{
+	struct metric_store *m = metric_store__new();
+	struct sonde_config cfg;
+	static char routes[METRIC_SERIES_MAX_DEFAULT + 5][16];
+
+	memset(&cfg, 0, sizeof(cfg)); /* 0: the default stays */
+	metric_store__configure(m, &cfg);
+	for (int i = 0; i < METRIC_SERIES_MAX_DEFAULT + 5; i++) {
+		struct span s = server_span(&shop, "GET", 200, 8080, 0.01);
+
+		snprintf(routes[i], sizeof(routes[i]), "/r%d", i);
+		metric_store__record(m, &s, routes[i]);
+	}
+	assert_int_equal(metric_store__series(m, SPAN_KIND_SERVER), METRIC_SERIES_MAX_DEFAULT);
+	assert_int_equal(metric_store__overflowed(m, SPAN_KIND_SERVER), 5);
+	metric_store__free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +493,9 @@ int main(void)
 		cmocka_unit_test(test_include_and_exclude),
 		cmocka_unit_test(test_merge_by_value),
 		cmocka_unit_test(test_enable_exponential_limits),
+		cmocka_unit_test(test_unknown_methods_are_other),
+		cmocka_unit_test(test_series_cap),
+		cmocka_unit_test(test_series_cap_default),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

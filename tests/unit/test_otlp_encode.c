@@ -595,6 +595,10 @@ static void test_span_name(void **state)
 	snprintf(s.path, sizeof(s.path), "/orders/123456/items");
 	otlp_span_name(&s, name, sizeof(name));
 	assert_string_equal(name, "GET /orders/*/items");
+	/* a method outside the known set is "HTTP" in the name (semconv) */
+	snprintf(s.method, sizeof(s.method), "POSTX0001");
+	otlp_span_name(&s, name, sizeof(name));
+	assert_string_equal(name, "HTTP /orders/*/items");
 }
 
 int main(void)

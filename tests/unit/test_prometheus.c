@@ -242,6 +242,62 @@ static void test_promtool_accepts(void **state)
 	}
 }
 
+static int promtool_check(const char *out, char *report, size_t size)
+{
+	FILE *p;
+	size_t n;
+	int status;
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0)
+		fail_msg("promtool not found: install Debian's prometheus package");
+	p = popen("promtool check metrics > /tmp/sonde-promtool-hostile.out 2>&1", "w");
+	assert_non_null(p);
+	fputs(out, p);
+	status = pclose(p);
+	p = fopen("/tmp/sonde-promtool-hostile.out", "r");
+	assert_non_null(p);
+	n = fread(report, 1, size - 1, p);
+	report[n] = '\0';
+	fclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Label values that are not UTF-8 (the model sanitizes strings; this is the
+ * exporter's own guard), quotes, backslashes and newlines: promtool still
+ * reads the whole exposition, and the series cap's counter is there. */
+static void test_hostile_labels_and_overflow(void **state)
+{
+	static struct service bad = { .id = 3, .name = "svc\nwith\xff\"newline\n" };
+	struct metric_store *m = metric_store__new();
+	struct span a = make_span("GET", 200, 0.01, 0, 0);
+	char report[4096] = "";
+	char *out;
+
+	metric_store__set_max_series(m, 3);
+	a.service = &bad;
+	metric_store__record(m, &a, "/caf\xe9/\xff\"q\\x");
+	metric_store__record(m, &a, "/a");
+	metric_store__record(m, &a, "/b");
+	metric_store__record(m, &a, "/c");
+	metric_store__record(m, &a, "/d");
+	out = render(m, NAMING_OTEL);
+	if (promtool_check(out, report, sizeof(report)) != 0)
+		fail_msg("promtool rejected: %s\n%s", report, out);
+	assert_non_null(strstr(out, "http_route=\"/caf\xef\xbf\xbd/\xef\xbf\xbd\\\"q\\\\x\""));
+	assert_non_null(strstr(out, "service_name=\"svc\\nwith\xef\xbf\xbd\\\"newline\\n\""));
+	assert_non_null(strstr(out, "# TYPE sonde_metric_series_overflow_total counter\n"));
+	assert_non_null(strstr(out, "sonde_metric_series_overflow_total{metric=\""
+				    "http_server_request_duration_seconds\"} 2\n"));
+	assert_non_null(strstr(out, "sonde_metric_series_overflow_total{metric=\""
+				    "http_client_request_duration_seconds\"} 0\n"));
+	free(out);
+	out = render(m, NAMING_LEGACY);
+	assert_non_null(strstr(out, "sonde_metric_series_overflow_total{metric=\""
+				    "http_server_duration_seconds\"} 2\n"));
+	free(out);
+	metric_store__free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -249,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_legacy_names),
 		cmocka_unit_test(test_promtool_accepts),
 		cmocka_unit_test(test_selected_labels),
+		cmocka_unit_test(test_hostile_labels_and_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,6 +29,18 @@ const zlib = require('zlib');
 const grpc = require('@grpc/grpc-js');
 const root = require('@opentelemetry/otlp-transformer/build/src/generated/root');
 
+const protobuf = require('protobufjs/minimal');
+
+// Strings are UTF-8 in OTLP, protobuf or JSON: decode them strictly, so an
+// invalid byte fails the request (protobufjs and Buffer#toString would
+// quietly replace it, and the test could not tell).
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+for (const R of [protobuf.Reader, protobuf.BufferReader]) {
+  R.prototype.string = function strictString() {
+    return strictUtf8.decode(this.bytes());
+  };
+}
+
 const proto = root.opentelemetry.proto;
 const TYPES = {
   traces: {
@@ -87,7 +99,7 @@ function hexIdsToBytes(v) {
 
 function decodeJson(signal, buf) {
   const T = TYPES[signal].request;
-  return T.toObject(T.fromObject(hexIdsToBytes(JSON.parse(buf.toString('utf8')))), TO_OBJECT);
+  return T.toObject(T.fromObject(hexIdsToBytes(JSON.parse(strictUtf8.decode(buf)))), TO_OBJECT);
 }
 
 // ---- OTLP/HTTP ----
