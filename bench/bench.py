@@ -635,7 +635,7 @@ class MinimalAgent:
                                  f"see {self.log_path}")
             time.sleep(0.05)
         self.max_rss_kb = 0
-        self.records = self.lost = None
+        self.records = self.heads = self.lost = None
 
     @property
     def pid(self):
@@ -652,7 +652,7 @@ class MinimalAgent:
         m = re.search(r"minimal: records (\d+) bytes (\d+) requests (\d+) lost (\d+)", text)
         if not m:
             raise BenchError(f"minimal agent printed no counts at exit; see {self.log_path}")
-        self.records, self.lost = int(m.group(1)), int(m.group(4))
+        self.records, self.heads, self.lost = int(m.group(1)), int(m.group(3)), int(m.group(4))
 
 
 # --------------------------------------------------------------------------
@@ -896,6 +896,7 @@ class Runner:
             finally:
                 agent.stop()
             res["records"] = agent.records
+            res["heads"] = agent.heads
             res["lost"] = agent.lost
             res["agent_rss_kb"] = agent.max_rss_kb
             res["agent_hwm_kb"] = agent.hwm_kb
@@ -1231,6 +1232,7 @@ def summarize(rounds, conns, k=1):
             s[c]["hwm_kb"] = max(r[c]["agent_hwm_kb"] for r in rounds)
         if c in MIN_HOOK:
             s[c]["records"] = sum(r[c]["records"] for r in rounds)
+            s[c]["heads"] = sum(r[c]["heads"] for r in rounds)
             s[c]["records_per_req"] = s[c]["records"] / s[c]["requests"]
 
     def ratio(a, b):
@@ -1576,7 +1578,7 @@ def render_target(a, t, s, opts):
     a(f"{t.port_note}; Sonde instrumented {', '.join(map(str, s['instrumented']))} "
       "process(es) when tracing.")
     a("")
-    a(f"Rounds used: {len(rounds)} of {len(s['all_rounds'])} run "
+    a(f"Rounds used: {len(rounds)} of the {len(s['all_rounds'])} run "
       f"({', '.join(str(r['n']) for r in rounds)}).")
     a("")
     a("| configuration | req/s (median) | req/s (min – max) | throughput ratio vs not "
@@ -1596,7 +1598,8 @@ def render_target(a, t, s, opts):
     a("")
     a("Minimal agent: "
       + "; ".join(f"{CONFIG_LABEL[c]}: {s[c]['records']:,} ring-buffer records for "
-                  f"{s[c]['requests']:,} requests ({s[c]['records_per_req']:.2f} per request), "
+                  f"{s[c]['requests']:,} requests ({s[c]['records_per_req']:.2f} per request; "
+                  f"{s[c]['heads']:,} of the copied heads start with `GET ` or `POST`), "
                   f"{s[c]['lost']:,} lost, max RSS {s[c]['rss_kb'] / 1024:.1f} MiB"
                   for c in MIN_HOOK) + ".")
     a("")
