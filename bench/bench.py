@@ -1404,16 +1404,18 @@ def render(results, info, opts, started, elapsed):
           "a Sonde it had not started to exit.")
     a("- Figures are medians over the rounds; a ratio or a difference is computed within "
       "a round, then the median taken.")
-    a("- Throughput: wrk's `Requests/sec`. Throughput ratio = traced ÷ untraced "
-      "(Sonde not running), within a round.")
+    a("- Throughput: wrk's `Requests/sec`. Throughput ratio = a configuration's ÷ *Sonde "
+      "not running*'s, within a round; *Sonde − minimal agent* = the difference of their "
+      "ratios, within a round.")
     a("- Server CPU per request: utime + stime of the server's processes (nginx master "
       "and worker; the Go process, all threads; go-client: the front and the downstream "
       "together) from `/proc/PID/stat` before and after "
       "the wrk run, divided by the requests wrk completed. The eBPF programs run in the "
       "server's syscalls, so their cost lands in its stime. *Extra* CPU = traced minus "
       f"untraced. `/proc` counts in ticks of {1000 // CLK_TCK} ms.")
-    a("- Sonde CPU per request: the same delta of Sonde's own process (user space: ring "
-      "buffer, decoding, metrics) ÷ requests. RSS: VmRSS of Sonde sampled every "
+    a("- Agent CPU per request: the same delta of the agent's own process (Sonde's user "
+      "space: ring buffer, decoding, metrics; the minimal agent's ring-buffer loop) ÷ "
+      "requests. RSS: VmRSS of the agent sampled every "
       f"{RSS_SAMPLE:g}s during its runs (max), and its VmHWM at the end.")
     a("- Lost events: the sum of all `sonde_events_lost_total{reason}` series at the end "
       "of each traced run (fresh Sonde each time), summed over the runs. Spans: "
@@ -2136,7 +2138,7 @@ def main():
     if len(cpus) >= 2:
         cpu_pair = (cpus[0], cpus[1])
         pinning = (f"the server (go-client: front and downstream) on CPU {cpus[0]}, wrk on "
-                   f"CPU {cpus[1]} (`taskset -c`); Sonde "
+                   f"CPU {cpus[1]} (`taskset -c`); Sonde (and the minimal agent) "
                    "unpinned, so it shares the two CPUs with them."
                    if len(cpus) == 2 else
                    f"the server (go-client: front and downstream) on CPU {cpus[0]}, wrk on "
