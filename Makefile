@@ -139,7 +139,20 @@ $(BUILD)/bench/floor: bench/floor/floor.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
-bench: $(BUILD)/sonde $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o
+# The minimal reference agent of the benchmark (bench/minimal/): the least an
+# agent on sys_exit or on the socket tracepoints does per socket read/write.
+$(BUILD)/bench/minimal.bpf.o: bench/minimal/minimal.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/minimal: bench/minimal/minimal.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
+BENCH_BIN := $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o \
+	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o
+
+bench: $(BUILD)/sonde $(BENCH_BIN)
 	bench/run.sh
 
 demo: $(BUILD)/sonde

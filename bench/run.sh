@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sonde overhead benchmark: nginx and a Go net/http server under wrk, with
-# Sonde not running, attached but matching nothing, and tracing, alternated
-# in one run. Prints a Markdown report and writes it to docs/benchmarks.md.
-# Run as root after `make build/sonde` (`make bench` does both).
+# Sonde overhead benchmark: nginx and Go net/http servers under wrk, with
+# Sonde not running, attached but matching nothing, tracing, and the minimal
+# reference agent (bench/minimal/) on sys_exit and on the socket hooks,
+# alternated in one run. Prints a Markdown report and writes it to
+# docs/benchmarks.md. Run as root after `make build/sonde build/bench/minimal
+# build/bench/floor` (`make bench` does it all).
 #
-# Knobs: BENCH_PAIRS (5), BENCH_SECONDS (5); see bench/bench.py for the rest.
+# Knobs: BENCH_PAIRS (8), BENCH_SECONDS (5), BENCH_MAX_OTHER_CPU (10),
+# BENCH_EXTRA_ROUNDS (2); see bench/bench.py for the rest.
 # Exits non-zero only when something could not run, never on the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,7 +9,10 @@
  *           below also do, so their own cost is theirs minus this one's);
  *  clock  - plus one bpf_ktime_get_ns() for the measured process;
  *  copy   - plus one 64-byte bpf_probe_read_user() for it (from its stack);
- *  lookup - plus one hash-map lookup for it.
+ *  lookup - plus one hash-map lookup for it;
+ *  sock_empty - empty programs on the socket tracepoints instead
+ *           (tp_btf/sock_recv_length and tp_btf/sock_send_length, attached
+ *           together): getppid() is not socket I/O, so it should pay nothing.
  *
  * The measured process is the only one doing extra work, as a traced
  * process would be; `target` is set by the loader.
@@ -73,5 +76,17 @@ int BPF_PROG(lookup, struct pt_regs *regs, long ret)
 
 	if (measured() && bpf_map_lookup_elem(&table, &key))
 		sink++;
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv_empty, struct sock *sk, int ret, int flags)
+{
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send_empty, struct sock *sk, int ret, int flags)
+{
 	return 0;
 }

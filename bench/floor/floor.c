@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Syscall cost with nothing attached and with each program of floor.bpf.c
- * attached in turn, alternating, in one run: prints one line per variant,
+ * attached in turn (sock_empty: its two socket-tracepoint programs together), alternating, in one run: prints one line per variant,
  * "NAME NS_PER_SYSCALL" (median over rounds of the cheapest syscall,
  * getppid(), in a tight loop pinned to the CPU it starts on).
  * Usage: floor BPF_OBJECT [ROUNDS [CALLS]]
@@ -15,8 +15,14 @@
 #include <sys/syscall.h>
 #include <bpf/libbpf.h>
 
-static const char *const variants[] = { "none", "empty", "check", "clock", "copy", "lookup" };
+static const char *const variants[] = { "none", "empty", "check", "clock", "copy", "lookup",
+					"sock_empty" };
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
+/* The programs each variant attaches (at most 2), by name; none for "none". */
+static const char *const progs[NVAR][2] = {
+	{ NULL }, { "empty" }, { "check" }, { "clock" }, { "copy" }, { "lookup" },
+	{ "sock_recv_empty", "sock_send_empty" },
+};
 
 static double loop_ns(long calls)
 {
@@ -83,20 +89,21 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < NVAR; i++) {
 			/* rotate the order every round */
 			size_t v = (i + r) % NVAR;
-			struct bpf_link *link = NULL;
+			struct bpf_link *links[2] = { NULL, NULL };
 
-			if (v) {
+			for (int k = 0; k < 2 && progs[v][k]; k++) {
 				struct bpf_program *p =
-					bpf_object__find_program_by_name(obj, variants[v]);
+					bpf_object__find_program_by_name(obj, progs[v][k]);
 
-				link = p ? bpf_program__attach(p) : NULL;
-				if (!link) {
-					fprintf(stderr, "floor: cannot attach %s\n", variants[v]);
+				links[k] = p ? bpf_program__attach(p) : NULL;
+				if (!links[k]) {
+					fprintf(stderr, "floor: cannot attach %s\n", progs[v][k]);
 					return 1;
 				}
 			}
 			res[v][r] = loop_ns(calls);
-			bpf_link__destroy(link);
+			bpf_link__destroy(links[0]);
+			bpf_link__destroy(links[1]);
 		}
 	}
 	for (size_t v = 0; v < NVAR; v++) {
