@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The kernel-side HTTP/1 parsers (bpf/proto_http1.bpf.h) as one
+ * BPF_PROG_TYPE_SYSCALL program, for tests/bpf/test_proto.c to drive
+ * through BPF_PROG_TEST_RUN: the input bytes arrive as the program's
+ * context, the verdict leaves in globals (.bss) user space reads back.
+ *
+ * Not under bpf/: everything there is built into the agent's skeletons.
+ */
+#define SONDE_PROTO_PARSERS_ONLY
+#include "proto_http1.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Which parser to run; the same numbers in test_proto.c. */
+enum proto_op {
+	PROTO_OP_IS_REQUEST = 1,
+	PROTO_OP_STATUS = 2,
+	PROTO_OP_STATUS_PREFIX = 3,
+	PROTO_OP_FRAME_HEAD = 4,
+};
+
+/* The context: same layout as struct proto_in in test_proto.c. */
+struct proto_in {
+	__u32 op;
+	__u32 len;
+	__u8 buf[SONDE_RESP_CAP];
+};
+
+/* The verifier refuses variable-offset reads of a syscall program's
+ * context, and http_frame_head reads up to 64 bytes past SONDE_RESP_CAP:
+ * the parsers run on a copy in a map value, zeroed room after it. */
+struct proto_copy {
+	struct proto_in in;
+	__u8 slack[128];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proto_copy);
+} proto_scratch SEC(".maps");
+
+/* The verdict. `ran` tells the op was understood and the parser ran. */
+__u32 out_ran;
+__u32 out_result; /* is_request, status or prefix, per op */
+__u32 out_head_len;
+__u64 out_content_length;
+__u32 out_has_length;
+__u32 out_chunked;
+
+SEC("syscall")
+int proto_run(struct proto_in *ctx)
+{
+	struct http_frame f = {};
+	struct proto_copy *c;
+	__u32 zero = 0, len;
+
+	out_ran = 0;
+	out_result = 0;
+	out_head_len = 0;
+	out_content_length = 0;
+	out_has_length = 0;
+	out_chunked = 0;
+	c = bpf_map_lookup_elem(&proto_scratch, &zero);
+	if (!c)
+		return 1;
+	__builtin_memcpy(&c->in, ctx, sizeof(c->in));
+	__builtin_memset(c->slack, 0, sizeof(c->slack));
+	len = c->in.len;
+	if (len > SONDE_RESP_CAP)
+		len = SONDE_RESP_CAP;
+
+	switch (c->in.op) {
+	case PROTO_OP_IS_REQUEST:
+		out_result = http_is_request(c->in.buf, len);
+		break;
+	case PROTO_OP_STATUS:
+		out_result = http_response_status(c->in.buf, len);
+		break;
+	case PROTO_OP_STATUS_PREFIX:
+		out_result = http_status_prefix(c->in.buf, len);
+		break;
+	case PROTO_OP_FRAME_HEAD:
+		http_frame_head(c->in.buf, len, &f);
+		out_head_len = f.head_len;
+		out_content_length = f.content_length;
+		out_has_length = f.has_length;
+		out_chunked = f.chunked;
+		break;
+	default:
+		return 2;
+	}
+	out_ran = 1;
+	return 0;
+}

@@ -1,0 +1,604 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The kernel-side HTTP/1 parsers (bpf/proto_http1.bpf.h) run by the kernel
+ * itself: tests/bpf/proto_test.bpf.c wraps them in a syscall program, and
+ * each case here feeds it crafted bytes through BPF_PROG_TEST_RUN and
+ * checks the verdict it leaves in its globals. The verifier runs on this
+ * kernel as in production. Needs root; outside CI it skips without it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "sonde/abi.h"
+#include "proto_test.skel.h"
+
+/* Same numbers and layout as in proto_test.bpf.c. */
+enum proto_op {
+	PROTO_OP_IS_REQUEST = 1,
+	PROTO_OP_STATUS = 2,
+	PROTO_OP_STATUS_PREFIX = 3,
+	PROTO_OP_FRAME_HEAD = 4,
+};
+
+struct proto_in {
+	uint32_t op;
+	uint32_t len;
+	uint8_t buf[SONDE_RESP_CAP];
+};
+_Static_assert(sizeof(struct proto_in) == 8 + SONDE_RESP_CAP, "proto_in layout");
+
+struct frame {
+	uint32_t head_len;
+	uint64_t content_length;
+	uint32_t has_length;
+	uint32_t chunked;
+};
+
+static struct proto_test_bpf *skel;
+static char verifier_log[1 << 16];
+static size_t verifier_log_len;
+
+static int keep_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	int n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	n = vsnprintf(verifier_log + verifier_log_len, sizeof(verifier_log) - verifier_log_len,
+		      fmt, ap);
+	if (n > 0 && verifier_log_len + n < sizeof(verifier_log))
+		verifier_log_len += n;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	int err;
+
+	libbpf_set_print(keep_log);
+	skel = proto_test_bpf__open();
+	if (!skel) {
+		fprintf(stderr, "open failed: %s\n", strerror(errno));
+		return -1;
+	}
+	err = proto_test_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, "load failed: %s\n%s\n", strerror(-err), verifier_log);
+		proto_test_bpf__destroy(skel);
+		skel = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	proto_test_bpf__destroy(skel);
+	skel = NULL;
+	return 0;
+}
+
+/* Run @op with the first @size bytes of @bytes in the buffer (the rest
+ * zero) and @len as its length, @len <= @size <= SONDE_RESP_CAP: bytes
+ * past @len are there, for the parser to ignore. Returns the parser's
+ * scalar result. */
+static uint32_t run_buf(uint32_t op, const void *bytes, size_t size, size_t len)
+{
+	struct proto_in in;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &in, .ctx_size_in = sizeof(in));
+	int err;
+
+	assert_true(len <= size && size <= SONDE_RESP_CAP);
+	memset(&in, 0, sizeof(in));
+	in.op = op;
+	in.len = len;
+	memcpy(in.buf, bytes, size);
+	err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.proto_run), &opts);
+	assert_int_equal(err, 0);
+	assert_int_equal(opts.retval, 0);
+	assert_int_equal(skel->bss->out_ran, 1);
+	return skel->bss->out_result;
+}
+
+static uint32_t run_n(uint32_t op, const void *bytes, size_t len)
+{
+	return run_buf(op, bytes, len, len);
+}
+
+static uint32_t run(uint32_t op, const char *s)
+{
+	return run_n(op, s, strlen(s));
+}
+
+static struct frame frame_buf(const void *bytes, size_t size, size_t len)
+{
+	struct frame f;
+
+	run_buf(PROTO_OP_FRAME_HEAD, bytes, size, len);
+	f.head_len = skel->bss->out_head_len;
+	f.content_length = skel->bss->out_content_length;
+	f.has_length = skel->bss->out_has_length;
+	f.chunked = skel->bss->out_chunked;
+	return f;
+}
+
+static struct frame frame_n(const void *bytes, size_t len)
+{
+	return frame_buf(bytes, len, len);
+}
+
+static struct frame frame(const char *s)
+{
+	return frame_n(s, strlen(s));
+}
+
+/* ---- http_is_request ---- */
+
+static void test_request_methods_accepted(void **state)
+{
+	static const char *const lines[] = {
+		"GET / HTTP/1.1\r\n",	      "POST /x HTTP/1.1\r\n", "PUT /x HTTP/1.1\r\n",
+		"PATCH /x HTTP/1.1\r\n",    "HEAD / HTTP/1.1\r\n",  "DELETE /x HTTP/1.1\r\n",
+		"OPTIONS * HTTP/1.1\r\n",   "CONNECT h:443 HTTP/1.1\r\n",
+		"TRACE / HTTP/1.1\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (run(PROTO_OP_IS_REQUEST, lines[i]) != 1)
+			fail_msg("request line not accepted: %s", lines[i]);
+	}
+	/* Four bytes are enough. */
+	assert_int_equal(run(PROTO_OP_IS_REQUEST, "GET "), 1);
+	assert_int_equal(run(PROTO_OP_IS_REQUEST, "POST"), 1);
+}
+
+static void test_request_rejected(void **state)
+{
+	static const uint8_t tls_hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc };
+	static const uint8_t binary[] = { 0x00, 0x01, 0x02, 0x03, 0xff, 0xfe, 0x80, 0x7f };
+	static const char *const lines[] = {
+		"GEX / HTTP/1.1\r\n", "get / HTTP/1.1\r\n", "GETX / HTTP/1.1\r\n",
+		"PUTS /x\r\n",	      "HTTP/1.1 200 OK\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		" GET / HTTP/1.1\r\n", "SSH-2.0-OpenSSH_9.6\r\n", "XYZW",
+		/* each method's fourth byte wrong */
+		"GETX", "POSX", "PUTX", "PATX", "HEAX", "DELX", "OPTX", "CONX", "TRAX",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (run(PROTO_OP_IS_REQUEST, lines[i]) != 0)
+			fail_msg("not a request line, yet accepted: %s", lines[i]);
+	}
+	assert_int_equal(run_n(PROTO_OP_IS_REQUEST, tls_hello, sizeof(tls_hello)), 0);
+	assert_int_equal(run_n(PROTO_OP_IS_REQUEST, binary, sizeof(binary)), 0);
+	/* Shorter than four bytes: rejected, even when the bytes past len
+	 * would complete a method. */
+	assert_int_equal(run(PROTO_OP_IS_REQUEST, "GET"), 0);
+	assert_int_equal(run(PROTO_OP_IS_REQUEST, "GE"), 0);
+	assert_int_equal(run(PROTO_OP_IS_REQUEST, ""), 0);
+	assert_int_equal(run_buf(PROTO_OP_IS_REQUEST, "GET / HTTP/1.1", 14, 3), 0);
+}
+
+/* ---- http_response_status ---- */
+
+static void test_status_lines(void **state)
+{
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 200 OK\r\n"), 200);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.0 404 Not Found\r\n"), 404);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 100 Continue\r\n"), 100);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 304 Not Modified\r\n"), 304);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 503 Service Unavailable\r\n"), 503);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 999 x\r\n"), 999);
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 000 x\r\n"), 0);
+	/* Exactly twelve bytes are enough: no reason phrase needed. */
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 204"), 204);
+	/* The version digits are not checked, only the shape. */
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/9.9 201 x"), 201);
+}
+
+static void test_status_rejected(void **state)
+{
+	static const char *const lines[] = {
+		"HTTP/1.1 2x0 OK\r\n", "HTTP/1.1 20 OK\r\n",  "HTTP/1.1 A00 OK\r\n",
+		"HTTP/1.1 20:\r\n",    "HTTP/2 200 OK\r\n",   "HTTP/1.1-200 OK\r\n",
+		"HTTX/1.1 200 OK\r\n", "http/1.1 200 OK\r\n", "HTTP 1.1 200 OK\r\n",
+		"GET / HTTP/1.1\r\n",  " HTTP/1.1 200 OK\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		if (run(PROTO_OP_STATUS, lines[i]) != 0)
+			fail_msg("not a status line, yet a status: %s", lines[i]);
+	}
+	/* Short: eleven bytes, even with the twelfth present past len. */
+	assert_int_equal(run(PROTO_OP_STATUS, "HTTP/1.1 20"), 0);
+	assert_int_equal(run_buf(PROTO_OP_STATUS, "HTTP/1.1 200 OK", 15, 11), 0);
+	assert_int_equal(run(PROTO_OP_STATUS, ""), 0);
+}
+
+/* ---- http_status_prefix ---- */
+
+static void test_status_prefix(void **state)
+{
+	static const char *const ok[] = { "", "H", "HT", "HTT", "HTTP", "HTTP/" };
+	static const char *const bad[] = { "X", "h", "HX", "HXT", "HTX", "HTTX", "HTTP1", "GET" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (run(PROTO_OP_STATUS_PREFIX, ok[i]) != 1)
+			fail_msg("prefix of HTTP/ refused: \"%s\"", ok[i]);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (run(PROTO_OP_STATUS_PREFIX, bad[i]) != 0)
+			fail_msg("not a prefix of HTTP/, yet accepted: \"%s\"", bad[i]);
+	}
+	/* Only the bytes we have count. */
+	assert_int_equal(run_buf(PROTO_OP_STATUS_PREFIX, "HXTP/", 5, 1), 1);
+	assert_int_equal(run_buf(PROTO_OP_STATUS_PREFIX, "HXTP/", 5, 2), 0);
+	assert_int_equal(run_buf(PROTO_OP_STATUS_PREFIX, "HTTPX", 5, 4), 1);
+}
+
+/* ---- http_frame_head ---- */
+
+static void test_frame_content_length(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 42\r\n\r\n";
+	char buf[256];
+	struct frame f;
+
+	f = frame(head);
+	assert_int_equal(f.head_len, strlen(head));
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 42);
+	assert_int_equal(f.chunked, 0);
+
+	/* The body after the head changes nothing. */
+	snprintf(buf, sizeof(buf), "%s%s", head, "0123456789012345678901234567890123456789AB");
+	f = frame(buf);
+	assert_int_equal(f.head_len, strlen(head));
+	assert_int_equal(f.content_length, 42);
+
+	/* Among other headers, not first. */
+	f = frame("HTTP/1.1 200 OK\r\nDate: Tue, 01 Dec 2026 17:00:00 GMT\r\n"
+		  "Content-Type: text/plain; charset=utf-8\r\nContent-Length: 1234\r\n"
+		  "Server: x\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 1234);
+	assert_int_equal(f.head_len, 130);
+
+	/* Zero is a length. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 0);
+
+	/* Ten GiB: more than 32 bits. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 10737418240\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_true(f.content_length == 10737418240ULL);
+
+	/* Digits stop at the first non-digit. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 12);
+}
+
+static void test_frame_content_length_name_case(void **state)
+{
+	static const char *const heads[] = {
+		"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 7\r\n\r\n",
+		"HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh: 7\r\n\r\n",
+	};
+
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+		struct frame f = frame(heads[i]);
+
+		if (f.has_length != 1 || f.content_length != 7 || f.head_len != strlen(heads[i]))
+			fail_msg("case %zu: has_length %u length %llu head_len %u", i, f.has_length,
+				 (unsigned long long)f.content_length, f.head_len);
+	}
+}
+
+static void test_frame_content_length_spaces(void **state)
+{
+	struct frame f;
+
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:5\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 5);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:     123\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 123);
+	/* Spaces count against the sixteen-byte window: sixteen of them
+	 * leave no room for a digit. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:                5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.content_length, 0);
+	/* Spaces only lead: one inside the number ends it. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 1);
+	/* Space before the colon: not the header. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+}
+
+static void test_frame_not_content_length(void **state)
+{
+	struct frame f;
+
+	f = frame("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.content_length, 0);
+	assert_int_equal(f.chunked, 0);
+	assert_int_equal(f.head_len, 44);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Lengths: 5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length-2: 5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	f = frame("HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	/* In the status line, not after a line break: not a header. */
+	f = frame("Content-Length: 5\r\n\r\n");
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.head_len, 21);
+}
+
+/*
+ * More than sixteen digits: parse_length reads the sixteen bytes after the
+ * colon (leading spaces included) and keeps the digits it found there,
+ * silently dropping the rest. So a long value is cut to its leading digits
+ * and still reported as a length, never overflowing 64 bits (16 digits <
+ * 2^64). With the usual single space, that leaves fifteen digits.
+ */
+static void test_frame_content_length_long(void **state)
+{
+	struct frame f;
+
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:1234567890123456\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_true(f.content_length == 1234567890123456ULL);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:12345678901234567890\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_true(f.content_length == 1234567890123456ULL);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_true(f.content_length == 123456789012345ULL);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length:9999999999999999999999\r\n\r\n");
+	assert_int_equal(f.has_length, 1);
+	assert_true(f.content_length == 9999999999999999ULL);
+	/* The head is still found. */
+	assert_int_equal(f.head_len, 58);
+}
+
+static void test_frame_chunked(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	struct frame f;
+
+	f = frame(head);
+	assert_int_equal(f.chunked, 1);
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.head_len, strlen(head));
+	f = frame("HTTP/1.1 200 OK\r\nDate: x\r\ntransfer-encoding: chunked\r\nServer: y\r\n\r\n"
+		  "5\r\nhello\r\n0\r\n\r\n");
+	assert_int_equal(f.chunked, 1);
+	assert_int_equal(f.head_len, 67);
+	f = frame("HTTP/1.1 200 OK\r\nTRANSFER-ENCODING:chunked\r\n\r\n");
+	assert_int_equal(f.chunked, 1);
+	/* The value is not looked at: HTTP/1.1 puts chunked last whenever a
+	 * Transfer-Encoding is sent, so any one means chunked. */
+	f = frame("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+	assert_int_equal(f.chunked, 1);
+	/* Other names are not it. */
+	f = frame("HTTP/1.1 200 OK\r\nTransfer-Encodings: chunked\r\n\r\n");
+	assert_int_equal(f.chunked, 0);
+	f = frame("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n");
+	assert_int_equal(f.chunked, 0);
+	/* Both headers: both reported, the caller decides. */
+	f = frame("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n");
+	assert_int_equal(f.chunked, 1);
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 9);
+}
+
+/* A response head of exactly @size bytes (19 or 28..SONDE_RESP_CAP),
+ * padded with one X-Pad header. */
+static size_t make_head(char *buf, size_t size)
+{
+	static const char status[] = "HTTP/1.1 200 OK\r\n";
+	size_t n = 0;
+
+	memcpy(buf, status, strlen(status));
+	n = strlen(status);
+	if (size > 19) {
+		memcpy(buf + n, "X-Pad: ", 7);
+		n += 7;
+		memset(buf + n, 'a', size - 28);
+		n += size - 28;
+		memcpy(buf + n, "\r\n", 2);
+		n += 2;
+	}
+	memcpy(buf + n, "\r\n", 2);
+	n += 2;
+	return n;
+}
+
+static void test_frame_head_len_sizes(void **state)
+{
+	char buf[SONDE_RESP_CAP + 64];
+	size_t sizes = 0;
+
+	for (size_t size = 19; size <= SONDE_RESP_CAP; size = size == 19 ? 28 : size + 1) {
+		size_t n = make_head(buf, size);
+		struct frame f;
+
+		assert_int_equal(n, size);
+		/* The head alone, then followed by as much body as fits. */
+		f = frame_n(buf, n);
+		if (f.head_len != size)
+			fail_msg("head of %zu bytes: head_len %u", size, f.head_len);
+		memset(buf + n, 'b', SONDE_RESP_CAP - n);
+		f = frame_n(buf, SONDE_RESP_CAP);
+		if (f.head_len != size)
+			fail_msg("head of %zu bytes and body: head_len %u", size, f.head_len);
+		if (f.has_length || f.chunked)
+			fail_msg("head of %zu bytes: framing from the padding", size);
+		/* All bytes there, one short of the head by len. */
+		f = frame_buf(buf, SONDE_RESP_CAP, size - 1);
+		if (f.head_len != 0)
+			fail_msg("head of %zu bytes, len one short: head_len %u", size, f.head_len);
+		sizes++;
+	}
+	assert_int_equal(sizes, SONDE_RESP_CAP - 28 + 2);
+}
+
+/* Many short header lines: one scan step per line, on top of the steps
+ * that skip 32 bytes at a time; the step budget must cover a full buffer
+ * of them. */
+static void test_frame_head_many_lines(void **state)
+{
+	char buf[SONDE_RESP_CAP];
+	size_t n = 17, lines = 0;
+	struct frame f;
+
+	memcpy(buf, "HTTP/1.1 200 OK\r\n", 17);
+	while (n + 4 + 2 + 20 <= SONDE_RESP_CAP) {
+		memcpy(buf + n, "a:\r\n", 4);
+		n += 4;
+		lines++;
+	}
+	memcpy(buf + n, "Content-Length: 3\r\n\r\n", 21);
+	n += 21;
+	f = frame_n(buf, n);
+	assert_int_equal(lines, 118);
+	assert_int_equal(f.head_len, n);
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 3);
+}
+
+static void test_frame_head_too_long(void **state)
+{
+	char buf[SONDE_RESP_CAP + 200];
+	struct frame f;
+
+	/* The blank line ends at byte 600: only the first 512 are there. */
+	assert_int_equal(make_head(buf, sizeof(buf) - 112), 600);
+	f = frame_n(buf, SONDE_RESP_CAP);
+	assert_int_equal(f.head_len, 0);
+	/* One byte too long: its final '\n' would be byte 513. */
+	make_head(buf, SONDE_RESP_CAP + 1);
+	f = frame_n(buf, SONDE_RESP_CAP);
+	assert_int_equal(f.head_len, 0);
+	/* Content-Length in the part we have is still seen. */
+	make_head(buf, 600);
+	memcpy(buf + 17, "Content-Length: 77\r\nX-Pad", 25);
+	f = frame_n(buf, SONDE_RESP_CAP);
+	assert_int_equal(f.head_len, 0);
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 77);
+}
+
+static void test_frame_head_cut(void **state)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	size_t full = strlen(head) - 5;
+	struct frame f;
+
+	/* Every cut before the last byte of the blank line: no head yet. */
+	for (size_t cut = 0; cut < full; cut++) {
+		f = frame_buf(head, strlen(head), cut);
+		if (f.head_len != 0)
+			fail_msg("head cut at %zu of %zu: head_len %u", cut, full, f.head_len);
+	}
+	f = frame_n(head, full);
+	assert_int_equal(f.head_len, full);
+	/* Cut after the header line: the length is already known. */
+	f = frame_buf(head, strlen(head), full - 2);
+	assert_int_equal(f.head_len, 0);
+	assert_int_equal(f.has_length, 1);
+	assert_int_equal(f.content_length, 5);
+	/* A header line that starts past len is not looked at. */
+	f = frame_buf(head, strlen(head), 18);
+	assert_int_equal(f.has_length, 0);
+	/* Bare LF line ends are not taken for the end of the head. */
+	f = frame("HTTP/1.1 200 OK\nContent-Length: 5\n\nhello");
+	assert_int_equal(f.head_len, 0);
+}
+
+static void test_frame_not_http(void **state)
+{
+	static const uint8_t tls_hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01,
+					     0xfc, 0x03, 0x03, 0x0a, 0x0d, 0x0b, 0x0a };
+	uint8_t buf[SONDE_RESP_CAP];
+	uint32_t x = 12345;
+	struct frame f;
+
+	f = frame_n(tls_hello, sizeof(tls_hello));
+	assert_int_equal(f.head_len, 0);
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.chunked, 0);
+
+	/* Zeros, and bytes without a CR LF CR LF anywhere. */
+	memset(buf, 0, sizeof(buf));
+	f = frame_n(buf, sizeof(buf));
+	assert_int_equal(f.head_len, 0);
+	assert_int_equal(f.has_length, 0);
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245 + 12345;
+		buf[i] = (x >> 16) & 0xff;
+		if (buf[i] == '\r')
+			buf[i] = 'r';
+	}
+	f = frame_n(buf, sizeof(buf));
+	assert_int_equal(f.head_len, 0);
+	assert_int_equal(f.has_length, 0);
+	assert_int_equal(f.chunked, 0);
+	f = frame_n(buf, 0);
+	assert_int_equal(f.head_len, 0);
+	/* The scan does not judge the bytes, it only looks for LF CR LF:
+	 * binary with one is given a head_len. Callers check the status
+	 * line (http_response_status) first. */
+	f = frame_n("\x16\x03\x01\n\r\nxyz", 9);
+	assert_int_equal(f.head_len, 6);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request_methods_accepted),
+		cmocka_unit_test(test_request_rejected),
+		cmocka_unit_test(test_status_lines),
+		cmocka_unit_test(test_status_rejected),
+		cmocka_unit_test(test_status_prefix),
+		cmocka_unit_test(test_frame_content_length),
+		cmocka_unit_test(test_frame_content_length_name_case),
+		cmocka_unit_test(test_frame_content_length_spaces),
+		cmocka_unit_test(test_frame_not_content_length),
+		cmocka_unit_test(test_frame_content_length_long),
+		cmocka_unit_test(test_frame_chunked),
+		cmocka_unit_test(test_frame_head_len_sizes),
+		cmocka_unit_test(test_frame_head_many_lines),
+		cmocka_unit_test(test_frame_head_too_long),
+		cmocka_unit_test(test_frame_head_cut),
+		cmocka_unit_test(test_frame_not_http),
+	};
+
+	if (geteuid() != 0 && !getenv("CI")) {
+		printf("SKIP bpf parser test: needs root (CAP_BPF) and CI is not set\n");
+		return 0;
+	}
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
