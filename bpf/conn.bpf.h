@@ -51,7 +51,13 @@ struct conn_state {
 	__u8 head_done;	     /* response head seen whole (or given up on) */
 	__u8 finished;	     /* the connection ended: nothing more is emitted */
 	__u8 upgrade;	     /* the response switches protocols (HTTP 101) */
-	__u8 _pad[5];
+	__u8 held_dir;	     /* unclassified bytes held in ev.req: 1 read, 2 written */
+	__u8 _pad[4];
+	/* server: the traced client's transaction after the one just emitted,
+	 * the parent of a request pipelined behind it (0: none) */
+	__u64 peer_next_conn;
+	__u32 peer_next_seq;
+	__u32 _pad2;
 };
 
 struct {
@@ -132,8 +138,11 @@ static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 {
 	__u64 size = c->ev.req_len;
 
-	if (c->ev.role == SONDE_ROLE_SERVER)
+	if (c->ev.role == SONDE_ROLE_SERVER) {
 		server_txn_end(c);
+		c->peer_next_conn = c->ev.parent.link == SONDE_LINK_PEER ? c->ev.parent.conn_id : 0;
+		c->peer_next_seq = c->ev.parent.txn_seq + 1;
+	}
 	c->ev.end_reason = reason;
 	/* Only the valid part of the request prefix, which comes last. */
 	asm volatile("" : "+r"(size));

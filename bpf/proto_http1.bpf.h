@@ -425,6 +425,12 @@ static __always_inline bool http1_pipelined_next(struct conn_state *c)
 	c->ev.flags = SONDE_EVF_PIPELINED;
 	c->ev.start_ns = c->ev.req_end_ns; /* it arrived with the previous one */
 	c->phase = PHASE_REQUEST;
+	/* The traced client's next request, as the previous one was its. */
+	if (c->ev.role == SONDE_ROLE_SERVER && c->peer_next_conn) {
+		c->ev.parent.conn_id = c->peer_next_conn;
+		c->ev.parent.txn_seq = c->peer_next_seq;
+		c->ev.parent.link = SONDE_LINK_PEER;
+	}
 	return true;
 }
 

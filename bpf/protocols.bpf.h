@@ -31,38 +31,70 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 	}
 }
 
+/* Bytes that a classifier needs before it may say no. */
+#define CLASSIFY_MIN 8
+
 /*
  * A connection whose protocol is not known yet (found mid-stream, or its
  * first bytes): learn the protocol and, when the connection was not seen
- * opening, the role from the first chunk that tells. A request read is a
- * server's, a request written a client's. After MIDSTREAM_PROBES chunks
- * that tell nothing, the connection is left alone.
+ * opening, the role from the first bytes that tell. A request read is a
+ * server's, a request written a client's. A head may come in pieces (a
+ * client writing it a few bytes at a time, Go's 1-byte read): pieces in
+ * one direction are held in the request prefix until there are enough to
+ * judge. After MIDSTREAM_PROBES chunks that tell nothing (one, for the
+ * first request bytes of a connection seen opening) it is left alone.
+ *
+ * Return: 0 when classified and this chunk is the protocol's to handle,
+ * 1 when classified from held bytes (the transaction is begun here: the
+ * chunk is in it), -1 when not classified.
  */
-static __always_inline int conn_classify(struct conn_state *c, struct span_buf *s, bool inbound)
+static __always_inline int conn_classify(struct conn_state *c, struct span_buf *s, bool inbound,
+					 __u64 n, __u64 id)
 {
-	__u8 head[8] = {};
-	__u32 len = s->len < sizeof(head) ? s->len : sizeof(head);
+	__u8 dir = inbound ? 1 : 2;
+	bool held;
 	__u8 proto;
 
-	if (len == sizeof(head) ? bpf_probe_read_user(head, sizeof(head), (void *)s->base)
-				: (len == 0 || bpf_probe_read_user(head, len & 7, (void *)s->base)))
-		len = 0;
-	proto = proto_classify(head, len);
+	if (!s->len)
+		return -1;
+	if (c->held_dir != dir || !c->ev.req_len) {
+		c->ev.req_len = copy_req(&c->ev, s);
+		c->ev.req_bytes = n;
+		c->held_dir = dir;
+		held = false;
+	} else {
+		c->ev.req_len += append_req(&c->ev, s);
+		c->ev.req_bytes += n;
+		held = true;
+	}
+	proto = proto_classify(c->ev.req, c->ev.req_len);
 	if (proto != SONDE_PROTO_UNKNOWN) {
 		c->ev.proto = proto;
+		c->held_dir = 0;
 		if (c->ev.role == SONDE_ROLE_UNKNOWN) {
 			c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 			if (!inbound)
 				client_tuple_add(c);
 		}
-		return 0;
+		if (!held) {
+			c->ev.req_len = 0; /* the protocol takes the chunk as it came */
+			c->ev.req_bytes = 0;
+			return 0;
+		}
+		if ((c->ev.role == SONDE_ROLE_SERVER) != inbound) {
+			c->ev.req_len = 0; /* a request going the wrong way: wait for one */
+			c->ev.req_bytes = 0;
+			return -1;
+		}
+		txn_begin(c, id, bpf_ktime_get_ns());
+		return 1;
 	}
-	/* A piece too small to judge (a 1-byte read) is no evidence. The
-	 * first request-direction bytes of a connection seen opening tell at
-	 * once; one found mid-stream gets a few chunks. */
-	if (len >= 4 && (--c->probes_left == 0 ||
-			 (c->ev.role != SONDE_ROLE_UNKNOWN &&
-			  (c->ev.role == SONDE_ROLE_SERVER) == inbound))) {
+	if (c->ev.req_len < CLASSIFY_MIN)
+		return -1; /* too few bytes to judge: no evidence yet */
+	c->ev.req_len = 0;
+	c->held_dir = 0;
+	if (--c->probes_left == 0 ||
+	    (c->ev.role != SONDE_ROLE_UNKNOWN && (c->ev.role == SONDE_ROLE_SERVER) == inbound)) {
 		counter_add(SONDE_CNT_NOT_HTTP, 1);
 		c->ignored = 1;
 	}

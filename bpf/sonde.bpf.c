@@ -201,7 +201,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	call_from_regs(a, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()));
 	if (a->kind != CALL_SENDFILE && a->kind != CALL_NONE && first_segment(a, ret, &s))
 		return 0;
-	if (c->ev.proto == SONDE_PROTO_UNKNOWN && conn_classify(c, &s, inbound))
+	if (c->ev.proto == SONDE_PROTO_UNKNOWN && conn_classify(c, &s, inbound, ret, id))
 		return 0;
 	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
 	proto_on_data(c, a, &s, ret, request_dir, id);

@@ -761,6 +761,30 @@ static void trace_children(struct discovery *d, uint32_t pid, uint16_t port, str
 	closedir(tasks);
 }
 
+/* Is descriptor 0 or 1 of @pid a socket? (readlink of /proc/PID/fd/N,
+ * which names a socket "socket:[inode]".) A process already gone counts
+ * as one: a short-lived handler often exits before its exec is looked at,
+ * and its spans, still in the ring buffer, need it known until its exit
+ * event comes. */
+static bool stdio_is_socket(uint32_t pid)
+{
+	char path[64], target[64];
+
+	snprintf(path, sizeof(path), "/proc/%u", pid);
+	if (access(path, F_OK) && errno == ENOENT)
+		return true;
+
+	for (int fd = 0; fd <= 1; fd++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%u/fd/%d", pid, fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n > 7 && !memcmp(target, "socket:", 7))
+			return true;
+	}
+	return false;
+}
+
 void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
 {
 	const struct proc_info *known = discovery__lookup(d, pid);
@@ -773,6 +797,14 @@ void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
 	by = selected(d, pid, exe, sizeof(exe), &port);
 	listeners_forget(d);
 	if (!by) {
+		/* A child that was given a connection on its standard input or
+		 * output (inetd, systemd Accept=yes, CGI) serves it for its
+		 * parent's service, whatever program it runs. */
+		if (known && known->ppid && after_exec && stdio_is_socket(pid)) {
+			log_info("pid %u exec'd %s to serve an inherited connection: still traced as "
+				 "service %s", pid, exe, known->service->name);
+			return;
+		}
 		/* A traced process that exec'd an unselected program leaves. */
 		if (known)
 			untrace(d, pid, "exec'd an unselected program");

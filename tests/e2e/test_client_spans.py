@@ -1102,11 +1102,6 @@ def _long_request(chain):
 # 7c. A pipelining client.
 # --------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known limitation: a pipelining client that reads several responses in one read "
-    "gets one client span (the kernel frames the first response only); real HTTP "
-    "clients do not pipeline. Server-side pipelining is handled "
-    "(test_http_semantics.py::test_pipelined_requests_matched_in_order)"))
 def test_pipelined_client_requests(start_server, start_sonde, tmp_path):
     """A traced client writes 4 requests at once on one connection (HTTP/1.1
     pipelining) to a traced Go server, then reads the 4 responses. Each
