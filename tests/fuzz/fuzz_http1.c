@@ -16,6 +16,7 @@
 
 #include "decode/http1.h"
 #include "model/route.h"
+#include "util/utf8.h"
 
 #define CHECK(cond)                                                                    \
 	do {                                                                           \
@@ -116,9 +117,15 @@ static void check_route_raw(const uint8_t *data, size_t size)
 	path[size] = '\0';
 	check_route(path, SPAN_ROUTE_MAX);
 
+	route_from_path(path, route, sizeof(route));
+	/* The table makes what it admits valid UTF-8 (fuzz_utf8 checks how):
+	 * the identities below hold for text that already is. */
+	if (!utf8_valid(path, size) || !utf8_valid(route, strlen(route)) || memchr(path, 0, size)) {
+		free(path);
+		return;
+	}
 	t = route_table__new(1);
 	CHECK(t != NULL);
-	route_from_path(path, route, sizeof(route));
 	admitted = route_table__admit(t, route);
 	CHECK(strcmp(admitted, route) == 0);
 	CHECK(route_table__admit(t, route) == admitted);
