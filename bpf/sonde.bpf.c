@@ -8,13 +8,13 @@
  * fire inside sock_recvmsg / sock_sendmsg, after the bytes are in the user
  * buffer, so only socket I/O pays (a file read, an epoll_wait, a getppid
  * pay nothing), and `inet_sock_set_state` gives each connection's opening
- * and end. State is keyed by the socket (its storage, conn.bpf.h): whichever
- * descriptor, thread or process moves the bytes, they reach the same
- * connection. Order of work on every socket I/O: is the process traced (a
- * bit test), is it TCP, one storage lookup, and only then any copy. The two
- * syscalls still needed (accept for a connection's start, listen for
- * discovery) have their own tracepoints, so only they pay. No kprobes or
- * fentry: this runs where only tracepoints and uprobes do.
+ * and end (connect, passive open, listen, close). State is keyed by the
+ * socket (its storage, conn.bpf.h): whichever descriptor, thread or process
+ * moves the bytes, they reach the same connection. Order of work on every
+ * socket I/O: is the process traced (a bit test), is it TCP, one storage
+ * lookup, and only then any copy. No syscall is hooked, so a process's
+ * other syscalls pay nothing. No kprobes or fentry: this runs where only
+ * tracepoints and uprobes do.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -33,77 +33,59 @@ char LICENSE[] SEC("license") = "GPL";
 #define TCP_SYN_SENT 2
 #define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
+#define TCP_SYN_RECV 3
 #define TCP_LAST_ACK 9
+#define TCP_LISTEN 10
 #define MSG_PEEK 2
 #define IPPROTO_TCP 6
 #define RCV_SHUTDOWN 1
-#define SONDE_MAX_ACCEPTED 16384
 
-/* ---- a connection's start, from accept() ---- */
+/* ---- a server connection's start ---- */
 
-/* Accepted connections of traced processes, by socket address, until their
- * first bytes: the accept is a syscall tracepoint, which cannot reach a
- * socket's storage, so it leaves the start time here. The ports guard
- * against a socket freed unused and its memory reused. */
-struct accepted {
-	__u64 start_ns;
-	__u16 local_port;
-	__u16 peer_port;
-	__u32 _pad;
-};
+/*
+ * Local ports on which traced processes listen, one bit each: a passive
+ * open changes state in softirq, under whatever task runs, so the process
+ * is unknown there; a connection to a marked port gets its state (and its
+ * start, the handshake's end: the time it then waits to be accepted is
+ * part of its first request) right away. A port is marked when a traced
+ * process listens on it, or when a traced server's connection on it is
+ * first seen (a listener older than Sonde); unmarked when a listener on it
+ * closes. Nothing else pays: no syscall is hooked for accept.
+ */
+#define PORT_WORDS (65536 / 64)
+__u64 server_ports[PORT_WORDS] SEC(".bss");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_MAX_ACCEPTED);
-	__type(key, __u64);
-	__type(value, struct accepted);
-} accepted SEC(".maps");
-
-static __always_inline int on_accept(long ret)
+static __always_inline __u64 *port_word(__u16 port)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct accepted a = {};
-	struct sock *sk;
+	__u64 w = port >> 6;
 
-	if (ret < 0 || !is_traced(tgid))
-		return 0;
-	sk = fd_to_tcp_sock(ret);
-	if (!sk)
-		return 0;
-	a.start_ns = bpf_ktime_get_ns();
-	a.local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	a.peer_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
-	bpf_map_update_elem(&accepted, (__u64 *)&sk, &a, BPF_ANY);
-	return 0;
+	asm volatile("" : "+r"(w));
+	if (w >= PORT_WORDS)
+		return NULL;
+	return &server_ports[w];
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+static __always_inline bool port_marked(__u16 port)
 {
-	return on_accept(ctx->ret);
+	__u64 *w = port_word(port);
+
+	return w && ((*w >> (port & 63)) & 1);
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+static __always_inline void port_mark(__u16 port)
 {
-	return on_accept(ctx->ret);
+	__u64 *w = port_word(port);
+
+	if (w && !((*w >> (port & 63)) & 1))
+		__sync_fetch_and_or(w, 1ULL << (port & 63));
 }
 
-/* A connection seen for the first time at its bytes: accepted by a traced
- * process (a server, timed from the accept) or found mid-stream. */
-static __always_inline struct conn_state *conn_first_seen(struct sock *sk, __u32 tgid)
+static __always_inline void port_unmark(__u16 port)
 {
-	__u64 key = (__u64)sk;
-	struct accepted *a = bpf_map_lookup_elem(&accepted, &key);
-	struct conn_state *c;
+	__u64 *w = port_word(port);
 
-	if (a && a->local_port == sk->__sk_common.skc_num &&
-	    a->peer_port == sk->__sk_common.skc_dport) {
-		c = conn_new(sk, tgid, SONDE_ROLE_SERVER, a->start_ns);
-		bpf_map_delete_elem(&accepted, &key);
-		return c;
-	}
-	return conn_new(sk, tgid, SONDE_ROLE_UNKNOWN, 0);
+	if (w)
+		__sync_fetch_and_and(w, ~(1ULL << (port & 63)));
 }
 
 /* ---- socket I/O ---- */
@@ -191,7 +173,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 		return 0;
 	c = conn_of(sk, false);
 	if (!c)
-		c = conn_first_seen(sk, id >> 32);
+		c = conn_new(sk, id >> 32, SONDE_ROLE_UNKNOWN, 0);
 	if (!c || c->ignored || c->finished)
 		return 0;
 	c->connecting = 0; /* bytes moved: the connection is open */
@@ -201,8 +183,14 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	call_from_regs(a, (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()));
 	if (a->kind != CALL_SENDFILE && a->kind != CALL_NONE && first_segment(a, ret, &s))
 		return 0;
-	if (c->ev.proto == SONDE_PROTO_UNKNOWN && conn_classify(c, &s, inbound, ret, id))
-		return 0;
+	if (c->ev.proto == SONDE_PROTO_UNKNOWN) {
+		int verdict = conn_classify(c, &s, inbound, ret, id);
+
+		if (c->ev.role == SONDE_ROLE_SERVER)
+			port_mark(c->ev.local.port); /* its next connections from the start */
+		if (verdict)
+			return 0;
+	}
 	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
 	proto_on_data(c, a, &s, ret, request_dir, id);
 	return 0;
@@ -218,6 +206,23 @@ SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send_length, struct sock *sk, int ret, int flags)
 {
 	return on_sock_io(sk, ret, flags, false);
+}
+
+/* ---- process lifecycle, for discovery ---- */
+
+static __always_inline void proc_event(__u32 kind, __u32 tgid, __u32 ppid)
+{
+	struct sonde_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		counter_add(SONDE_CNT_PROC_EVENT_LOST, 1);
+		return;
+	}
+	e->hdr.kind = kind;
+	e->hdr.tgid = tgid;
+	e->ppid = ppid;
+	e->_pad = 0;
+	bpf_ringbuf_submit(e, ringbuf_flags());
 }
 
 /* ---- a connection's life, from the TCP state machine ---- */
@@ -258,6 +263,29 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 {
 	struct conn_state *c;
 
+	if (newstate == TCP_LISTEN) {
+		/* listen(), in the listening task's own context */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+		if (is_traced(tgid))
+			port_mark(sk->__sk_common.skc_num);
+		else /* a process that starts listening may now match a selector */
+			proc_event(SONDE_EV_LISTEN, tgid, 0);
+		return 0;
+	}
+	if (oldstate == TCP_LISTEN) {
+		/* LISTEN -> SYN_RECV is a new connection's request socket;
+		 * LISTEN -> CLOSE a listener closing. */
+		if (newstate == TCP_CLOSE)
+			port_unmark(sk->__sk_common.skc_num);
+		return 0;
+	}
+	if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
+		/* a passive open, in softirq: the process comes with the bytes */
+		if (port_marked(sk->__sk_common.skc_num) && sk_is_tcp(sk))
+			conn_new(sk, 0, SONDE_ROLE_SERVER, bpf_ktime_get_ns());
+		return 0;
+	}
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
 		/* connect(), in the connecting task's own context */
 		__u64 id = bpf_get_current_pid_tgid();
@@ -296,23 +324,6 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	     (c->ev.role != SONDE_ROLE_CLIENT || (sk->sk_shutdown & RCV_SHUTDOWN))))
 		conn_finish(c);
 	return 0;
-}
-
-/* ---- process lifecycle, for discovery ---- */
-
-static __always_inline void proc_event(__u32 kind, __u32 tgid, __u32 ppid)
-{
-	struct sonde_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		counter_add(SONDE_CNT_PROC_EVENT_LOST, 1);
-		return;
-	}
-	e->hdr.kind = kind;
-	e->hdr.tgid = tgid;
-	e->ppid = ppid;
-	e->_pad = 0;
-	bpf_ringbuf_submit(e, ringbuf_flags());
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -354,16 +365,5 @@ int on_exit_proc(void *ctx)
 	traced_bit_clear(tgid);
 	bpf_map_delete_elem(&traced, &tgid);
 	proc_event(SONDE_EV_PROC_EXIT, tgid, 0);
-	return 0;
-}
-
-/* A process that starts listening may now match an open-port selector. */
-SEC("tracepoint/syscalls/sys_exit_listen")
-int sys_exit_listen(struct trace_event_raw_sys_exit *ctx)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (ctx->ret == 0 && !is_traced(tgid))
-		proc_event(SONDE_EV_LISTEN, tgid, 0);
 	return 0;
 }

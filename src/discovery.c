@@ -652,6 +652,14 @@ static int traced_map_set(struct discovery *d, uint32_t pid, const struct servic
 		log_warn("cannot trace pid=%u: traced-process map: %s", pid, strerror(errno));
 		return -errno;
 	}
+	/* Its listeners' next connections are followed from their handshake. */
+	{
+		uint16_t ports[PORTS_PER_PROC];
+		int n = listening_ports(d, pid, ports, PORTS_PER_PROC);
+
+		for (int i = 0; i < n; i++)
+			traced_set__mark_port(&d->traced, ports[i]);
+	}
 	return 0;
 }
 

@@ -251,7 +251,8 @@ void probes__stop_quickly(struct probes *p)
 struct traced_set probes__traced_set(const struct probes *p)
 {
 	struct traced_set t = { .map_fd = bpf_map__fd(p->skel->maps.traced),
-				.bits = (uint64_t *)p->skel->bss->traced_bits };
+				.bits = (uint64_t *)p->skel->bss->traced_bits,
+				.server_ports = (uint64_t *)p->skel->bss->server_ports };
 
 	return t;
 }
@@ -274,6 +275,12 @@ void traced_set__del(const struct traced_set *t, uint32_t pid)
 		return;
 	__atomic_fetch_and(&t->bits[pid / 64], ~(1ULL << (pid % 64)), __ATOMIC_SEQ_CST);
 	bpf_map_delete_elem(t->map_fd, &pid);
+}
+
+void traced_set__mark_port(const struct traced_set *t, uint16_t port)
+{
+	if (t->server_ports)
+		__atomic_fetch_or(&t->server_ports[port / 64], 1ULL << (port % 64), __ATOMIC_SEQ_CST);
 }
 
 int probes__events_map_fd(const struct probes *p)

@@ -37,11 +37,18 @@ void probes__stop_quickly(struct probes *p);
 struct traced_set {
 	int map_fd;
 	uint64_t *bits;
+	uint64_t *server_ports; /* 65536 bits: ports traced processes listen on */
 };
 
 struct traced_set probes__traced_set(const struct probes *p);
 int traced_set__add(const struct traced_set *t, uint32_t pid, const struct sonde_traced_proc *v);
 void traced_set__del(const struct traced_set *t, uint32_t pid);
+/**
+ * traced_set__mark_port() - a traced process listens on @port: the kernel
+ * follows that port's connections from their handshake (see server_ports
+ * in bpf/sonde.bpf.c). Listeners made after tracing began mark themselves.
+ */
+void traced_set__mark_port(const struct traced_set *t, uint16_t port);
 int probes__events_map_fd(const struct probes *p);
 
 /** probes__counter() - a kernel counter summed over CPUs. */
