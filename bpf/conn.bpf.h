@@ -51,7 +51,7 @@ struct conn_state {
 	__u8 head_done;	     /* response head seen whole (or given up on) */
 	__u8 finished;	     /* the connection ended: nothing more is emitted */
 	__u8 upgrade;	     /* the response switches protocols (HTTP 101) */
-	__u8 held_dir;	     /* unclassified bytes held in ev.req: 1 read, 2 written */
+	__u8 held_dir;	     /* unclassified bytes held in ev.data: 1 read, 2 written */
 	__u8 _pad[4];
 	/* server: the traced client's transaction after the one just emitted,
 	 * the parent of a request pipelined behind it (0: none) */
@@ -136,7 +136,7 @@ static __always_inline void txn_reset(struct conn_state *c)
 
 static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 {
-	__u64 size = c->ev.req_len;
+	__u64 size = (__u64)c->ev.req_len + c->ev.resp_len;
 
 	if (c->ev.role == SONDE_ROLE_SERVER) {
 		server_txn_end(c);
@@ -144,10 +144,10 @@ static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 		c->peer_next_seq = c->ev.parent.txn_seq + 1;
 	}
 	c->ev.end_reason = reason;
-	/* Only the valid part of the request prefix, which comes last. */
+	/* Only the valid part of the data, which comes last. */
 	asm volatile("" : "+r"(size));
-	if (size > SONDE_REQ_CAP)
-		size = SONDE_REQ_CAP;
+	if (size > SONDE_DATA_CAP)
+		size = SONDE_DATA_CAP;
 	size += SONDE_TXN_EVENT_MIN_SIZE;
 	if (bpf_ringbuf_output(&events, &c->ev, size, ringbuf_flags()))
 		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
@@ -310,78 +310,66 @@ static __always_inline int read_tail(struct call_args *a, __u64 n, __u8 *dst, __
 	return 0;
 }
 
-/*
- * Append up to SONDE_RESP_CAP - @have bytes of @s to the response prefix.
- * The request prefix follows it in the same map value, so the verifier
- * can check a copy of up to SONDE_RESP_CAP bytes at any offset below it;
- * the true length keeps it within the response prefix.
- */
-static __always_inline __u16 append_resp(struct sonde_txn_event *ev, struct span_buf *s)
-{
-	__u64 off = ev->resp_len, len;
-
-	_Static_assert(__builtin_offsetof(struct sonde_txn_event, req) ==
-			       __builtin_offsetof(struct sonde_txn_event, resp) + SONDE_RESP_CAP &&
-		       SONDE_REQ_CAP >= SONDE_RESP_CAP,
-		       "append_resp relies on req[] following resp[]");
-	asm volatile("" : "+r"(off));
-	if (off >= SONDE_RESP_CAP)
-		return 0;
-	len = SONDE_RESP_CAP - off;
-	if (s->len < len)
-		len = s->len;
-	asm volatile("" : "+r"(len));
-	if (len > SONDE_RESP_CAP)
-		len = SONDE_RESP_CAP;
-	if (len == 0 || bpf_probe_read_user(ev->resp + off, len, (void *)s->base))
-		return 0;
-	return len;
-}
-
-/* One rung of append_req(): at an offset below SONDE_REQ_CAP - @lim, copy
+/* One rung of append_data(): at an offset below SONDE_DATA_CAP - @lim, copy
  * at most @lim bytes, so that both bounds are constants the verifier sees. */
 #define APPEND_RUNG(lim)                                                               \
-	if (off < SONDE_REQ_CAP - (lim)) {                                             \
+	if (off < SONDE_DATA_CAP - (lim)) {                                            \
 		if (len > (lim))                                                       \
 			len = (lim);                                                   \
 		asm volatile("" : "+r"(len));                                          \
 		if (len > (lim) || len == 0 ||                                         \
-		    bpf_probe_read_user(ev->req + off, len, (void *)s->base))          \
+		    bpf_probe_read_user(ev->data + off, len, (void *)s->base))         \
 			return 0;                                                      \
 		return len;                                                            \
 	}
 
 /*
- * Append the start of @s to the request prefix, which ends the map value:
- * nothing follows it for the verifier to allow a copy past it, so the
- * length is bounded by rungs (half the prefix, then a quarter, ...) and the
- * last 16 bytes are never filled. A head arriving in pieces is collected
- * up to there.
+ * Copy the start of @s into the event's data at @off, at most @room bytes.
+ * The data ends the map value: nothing follows it for the verifier to allow
+ * a copy past it, so the length is bounded by rungs (half the data, then a
+ * quarter, ...): a copy at an offset below half the data (every request
+ * prefix, and a response prefix after a request shorter than half) may
+ * take all it needs; later pieces of a head come in smaller bites, and the
+ * last 16 bytes are never filled.
  */
-static __always_inline __u16 append_req(struct sonde_txn_event *ev, struct span_buf *s)
+static __always_inline __u16 append_data(struct sonde_txn_event *ev, __u64 off, __u64 room,
+					 struct span_buf *s)
 {
-	__u64 off = ev->req_len, len = s->len;
+	__u64 len = s->len < room ? s->len : room;
 
 	asm volatile("" : "+r"(off));
-	APPEND_RUNG(SONDE_REQ_CAP / 2)
-	APPEND_RUNG(SONDE_REQ_CAP / 4)
-	APPEND_RUNG(SONDE_REQ_CAP / 8)
-	APPEND_RUNG(SONDE_REQ_CAP / 16)
+	APPEND_RUNG(SONDE_DATA_CAP / 2)
+	APPEND_RUNG(SONDE_DATA_CAP / 4)
+	APPEND_RUNG(SONDE_DATA_CAP / 8)
+	APPEND_RUNG(SONDE_DATA_CAP / 16)
+	APPEND_RUNG(SONDE_DATA_CAP / 32)
 	APPEND_RUNG(16)
 	return 0;
+}
+
+/* Append to the request prefix (at the start of the data). */
+static __always_inline __u16 append_req(struct sonde_txn_event *ev, struct span_buf *s)
+{
+	if (ev->req_len >= SONDE_REQ_CAP || ev->resp_len)
+		return 0;
+	return append_data(ev, ev->req_len, SONDE_REQ_CAP - ev->req_len, s);
 }
 
 /* The first bytes of a transaction's request, from offset 0. */
 static __always_inline __u16 copy_req(struct sonde_txn_event *ev, struct span_buf *s)
 {
-	__u64 len = s->len < SONDE_REQ_CAP ? s->len : SONDE_REQ_CAP;
+	ev->resp_len = 0;
+	return append_data(ev, 0, SONDE_REQ_CAP, s);
+}
 
-	asm volatile("" : "+r"(len));
-	if (len > SONDE_REQ_CAP)
-		len = SONDE_REQ_CAP;
-	if (len == 0 || bpf_probe_read_user(ev->req, len, (void *)s->base))
+/* Append to the response prefix (right after the request prefix). */
+static __always_inline __u16 append_resp(struct sonde_txn_event *ev, struct span_buf *s)
+{
+	__u32 req = ev->req_len, resp = ev->resp_len;
+
+	if (req > SONDE_REQ_CAP || resp >= SONDE_RESP_CAP)
 		return 0;
-	return len;
+	return append_data(ev, req + resp, SONDE_RESP_CAP - resp, s);
 }
 
 #endif /* SONDE_CONN_BPF_H */

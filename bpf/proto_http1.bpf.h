@@ -314,7 +314,7 @@ __attribute__((noinline)) int http1_request_bytes(struct conn_state *c, struct s
 		if (s->len)
 			c->ev.req_len += append_req(&c->ev, s);
 		if (!judged && c->ev.req_len >= CLASSIFY_BYTES &&
-		    !http_is_request(c->ev.req, c->ev.req_len)) {
+		    !http_is_request(c->ev.data, c->ev.req_len)) {
 			http1_not_http(c);
 			return 0;
 		}
@@ -326,7 +326,7 @@ __attribute__((noinline)) int http1_request_bytes(struct conn_state *c, struct s
 		return 0; /* bytes from a file with no request head before them */
 	c->ev.req_len = copy_req(&c->ev, s);
 	/* The first bytes of a transaction decide, once there are enough. */
-	if (c->ev.req_len >= CLASSIFY_BYTES && !http_is_request(c->ev.req, c->ev.req_len)) {
+	if (c->ev.req_len >= CLASSIFY_BYTES && !http_is_request(c->ev.data, c->ev.req_len)) {
 		http1_not_http(c);
 		return 0;
 	}
@@ -344,6 +344,35 @@ static __always_inline void http1_abandon(struct conn_state *c)
 	txn_reset(c);
 }
 
+/* The response head being judged, copied from the event's data to the
+ * start of a buffer with zeroed room after it (the framing scan reads up
+ * to 64 bytes past what it is given). */
+struct http1_head_buf {
+	__u8 b[SONDE_RESP_CAP + 128];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http1_head_buf);
+} http1_scratch SEC(".maps");
+
+static __always_inline int http1_head_copy(__u8 *head, struct sonde_txn_event *ev)
+{
+	__u64 off = ev->req_len, len = ev->resp_len;
+
+	asm volatile("" : "+r"(off));
+	asm volatile("" : "+r"(len));
+	if (off > SONDE_REQ_CAP || len > SONDE_RESP_CAP)
+		return -1;
+	if (len && bpf_probe_read_kernel(head, len, ev->data + off))
+		return -1;
+	/* Stale bytes past the head must not read as more of it. */
+	head[len] = 0;
+	return 0;
+}
+
 enum head_verdict {
 	HEAD_FRAMED = 0, /* the head is whole (or given up on): framing known */
 	HEAD_WAIT = 1,	 /* more head bytes to come */
@@ -358,25 +387,32 @@ enum head_verdict {
 __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *s)
 {
 	struct http_frame f = {};
-	__u32 status;
+	__u32 zero = 0, status;
+	__u8 *head;
 
 	if (!c || !s)
 		return HEAD_GONE;
 	if (s->len)
 		c->ev.resp_len += append_resp(&c->ev, s);
+	/* The parsers want the head at a fixed place with room after it. */
+	head = bpf_map_lookup_elem(&http1_scratch, &zero);
+	if (!head)
+		return HEAD_GONE;
+	if (http1_head_copy(head, &c->ev))
+		return HEAD_GONE;
 	if (c->ev.resp_len < 12) {
-		if (!http_status_prefix(c->ev.resp, c->ev.resp_len)) {
+		if (!http_status_prefix(head, c->ev.resp_len)) {
 			http1_abandon(c);
 			return HEAD_GONE;
 		}
 		return HEAD_WAIT;
 	}
-	status = http_response_status(c->ev.resp, c->ev.resp_len);
+	status = http_response_status(head, c->ev.resp_len);
 	if (!status) {
 		http1_abandon(c);
 		return HEAD_GONE;
 	}
-	http_frame_head(c->ev.resp, c->ev.resp_len, &f);
+	http_frame_head(head, c->ev.resp_len, &f);
 	if (!f.head_len) {
 		if (c->ev.resp_len < SONDE_RESP_CAP)
 			return HEAD_WAIT;
@@ -405,7 +441,10 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 	}
 	c->head_done = 1;
 	c->upgrade = status == 101;
-	if ((c->ev.req[0] == 'H' && c->ev.req[1] == 'E') || status == 204 || status == 304 ||
+	/* User space needs the head, not the body bytes after it. */
+	if (c->ev.resp_len > f.head_len)
+		c->ev.resp_len = f.head_len;
+	if ((c->ev.data[0] == 'H' && c->ev.data[1] == 'E') || status == 204 || status == 304 ||
 	    status == 101)
 		c->resp_expected = f.head_len;
 	else if (f.has_length)
@@ -473,7 +512,7 @@ __attribute__((noinline)) int http1_response_bytes(struct conn_state *c, struct 
 		return 0;
 	if (c->phase == PHASE_REQUEST) {
 		/* A short head never confirmed as HTTP (a tiny non-HTTP message). */
-		if (!(c->ev.flags & SONDE_EVF_PIPELINED) && !http_is_request(c->ev.req, c->ev.req_len)) {
+		if (!(c->ev.flags & SONDE_EVF_PIPELINED) && !http_is_request(c->ev.data, c->ev.req_len)) {
 			http1_not_http(c);
 			return 0;
 		}

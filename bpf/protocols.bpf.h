@@ -67,7 +67,7 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 		c->ev.req_bytes += n;
 		held = true;
 	}
-	proto = proto_classify(c->ev.req, c->ev.req_len);
+	proto = proto_classify(c->ev.data, c->ev.req_len);
 	if (proto != SONDE_PROTO_UNKNOWN) {
 		c->ev.proto = proto;
 		c->held_dir = 0;

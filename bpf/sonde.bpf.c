@@ -240,7 +240,7 @@ static __always_inline void conn_finish(struct conn_state *c)
 	} else if (c->phase == PHASE_REQUEST) {
 		server_txn_end(c);
 		/* A short head never confirmed as a request was not one. */
-		counter_add(http_is_request(c->ev.req, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
+		counter_add(http_is_request(c->ev.data, c->ev.req_len) ? SONDE_CNT_INCOMPLETE
 								       : SONDE_CNT_NOT_HTTP,
 			    1);
 	} else if (c->ev.proto == SONDE_PROTO_UNKNOWN && !c->ignored &&

@@ -178,10 +178,11 @@ static int on_event(void *ctx, void *data, size_t size)
 			size = sizeof(ev);
 		memcpy(&ev, data, size);
 		memset((char *)&ev + size, 0, sizeof(ev) - size);
-		if (ev.req_len > size - SONDE_TXN_EVENT_MIN_SIZE)
-			ev.req_len = size - SONDE_TXN_EVENT_MIN_SIZE;
-		if (ev.resp_len > SONDE_RESP_CAP)
-			ev.resp_len = SONDE_RESP_CAP;
+		/* The prefixes must lie within the record. */
+		if ((size_t)ev.req_len + ev.resp_len > size - SONDE_TXN_EVENT_MIN_SIZE) {
+			atomic_fetch_add(&p->rt->user_loss[LOSS_DECODE], 1);
+			break;
+		}
 		process_txn(p, &ev);
 		break;
 	}

@@ -28,6 +28,7 @@
  * status line and the framing headers. Powers of two: BPF masks offsets. */
 #define SONDE_REQ_CAP 512
 #define SONDE_RESP_CAP 512
+#define SONDE_DATA_CAP (SONDE_REQ_CAP + SONDE_RESP_CAP)
 
 /* Most processes traced at once (size of the kernel's traced map). */
 #define SONDE_MAX_TRACED 4096
@@ -153,13 +154,15 @@ struct sonde_txn_event {
 	struct sonde_txn_ref parent; /* the transaction this one is part of */
 	__u32 resp_tid;	   /* thread that wrote (server) or read (client) the last response bytes */
 	__u32 _pad1;
-	__u8 resp[SONDE_RESP_CAP];
-	__u8 req[SONDE_REQ_CAP]; /* last: a record ends after req_len bytes of it */
+	/* The request prefix (req_len bytes), then the response prefix
+	 * (resp_len bytes) right after it: a record ends after both, so only
+	 * the bytes captured travel through the ring buffer. */
+	__u8 data[SONDE_DATA_CAP];
 };
 
-/* Ring-buffer records of transactions are cut after the request prefix's
- * valid bytes: at least this long, at most sizeof(struct sonde_txn_event). */
-#define SONDE_TXN_EVENT_MIN_SIZE (sizeof(struct sonde_txn_event) - SONDE_REQ_CAP)
+/* Ring-buffer records of transactions end after the prefixes' valid bytes:
+ * at least this long, at most sizeof(struct sonde_txn_event). */
+#define SONDE_TXN_EVENT_MIN_SIZE (sizeof(struct sonde_txn_event) - SONDE_DATA_CAP)
 
 /* Process lifecycle and discovery notifications. */
 struct sonde_proc_event {
@@ -178,8 +181,7 @@ struct sonde_traced_proc {
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
 _Static_assert(sizeof(struct sonde_txn_event) ==
-		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_REQ_CAP +
-			       SONDE_RESP_CAP,
+		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_DATA_CAP,
 	       "sonde_txn_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
 _Static_assert(sizeof(struct sonde_txn_ref) == 16, "sonde_txn_ref layout");

@@ -38,13 +38,14 @@ static struct pipelined_queue *pipe_slot(struct http1_state *st, uint64_t conn_i
 static void pipe_push(struct http1_state *st, const struct sonde_txn_event *ev)
 {
 	struct pipelined_queue *q = pipe_slot(st, ev->conn_id);
-	const uint8_t *first = memmem(ev->req, ev->req_len, " HTTP/1.", 8);
+	const uint8_t *req = ev->data;
+	const uint8_t *first = memmem(req, ev->req_len, " HTTP/1.", 8);
 	int n;
 
 	/* Cheap test first: a second request line needs a second version. */
-	if (!first || !memmem(first + 8, ev->req_len - (first + 8 - ev->req), " HTTP/1.", 8))
+	if (!first || !memmem(first + 8, ev->req_len - (first + 8 - req), " HTTP/1.", 8))
 		return;
-	n = http1_requests_after_first(ev->req, ev->req_len, q->req, HTTP1_PIPELINE_MAX);
+	n = http1_requests_after_first(req, ev->req_len, q->req, HTTP1_PIPELINE_MAX);
 	if (n == 0)
 		return;
 	q->conn_id = ev->conn_id;
@@ -90,9 +91,9 @@ static bool http1_fill(const struct sonde_txn_event *ev, int64_t mono_to_real_ns
 	const struct http1_request *req = pipelined ? pipelined : &parsed;
 	struct http1_response resp;
 
-	if (!pipelined && http1_parse_request(ev->req, ev->req_len, &parsed))
+	if (!pipelined && http1_parse_request(ev->data, ev->req_len, &parsed))
 		return false;
-	if (http1_parse_response(ev->resp, ev->resp_len, &resp))
+	if (http1_parse_response(ev->data + ev->req_len, ev->resp_len, &resp))
 		return false;
 	span_from_txn(ev, mono_to_real_ns, s);
 	str_copy(s->method, sizeof(s->method), req->method);
