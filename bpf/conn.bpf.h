@@ -113,6 +113,7 @@ static __always_inline struct conn_state *conn_new(struct sock *sk, __u32 tgid, 
 	/* Unique enough to tell connections apart for the life of Sonde. */
 	c->ev.conn_id = (bpf_ktime_get_ns() << 6 | bpf_get_smp_processor_id()) | 1;
 	c->probes_left = MIDSTREAM_PROBES;
+	c->ev.resp_body_len = SONDE_LEN_UNKNOWN;
 	sock_read_addrs(sk, &c->ev.local, &c->ev.peer);
 	return c;
 }
@@ -130,6 +131,8 @@ static __always_inline void txn_reset(struct conn_state *c)
 	c->ev.resp_len = 0;
 	c->ev.error = 0;
 	c->ev.flags = 0;
+	c->ev.resp_head_len = 0;
+	c->ev.resp_body_len = SONDE_LEN_UNKNOWN;
 	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
 	c->ev.txn_seq++;
 }
@@ -149,7 +152,7 @@ static __always_inline void txn_emit(struct conn_state *c, __u8 reason)
 	if (size > SONDE_DATA_CAP)
 		size = SONDE_DATA_CAP;
 	size += SONDE_TXN_EVENT_MIN_SIZE;
-	if (bpf_ringbuf_output(&events, &c->ev, size, ringbuf_flags()))
+	if (bpf_ringbuf_output(&events, &c->ev, size, ringbuf_flags(size)))
 		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
 	else
 		counter_add(SONDE_CNT_TXN_EMITTED, 1);
@@ -182,6 +185,8 @@ static __always_inline void txn_respond(struct conn_state *c)
 	c->head_done = 0;
 	c->ev.resp_len = 0;
 	c->ev.resp_bytes = 0;
+	c->ev.resp_head_len = 0;
+	c->ev.resp_body_len = SONDE_LEN_UNKNOWN;
 	if (c->ev.role == SONDE_ROLE_CLIENT)
 		client_progress(c);
 }

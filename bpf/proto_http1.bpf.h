@@ -66,9 +66,10 @@ static __always_inline __u32 http_response_status(const __u8 *p, __u32 len)
 struct http_frame {
 	__u64 content_length;
 	__u32 head_len; /* bytes up to and including the blank line, 0 if not seen */
+	__u32 line1_len; /* the first line with its '\n', 0 if not seen */
 	__u8 has_length;
 	__u8 chunked;
-	__u8 _pad[2];
+	__u8 _pad[6];
 };
 
 /* Eight bytes of text as the little-endian word a load from memory gives. */
@@ -227,6 +228,8 @@ static long frame_step(__u32 i, void *ctx)
 		*next = base + 8 * FRAME_STEP_WORDS;
 		return 0;
 	}
+	if (!s->f.line1_len)
+		s->f.line1_len = pos + 1;
 	if (pos + 3 > s->len)
 		return 1;
 	*next = pos + 1;
@@ -441,14 +444,19 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 	}
 	c->head_done = 1;
 	c->upgrade = status == 101;
-	/* User space needs the head, not the body bytes after it. */
-	if (c->ev.resp_len > f.head_len)
-		c->ev.resp_len = f.head_len;
+	/* The framing travels in the event; of the head, user space needs
+	 * only the status line. */
+	c->ev.resp_head_len = f.head_len;
+	if (f.line1_len && f.line1_len < c->ev.resp_len)
+		c->ev.resp_len = f.line1_len;
 	if ((c->ev.data[0] == 'H' && c->ev.data[1] == 'E') || status == 204 || status == 304 ||
-	    status == 101)
+	    status == 101) {
 		c->resp_expected = f.head_len;
-	else if (f.has_length)
+		c->ev.resp_body_len = 0;
+	} else if (f.has_length) {
 		c->resp_expected = f.head_len + f.content_length;
+		c->ev.resp_body_len = f.content_length;
+	}
 	c->chunked = f.chunked;
 	return HEAD_FRAMED;
 }

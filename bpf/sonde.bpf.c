@@ -222,7 +222,7 @@ static __always_inline void proc_event(__u32 kind, __u32 tgid, __u32 ppid)
 	e->hdr.tgid = tgid;
 	e->ppid = ppid;
 	e->_pad = 0;
-	bpf_ringbuf_submit(e, ringbuf_flags());
+	bpf_ringbuf_submit(e, ringbuf_flags(sizeof(*e)));
 }
 
 /* ---- a connection's life, from the TCP state machine ---- */

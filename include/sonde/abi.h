@@ -81,6 +81,8 @@ enum sonde_link_kind {
 	SONDE_LINK_PEER = 3,	/* server side of a traced local client's connection */
 };
 
+#define SONDE_LEN_UNKNOWN (~0ULL)
+
 /* Flags in struct sonde_txn_event. */
 #define SONDE_EVF_PIPELINED 1u /* a response to a request read with an earlier one */
 #define SONDE_EVF_UNFRAMED 2u  /* response head longer than the capture: its end was not framed */
@@ -153,7 +155,12 @@ struct sonde_txn_event {
 	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
 	struct sonde_txn_ref parent; /* the transaction this one is part of */
 	__u32 resp_tid;	   /* thread that wrote (server) or read (client) the last response bytes */
-	__u32 _pad1;
+	/* The response's framing, where the kernel found it (then the prefix
+	 * holds just the status line): its head's length (0: not found, the
+	 * prefix holds what was captured) and its body's declared length
+	 * (SONDE_LEN_UNKNOWN: chunked or up to the close). */
+	__u32 resp_head_len;
+	__u64 resp_body_len;
 	/* The request prefix (req_len bytes), then the response prefix
 	 * (resp_len bytes) right after it: a record ends after both, so only
 	 * the bytes captured travel through the ring buffer. */
@@ -181,7 +188,7 @@ struct sonde_traced_proc {
 _Static_assert(sizeof(struct sonde_addr) == 20, "sonde_addr layout");
 _Static_assert(sizeof(struct sonde_event_header) == 8, "header layout");
 _Static_assert(sizeof(struct sonde_txn_event) ==
-		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + SONDE_DATA_CAP,
+		       8 + 8 + 8 * 6 + 2 * 20 + 4 + 4 + 4 + 4 + 8 + 16 + 8 + 8 + SONDE_DATA_CAP,
 	       "sonde_txn_event layout");
 _Static_assert(sizeof(struct sonde_proc_event) == 16, "sonde_proc_event layout");
 _Static_assert(sizeof(struct sonde_txn_ref) == 16, "sonde_txn_ref layout");

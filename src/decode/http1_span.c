@@ -95,6 +95,13 @@ static bool http1_fill(const struct sonde_txn_event *ev, int64_t mono_to_real_ns
 		return false;
 	if (http1_parse_response(ev->data + ev->req_len, ev->resp_len, &resp))
 		return false;
+	/* Where the kernel framed the response, the prefix is its status line
+	 * and the framing comes in the event. */
+	if (ev->resp_head_len && !resp.head_len) {
+		resp.head_len = ev->resp_head_len;
+		resp.content_length = ev->resp_body_len == SONDE_LEN_UNKNOWN ? -1
+									: (int64_t)ev->resp_body_len;
+	}
 	span_from_txn(ev, mono_to_real_ns, s);
 	str_copy(s->method, sizeof(s->method), req->method);
 	str_copy(s->path, sizeof(s->path), req->path);
