@@ -196,7 +196,8 @@ static __always_inline __u64 newline_in(const __u8 *p, __u64 skip)
  * One step of the scan, as a bpf_loop() callback (the verifier checks it
  * once for any index): from `next`, skip up to FRAME_STEP_WORDS words with
  * no '\n', or handle the first line start among them. About one call per
- * 32 bytes plus one per header line, rather than one per byte.
+ * 32 bytes plus one per header line, rather than one per byte. (Handling
+ * several lines per call was measured: no gain; the lines' own work is the cost.)
  */
 static long frame_step(__u32 i, void *ctx)
 {

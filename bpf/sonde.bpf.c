@@ -347,8 +347,10 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	tp = bpf_map_lookup_elem(&traced, &ptgid);
 	if (!tp)
 		return 0;
-	if (bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY))
+	if (bpf_map_update_elem(&traced, &ctgid, tp, BPF_ANY)) {
+		counter_add(SONDE_CNT_TRACED_MAP_FULL, 1);
 		return 0; /* the map is full: not traced */
+	}
 	traced_bit_set(ctgid);
 	proc_event(SONDE_EV_PROC_FORK, ctgid, ptgid);
 	return 0;

@@ -8,33 +8,15 @@
 #ifndef SONDE_DISCOVERY_H
 #define SONDE_DISCOVERY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "model/process.h"
+#include "model/service.h"
 #include "probes.h"
-
-#define SERVICE_NAME_MAX 128
-#define SERVICE_NS_MAX 64
-
-struct route_table;
-
-struct service {
-	uint32_t id;
-	char name[SERVICE_NAME_MAX];
-	char namespace_[SERVICE_NS_MAX];
-	struct route_table *routes; /* distinct http_route values, capped */
-};
-
-struct proc_info {
-	uint32_t pid;
-	uint32_t ppid; /* parent's pid when traced through a fork, else 0 */
-	uint16_t port; /* first selected listening port, 0 if none */
-	struct service *service;
-	char exe[256];
-	char runtime[16]; /* "java", "python", "node", "ruby" or "" */
-};
 
 struct discovery;
 
@@ -47,6 +29,13 @@ struct discovery;
 struct discovery *discovery__new(const struct sonde_config *cfg, struct traced_set traced,
 				 uint32_t self_pid);
 void discovery__free(struct discovery *d);
+
+/**
+ * discovery__count_losses() - where to count processes folded into the
+ * last service because the service table was full (1,024 names);
+ * NULL: not counted. Read by other threads, hence atomic.
+ */
+void discovery__count_losses(struct discovery *d, atomic_uint_fast64_t *service_table_full);
 
 /** discovery__scan() - look at every process; trace new matches, forget the dead. */
 void discovery__scan(struct discovery *d);

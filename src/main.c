@@ -121,6 +121,7 @@ int main(int argc, char **argv)
 		log_error("cannot start discovery: %s", strerror(errno));
 		goto out;
 	}
+	discovery__count_losses(rt.discovery, &rt.user_loss[LOSS_SERVICE_TABLE_FULL]);
 	pipeline = pipeline__new(&rt);
 	if (!pipeline)
 		goto out;

@@ -288,4 +288,5 @@ void pipeline__free(struct pipeline *p)
 const char *const user_loss_names[LOSS__MAX] = {
 	[LOSS_DECODE] = "undecodable",
 	[LOSS_UNKNOWN_PROC] = "unknown_process",
+	[LOSS_SERVICE_TABLE_FULL] = "service_table_full",
 };

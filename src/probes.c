@@ -39,6 +39,7 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_RESP_UNFRAMED] = "response_head_too_long",
 	[SONDE_CNT_NO_BUFFER] = "io_without_user_buffer",
 	[SONDE_CNT_PEER_LINK_LOST] = "peer_link_map_full",
+	[SONDE_CNT_TRACED_MAP_FULL] = "traced_map_full",
 };
 
 #define MAX_LINKS 64

@@ -18,8 +18,9 @@ struct probes;
 
 /* Losses counted in user space, exported beside the kernel's. */
 enum user_loss {
-	LOSS_DECODE = 0,   /* event not decodable as HTTP/1 */
-	LOSS_UNKNOWN_PROC, /* event from a process no longer known */
+	LOSS_DECODE = 0,	 /* event not decodable as HTTP/1 */
+	LOSS_UNKNOWN_PROC,	 /* event from a process no longer known */
+	LOSS_SERVICE_TABLE_FULL, /* process reported under the last service: table full */
 	LOSS__MAX,
 };
 

@@ -112,6 +112,7 @@ enum sonde_counter {
 	SONDE_CNT_RESP_UNFRAMED,    /* response head past the capture: ended at next request/close */
 	SONDE_CNT_NO_BUFFER,	    /* socket I/O with no user buffer to read (io_uring, *mmsg) */
 	SONDE_CNT_PEER_LINK_LOST,   /* a traced client's end could not be recorded: map full */
+	SONDE_CNT_TRACED_MAP_FULL,  /* a traced process's child left untraced: traced map full */
 	SONDE_CNT__MAX,
 };
 
