@@ -299,3 +299,40 @@ def test_systemd_unit_verifies(tmp_path):
                          timeout=60)
     assert res.returncode == 0 and not res.stdout.strip() and not res.stderr.strip(), \
         (res.returncode, res.stdout, res.stderr)
+
+
+# --------------------------------------------------------------------------
+# tracefs: mounted by Sonde only where it is missing, said, and left mounted.
+# Each run is in a private mount namespace (unshare -m: private propagation),
+# where tracefs is unmounted first; the host's mounts are not touched.
+# --------------------------------------------------------------------------
+
+NO_TRACEFS = ("umount /sys/kernel/tracing; umount -l /sys/kernel/debug 2>/dev/null; "
+              "mountpoint -q /sys/kernel/tracing && exit 97; ")
+
+
+def in_mount_ns_without_tracefs(sonde_cmd):
+    script = (NO_TRACEFS + "timeout -s INT 3 " + sonde_cmd + "; rc=$?; "
+              "mountpoint -q /sys/kernel/tracing && echo tracefs-still-mounted; exit $rc")
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                          env=clean_env({"SONDE_OPEN_PORT": "8080",
+                                         "SONDE_TRACE_PRINTER": "disabled"}),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_tracefs_missing_is_mounted_said_and_left_mounted():
+    res = in_mount_ns_without_tracefs(str(SONDE_BIN))
+    assert res.returncode != 97, "could not unmount tracefs in the private namespace"
+    assert ("sonde: mounted tracefs at /sys/kernel/tracing (left mounted at exit)"
+            in res.stderr.splitlines()), res.stderr
+    assert "sonde: ready:" in res.stderr, res.stderr
+    assert res.stdout.splitlines() == ["tracefs-still-mounted"], res.stdout
+
+
+def test_tracefs_missing_without_sys_admin_is_one_line_and_exit_2():
+    res = in_mount_ns_without_tracefs(" ".join([*as_sonde_user(CAPS), str(SONDE_BIN)]))
+    assert res.returncode == 2, (res.returncode, res.stderr)
+    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [
+        "sonde: missing CAP_SYS_ADMIN: tracefs is not mounted and Sonde cannot mount it: run "
+        "'mount -t tracefs tracefs /sys/kernel/tracing' first"]
+    assert res.stdout.strip() == ""
