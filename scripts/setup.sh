@@ -22,6 +22,7 @@ packages=(
 	golang-go openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
 	openssl # the OTLP tests' TLS certificates
+	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
 )
 
 missing=()

@@ -104,8 +104,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_threshold = cfg.log_level;
-	if (probes__check_host())
+	if (probes__check_host(&cfg)) {
+		rc = 2; /* this host or these privileges cannot run Sonde: said in one line */
 		goto out;
+	}
 
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

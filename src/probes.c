@@ -51,20 +51,103 @@ struct probes {
 	int ncpus;
 };
 
-static int check_caps(void)
+/*
+ * Capabilities, measured on Linux 6.18 by running Sonde as a non-root user
+ * with ambient capabilities and taking one away at a time (README,
+ * "Privileges"; tests/e2e/test_privileges.py):
+ *
+ *   CAP_BPF          load the programs, create the maps          fatal
+ *   CAP_PERFMON      tracing/tracepoint programs, perf events    fatal
+ *                    (CAP_SYS_ADMIN stands in for both)
+ *   CAP_DAC_READ_SEARCH  tracefs event ids (root-only dirs);     fatal when tracefs
+ *                    other users' /proc/PID/fd and environ       is unreadable, else warn
+ *   CAP_SYS_PTRACE   other users' /proc/PID/exe, fd links,       warn: only Sonde's own
+ *                    ns/net, root                                user's processes traced
+ *   CAP_SETUID+CAP_SETGID  read package.json as its process's    warn: Node services
+ *                    user (util/safe_read.c)                     named after the script
+ *   CAP_SYS_ADMIN    mount tracefs, only when it is not mounted  fatal then
+ *   CAP_NET_BIND_SERVICE  metrics port below                     fatal then
+ *                    net.ipv4.ip_unprivileged_port_start
+ *
+ * Fatal: nothing could be traced or served; one line, exit 2. A warning
+ * names what Sonde will not see and Sonde runs on.
+ */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static uint64_t effective_caps(void)
 {
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2] = {};
-	uint64_t eff;
 
 	if (syscall(SYS_capget, &hdr, data))
-		return -errno;
-	eff = data[0].effective | (uint64_t)data[1].effective << 32;
-#define HAS(cap) (eff & (1ull << (cap)))
-	if (HAS(CAP_SYS_ADMIN) || (HAS(38 /* CAP_PERFMON */) && HAS(39 /* CAP_BPF */)))
 		return 0;
-#undef HAS
-	return -EPERM;
+	return data[0].effective | (uint64_t)data[1].effective << 32;
+}
+
+static bool has_cap(uint64_t eff, int cap)
+{
+	return eff & (1ull << cap);
+}
+
+/* The first port an unprivileged process may bind (sysctl). */
+static int unprivileged_port_start(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+	int port = 1024;
+
+	if (f) {
+		if (fscanf(f, "%d", &port) != 1)
+			port = 1024;
+		fclose(f);
+	}
+	return port;
+}
+
+/* Capabilities without which nothing can be traced: one line, -EPERM. */
+static int check_fatal_caps(uint64_t eff, const struct sonde_config *cfg)
+{
+	bool admin = has_cap(eff, CAP_SYS_ADMIN);
+	bool bpf = admin || has_cap(eff, CAP_BPF), perfmon = admin || has_cap(eff, CAP_PERFMON);
+
+	if (!bpf || !perfmon) {
+		fprintf(stderr, "sonde: missing %s: cannot load and attach the BPF programs, nothing "
+				"can be traced (run as root, or grant the capabilities listed in "
+				"README.md, Privileges)\n",
+			!bpf && !perfmon ? "CAP_BPF and CAP_PERFMON" : !bpf ? "CAP_BPF" : "CAP_PERFMON");
+		return -EPERM;
+	}
+	if (cfg && cfg->prometheus_port > 0 && cfg->prometheus_port < unprivileged_port_start() &&
+	    !has_cap(eff, CAP_NET_BIND_SERVICE)) {
+		fprintf(stderr, "sonde: missing CAP_NET_BIND_SERVICE: cannot serve metrics on port %d "
+				"(below net.ipv4.ip_unprivileged_port_start)\n", cfg->prometheus_port);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Capabilities whose absence hides some processes or names: one line each. */
+static void warn_missing_caps(uint64_t eff)
+{
+	bool setuid_ok = has_cap(eff, CAP_SETUID), setgid_ok = has_cap(eff, CAP_SETGID);
+
+	if (!has_cap(eff, CAP_SYS_PTRACE))
+		fprintf(stderr, "sonde: missing CAP_SYS_PTRACE: cannot read other users' processes "
+				"(/proc/PID/exe, fd, environ): only processes of uid %u will be traced\n",
+			(unsigned int)geteuid());
+	if (!has_cap(eff, CAP_DAC_READ_SEARCH) && !has_cap(eff, CAP_DAC_OVERRIDE))
+		fprintf(stderr, "sonde: missing CAP_DAC_READ_SEARCH: cannot read other users' "
+				"/proc/PID/fd and environ: their ports (open_port) and "
+				"OTEL_SERVICE_NAME go unseen\n");
+	if (!setuid_ok || !setgid_ok)
+		fprintf(stderr, "sonde: missing %s: cannot read files as a traced process's user: "
+				"Node services are named after their script, not their package.json\n",
+			!setuid_ok && !setgid_ok ? "CAP_SETUID and CAP_SETGID" :
+			!setuid_ok ? "CAP_SETUID" : "CAP_SETGID");
 }
 
 static bool tracefs_at(const char *path)
@@ -74,16 +157,37 @@ static bool tracefs_at(const char *path)
 	return !statfs(path, &st) && st.f_type == TRACEFS_MAGIC_NUMBER;
 }
 
-int probes__check_host(void)
+/* libbpf attaches the tracepoint programs through their tracefs event ids. */
+static int tracefs_readable(const char *root, uint64_t eff)
+{
+	char path[128];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/events/sched/sched_process_exit/id", root);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	err = errno;
+	if ((err == EACCES || err == EPERM) && !has_cap(eff, CAP_DAC_READ_SEARCH) &&
+	    !has_cap(eff, CAP_DAC_OVERRIDE))
+		fprintf(stderr, "sonde: missing CAP_DAC_READ_SEARCH: cannot read tracefs (%s is "
+				"root-only), so no tracepoint can be attached and nothing traced\n", root);
+	else
+		fprintf(stderr, "sonde: cannot read tracefs event %s: %s\n", path, strerror(err));
+	return -EPERM;
+}
+
+int probes__check_host(const struct sonde_config *cfg)
 {
 	struct utsname u;
 	int major = 0, minor = 0;
+	uint64_t eff = effective_caps();
+	const char *tracefs = "/sys/kernel/tracing";
 
-	if (check_caps()) {
-		fprintf(stderr, "sonde: not enough privilege: run as root (sudo -E sonde) or grant "
-				"CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE\n");
+	if (check_fatal_caps(eff, cfg))
 		return -EPERM;
-	}
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
 	    (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR))) {
 		fprintf(stderr, "sonde: kernel %s is too old: Sonde needs Linux %d.%d or newer "
@@ -95,15 +199,28 @@ int probes__check_host(void)
 				"Sonde needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return -ENOTSUP;
 	}
-	if (!tracefs_at("/sys/kernel/tracing") && !tracefs_at("/sys/kernel/debug/tracing")) {
-		if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+	/* Mounted here only when neither place has it; never unmounted (see
+	 * README, Privileges): other tools may use it once it is there. */
+	if (tracefs_at("/sys/kernel/tracing")) {
+		tracefs = "/sys/kernel/tracing";
+	} else if (tracefs_at("/sys/kernel/debug/tracing")) {
+		tracefs = "/sys/kernel/debug/tracing";
+	} else if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
+		if (errno == EPERM && !has_cap(eff, CAP_SYS_ADMIN))
+			fprintf(stderr, "sonde: missing CAP_SYS_ADMIN: tracefs is not mounted and "
+					"Sonde cannot mount it: run 'mount -t tracefs tracefs "
+					"/sys/kernel/tracing' first\n");
+		else
 			fprintf(stderr, "sonde: tracefs is not mounted and mounting it failed (%s): "
 					"run 'mount -t tracefs tracefs /sys/kernel/tracing'\n",
 				strerror(errno));
-			return -ENOTSUP;
-		}
-		log_info("mounted tracefs at /sys/kernel/tracing");
+		return -EPERM;
+	} else {
+		log_info("mounted tracefs at /sys/kernel/tracing (left mounted at exit)");
 	}
+	if (tracefs_readable(tracefs, eff))
+		return -EPERM;
+	warn_missing_caps(eff);
 	return 0;
 }
 

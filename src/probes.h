@@ -14,11 +14,14 @@
 struct probes;
 
 /**
- * probes__check_host() - root/capabilities, BTF, kernel version, tracefs
- * (mounted here when missing). Prints one line saying what is missing.
+ * probes__check_host() - capabilities, BTF, kernel version, tracefs
+ * (mounted here when missing, never unmounted). A missing capability
+ * without which nothing can be traced or served (@cfg's metrics port) is
+ * one line on stderr and an error; one that only hides some processes or
+ * names is one warning line each (the table in probes.c, README.md).
  * Return: 0 when Sonde can run.
  */
-int probes__check_host(void);
+int probes__check_host(const struct sonde_config *cfg);
 
 /** probes__start() - open, load and attach. NULL on failure (logged). */
 struct probes *probes__start(const struct sonde_config *cfg);

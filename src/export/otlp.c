@@ -23,6 +23,7 @@
 
 #include "discovery.h"
 #include "export/otlp_encode.h"
+#include "export/printer.h"
 #include "export/otlp_transport.h"
 #include "model/metrics.h"
 #include "runtime.h"
@@ -107,13 +108,16 @@ uint64_t otlp__dropped(enum otlp_signal signal, enum otlp_drop_reason reason)
 
 void otlp__render_prometheus(FILE *f)
 {
-	fputs("# HELP sonde_export_dropped_total Spans and metric data points the OTLP exporter "
-	      "dropped, by signal and reason.\n# TYPE sonde_export_dropped_total counter\n", f);
+	fputs("# HELP sonde_export_dropped_total Spans and metric data points an exporter "
+	      "dropped, by exporter, signal and reason.\n"
+	      "# TYPE sonde_export_dropped_total counter\n", f);
 	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
 		for (int r = 0; r < OTLP_DROP__MAX; r++)
-			fprintf(f, "sonde_export_dropped_total{signal=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+			fprintf(f, "sonde_export_dropped_total{exporter=\"otlp\",signal=\"%s\","
+				   "reason=\"%s\"} %" PRIu64 "\n",
 				otlp_signal_names[s], drop_reason_names[r],
 				(uint64_t)atomic_load(&dropped_total[s][r]));
+	printer__render_dropped(f); /* the same family: one HELP and TYPE */
 	fputs("# HELP sonde_export_sent_total Spans and metric data points the OTLP collector "
 	      "accepted.\n# TYPE sonde_export_sent_total counter\n", f);
 	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)

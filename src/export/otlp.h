@@ -30,7 +30,8 @@ enum otlp_drop_reason {
 
 /**
  * otlp__render_prometheus() - Sonde's own export counters in the
- * Prometheus text format: sonde_export_dropped_total{signal,reason},
+ * Prometheus text format: sonde_export_dropped_total{exporter,signal,reason}
+ * (the printer's series too),
  * sonde_export_sent_total{signal} and sonde_export_failed_requests_total{signal}.
  * Called by the Prometheus exporter; zero when OTLP is off.
  */

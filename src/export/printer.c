@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Trace printer: one line per span on stdout, text (seed format) or JSON. */
+/* Trace printer: one line per span on stdout, text (seed format) or JSON,
+ * written by its own thread behind a bounded queue. */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "discovery.h"
 #include "export/exporter.h"
+#include "export/line_queue.h"
 #include "export/printer.h"
 #include "model/http_method.h"
+#include "util/log.h"
 #include "util/utf8.h"
 
 static void format_duration(uint64_t ns, char *out, size_t size)
@@ -154,43 +163,205 @@ void printer__json(FILE *f, const struct span *s)
 	fputs("}\n", f);
 }
 
+/*
+ * The exporter: the pipeline thread formats a span into a line and queues
+ * it, never waiting; a writer thread writes the queue to stdout, blocking
+ * as long as stdout does. A stdout nobody reads (a full pipe) fills the
+ * queue, and lines that do not fit are dropped and counted
+ * (sonde_export_dropped_total{exporter="printer"}) while the pipeline,
+ * and so the metrics, go on.
+ */
+#define PRINTER_QUEUE_BYTES (1u << 20)
+#define PRINTER_WRITE_BATCH (64u << 10)
+#define PRINTER_STOP_MS 500 /* at shutdown, a blocked stdout is given this long */
+
+static const char *const printer_drop_names[PRINTER_DROP__MAX] = {
+	[PRINTER_DROP_QUEUE_FULL] = "queue_full",
+	[PRINTER_DROP_WRITE_FAILED] = "write_failed",
+	[PRINTER_DROP_SHUTDOWN] = "shutdown",
+};
+
+static atomic_uint_fast64_t printer_dropped[PRINTER_DROP__MAX];
+
+uint64_t printer__dropped(enum printer_drop_reason why)
+{
+	return atomic_load(&printer_dropped[why]);
+}
+
+void printer__render_dropped(FILE *f)
+{
+	for (int r = 0; r < PRINTER_DROP__MAX; r++)
+		fprintf(f, "sonde_export_dropped_total{exporter=\"printer\",signal=\"traces\","
+			   "reason=\"%s\"} %" PRIu64 "\n",
+			printer_drop_names[r], (uint64_t)atomic_load(&printer_dropped[r]));
+}
+
+static void count_drop(enum printer_drop_reason why, uint64_t n)
+{
+	if (n)
+		atomic_fetch_add(&printer_dropped[why], n);
+}
+
+static uint64_t lines_in(const char *buf, size_t n)
+{
+	uint64_t lines = 0;
+
+	for (size_t i = 0; i < n; i++)
+		lines += buf[i] == '\n';
+	return lines;
+}
+
 struct printer_state {
 	int mode;
+	int fd;
+	struct line_queue *queue;
+	pthread_t writer;
+	bool started;
+	atomic_bool done;		 /* the writer has returned */
+	atomic_uint_fast64_t inflight; /* lines the writer holds, not yet written */
+	bool write_error_logged;
+	char batch[PRINTER_WRITE_BATCH]; /* the writer's */
+	FILE *line;			 /* the pipeline thread's formatting buffer */
+	char *line_buf;
+	size_t line_size;
 };
+
+/* Write all of @buf, waiting while @fd is full (even when someone made it
+ * non-blocking). Return: 0, or -errno when it cannot be written. */
+static int write_all(int fd, const char *buf, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, buf, n);
+
+		if (w < 0) {
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				return -errno;
+			poll(&pfd, 1, -1);
+			continue;
+		}
+		buf += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct printer_state *st = arg;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	for (;;) {
+		size_t n = line_queue__pop(st->queue, st->batch, sizeof(st->batch));
+		uint64_t lines;
+		int err;
+
+		if (!n)
+			break;
+		lines = lines_in(st->batch, n);
+		atomic_store(&st->inflight, lines);
+		/* Cancellable only while blocked on stdout (shutdown's last resort). */
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		err = write_all(st->fd, st->batch, n);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		atomic_store(&st->inflight, 0);
+		if (err) {
+			count_drop(PRINTER_DROP_WRITE_FAILED, lines);
+			if (!st->write_error_logged)
+				log_warn("trace printer: cannot write to stdout: %s (lines are dropped "
+					 "and counted in sonde_export_dropped_total)", strerror(-err));
+			st->write_error_logged = true;
+		}
+	}
+	atomic_store(&st->done, true);
+	return NULL;
+}
 
 static bool printer_enabled(const struct sonde_config *cfg)
 {
 	return cfg->trace_printer == PRINTER_TEXT || cfg->trace_printer == PRINTER_JSON;
 }
 
+static void printer_destroy(struct exporter *e);
+
 static int printer_init(struct exporter *e, const struct sonde_config *cfg, struct sonde_runtime *rt)
 {
-	static struct printer_state state;
+	struct printer_state *st = calloc(1, sizeof(*st));
+	int err;
 
-	state.mode = cfg->trace_printer;
-	e->state = &state;
+	if (!st)
+		return -ENOMEM;
+	e->state = st;
+	st->mode = cfg->trace_printer;
+	st->fd = STDOUT_FILENO;
+	fflush(stdout); /* from here on stdout is the writer's alone */
+	st->queue = line_queue__new(PRINTER_QUEUE_BYTES);
+	st->line = open_memstream(&st->line_buf, &st->line_size);
+	if (!st->queue || !st->line) {
+		printer_destroy(e);
+		return -ENOMEM;
+	}
+	err = pthread_create(&st->writer, NULL, writer_main, st);
+	if (err) {
+		printer_destroy(e);
+		return -err;
+	}
+	st->started = true;
 	return 0;
 }
 
 static enum exporter_status printer_export(struct exporter *e, const struct span *s)
 {
-	const struct printer_state *st = e->state;
+	struct printer_state *st = e->state;
+	long len;
 
+	rewind(st->line);
 	if (st->mode == PRINTER_JSON)
-		printer__json(stdout, s);
+		printer__json(st->line, s);
 	else
-		printer__text(stdout, s);
+		printer__text(st->line, s);
+	if (fflush(st->line) || (len = ftell(st->line)) <= 0) {
+		count_drop(PRINTER_DROP_QUEUE_FULL, 1);
+		return EXPORT_ERROR;
+	}
+	if (!line_queue__push(st->queue, st->line_buf, (size_t)len)) {
+		count_drop(PRINTER_DROP_QUEUE_FULL, 1);
+		return EXPORT_ERROR;
+	}
 	return EXPORT_OK;
 }
 
-static enum exporter_status printer_flush(struct exporter *e)
-{
-	return fflush(stdout) ? EXPORT_ERROR : EXPORT_OK;
-}
-
+/* Let the writer finish what is queued, for PRINTER_STOP_MS at most: a
+ * stdout that stays blocked does not hold Sonde's exit. */
 static void printer_destroy(struct exporter *e)
 {
-	fflush(stdout);
+	struct printer_state *st = e->state;
+
+	if (!st)
+		return;
+	if (st->queue)
+		line_queue__close(st->queue);
+	if (st->started) {
+		for (int ms = 0; ms < PRINTER_STOP_MS && !atomic_load(&st->done); ms += 5)
+			usleep(5000);
+		if (!atomic_load(&st->done)) {
+			pthread_cancel(st->writer);
+			count_drop(PRINTER_DROP_SHUTDOWN, atomic_load(&st->inflight));
+		}
+		pthread_join(st->writer, NULL);
+		/* What the writer never got to. */
+		for (size_t n; (n = line_queue__pop(st->queue, st->batch, sizeof(st->batch)));)
+			count_drop(PRINTER_DROP_SHUTDOWN, lines_in(st->batch, n));
+	}
+	if (st->line)
+		fclose(st->line);
+	free(st->line_buf);
+	line_queue__free(st->queue);
+	free(st);
+	e->state = NULL;
 }
 
 const struct exporter_ops printer_exporter = {
@@ -198,6 +369,6 @@ const struct exporter_ops printer_exporter = {
 	.enabled = printer_enabled,
 	.init = printer_init,
 	.export_span = printer_export,
-	.flush = printer_flush,
+	.flush = NULL, /* the writer thread writes as lines come */
 	.destroy = printer_destroy,
 };

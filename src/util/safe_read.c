@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -164,6 +165,29 @@ static int parse_groups(const char *status, gid_t *groups, int max)
 	return n;
 }
 
+/*
+ * Root loses its file-permission capabilities when its fsuid leaves 0 (the
+ * kernel's set*id fix-up); a non-root Sonde running on ambient capabilities
+ * does not, and would read with CAP_DAC_READ_SEARCH what the target may
+ * not. So this thread drops them itself (capset acts on the calling thread
+ * only); it ends after the read.
+ */
+static int drop_file_caps(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+	const uint32_t mask = 1u << CAP_DAC_OVERRIDE | 1u << CAP_DAC_READ_SEARCH | 1u << CAP_FOWNER;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -errno;
+	if (!(data[0].effective & mask))
+		return 0;
+	data[0].effective &= ~mask;
+	if (syscall(SYS_capset, &hdr, data))
+		return -errno;
+	return 0;
+}
+
 static void *read_as_thread(void *arg)
 {
 	struct as_target *t = arg;
@@ -179,7 +203,7 @@ static void *read_as_thread(void *arg)
 	if (syscall(SYS_setgroups, (size_t)t->ngroups, t->groups) ||
 	    syscall(SYS_setfsgid, t->fsgid) < 0 || syscall(SYS_setfsuid, t->fsuid) < 0 ||
 	    (uid_t)syscall(SYS_setfsuid, -1) != t->fsuid ||
-	    (gid_t)syscall(SYS_setfsgid, -1) != t->fsgid) {
+	    (gid_t)syscall(SYS_setfsgid, -1) != t->fsgid || drop_file_caps()) {
 		t->result = -EPERM;
 		return NULL;
 	}

@@ -283,9 +283,10 @@ def scrape(port, timeout=5.0):
 # --------------------------------------------------------------------------
 
 class Sonde:
-    """build/sonde running in the background; its JSON spans and logs."""
+    """build/sonde running in the background; its JSON spans and logs.
+    argv_prefix runs it through a wrapper (setpriv: another user, capabilities)."""
 
-    def __init__(self, env, prom_port=None, name="sonde"):
+    def __init__(self, env, prom_port=None, name="sonde", argv_prefix=()):
         self.prom_port = prom_port
         self.name = name
         self.spans = []          # parsed JSON objects, in arrival order
@@ -300,7 +301,7 @@ class Sonde:
         full_env.update({k: str(v) for k, v in env.items()})
         self.env = full_env
         self.proc = subprocess.Popen(
-            [str(SONDE_BIN)], env=full_env, stdin=subprocess.DEVNULL,
+            [*argv_prefix, str(SONDE_BIN)], env=full_env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         _register(self.proc)
         self._threads = [

@@ -187,7 +187,8 @@ def test_nothing_to_instrument_exits_2():
 def test_without_privilege_one_clear_line():
     """As an unprivileged user: one line saying what is missing, no BPF attempted."""
     res = _run_sonde({"SONDE_OPEN_PORT": "8080", "SONDE_TRACE_PRINTER": "disabled"}, user=65534)
-    assert res.returncode != 0
+    assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert lines == ["sonde: not enough privilege: run as root (sudo -E sonde) or grant "
-                     "CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE"], res.stderr
+    assert lines == ["sonde: missing CAP_BPF and CAP_PERFMON: cannot load and attach the BPF "
+                     "programs, nothing can be traced (run as root, or grant the capabilities "
+                     "listed in README.md, Privileges)"], res.stderr

@@ -281,9 +281,13 @@ static void test_prometheus_rendering(void **state)
 	otlp__render_prometheus(f);
 	fclose(f);
 	assert_non_null(strstr(text, "# TYPE sonde_export_dropped_total counter\n"));
-	assert_non_null(strstr(text, "sonde_export_dropped_total{signal=\"traces\",reason=\"queue_full\"} "));
-	assert_non_null(strstr(text, "sonde_export_dropped_total{signal=\"metrics\",reason=\"shutdown\"} "));
+	assert_non_null(strstr(text, "sonde_export_dropped_total{exporter=\"otlp\",signal=\"traces\",reason=\"queue_full\"} "));
+	assert_non_null(strstr(text, "sonde_export_dropped_total{exporter=\"otlp\",signal=\"metrics\",reason=\"shutdown\"} "));
 	assert_non_null(strstr(text, "sonde_export_sent_total{signal=\"metrics\"} "));
+	/* The printer's drops are the same family: one HELP and TYPE for both. */
+	assert_non_null(strstr(text, "sonde_export_dropped_total{exporter=\"printer\",signal=\"traces\",reason=\"queue_full\"} "));
+	assert_null(strstr(strstr(text, "# TYPE sonde_export_dropped_total") + 1,
+			   "# TYPE sonde_export_dropped_total"));
 	free(text);
 }
 

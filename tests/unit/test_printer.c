@@ -5,15 +5,19 @@
  * bytes the span holds, and methods outside the known set are "_OTHER"
  * with the method as sent beside it.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "export/exporter.h"
 #include "discovery.h"
 #include "export/printer.h"
 #include "model/span.h"
@@ -88,9 +92,78 @@ static void test_json_is_utf8_and_escaped(void **state)
 	free(out);
 }
 
+struct pipe_reader {
+	int fd;
+	char *data;
+	size_t len;
+};
+
+static void *read_all(void *arg)
+{
+	struct pipe_reader *r = arg;
+	FILE *out = open_memstream(&r->data, &r->len);
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(r->fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(out);
+	return NULL;
+}
+
+/*
+ * stdout is a pipe nobody reads: exporting never waits (the loop ends; a
+ * printer writing on this thread would block in it for good, and alarm()
+ * fails the test), the lines that did not fit are counted, and once the
+ * pipe is read every line that was not dropped comes out whole.
+ */
+static void test_blocked_stdout_drops_and_counts(void **state)
+{
+	struct sonde_config cfg;
+	struct exporter e = { .ops = &printer_exporter };
+	struct span s = hostile();
+	uint64_t full0 = printer__dropped(PRINTER_DROP_QUEUE_FULL), dropped;
+	int fds[2], saved = dup(STDOUT_FILENO), sent = 20000, lines = 0;
+	struct pipe_reader r = { 0 };
+	pthread_t th;
+
+	config__defaults(&cfg);
+	cfg.trace_printer = PRINTER_JSON;
+	assert_int_equal(pipe(fds), 0);
+	assert_true(dup2(fds[1], STDOUT_FILENO) >= 0);
+	close(fds[1]);
+	alarm(20);
+	assert_int_equal(e.ops->init(&e, &cfg, NULL), 0);
+	for (int i = 0; i < sent; i++) {
+		s.start_ns++;
+		e.ops->export_span(&e, &s);
+	}
+	dropped = printer__dropped(PRINTER_DROP_QUEUE_FULL) - full0;
+	/* 20000 lines of ~500 bytes: far more than the pipe and the queue hold */
+	assert_true(dropped > 0);
+	assert_true(dropped < (uint64_t)sent);
+	r.fd = fds[0];
+	assert_int_equal(pthread_create(&th, NULL, read_all, &r), 0);
+	e.ops->destroy(&e); /* the writer empties the queue into the pipe */
+	assert_true(dup2(saved, STDOUT_FILENO) >= 0); /* the last write end: EOF */
+	close(saved);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	alarm(0);
+	assert_true(r.len > 0 && r.data[r.len - 1] == '\n');
+	for (char *line = r.data, *nl; (nl = memchr(line, '\n', r.data + r.len - line)); line = nl + 1) {
+		assert_true(line[0] == '{' && nl[-1] == '}');
+		lines++;
+	}
+	assert_int_equal(lines, sent - (int)dropped);
+	assert_int_equal(printer__dropped(PRINTER_DROP_SHUTDOWN), 0);
+	free(r.data);
+	config__free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blocked_stdout_drops_and_counts),
 		cmocka_unit_test(test_text_is_one_line),
 		cmocka_unit_test(test_json_is_utf8_and_escaped),
 	};
