@@ -555,6 +555,9 @@ void config__defaults(struct sonde_config *cfg)
 			/* Defaults are ours and valid: a failure here is a bug
 			 * that the config unit test catches. */
 			config__set(cfg, &config_options[i], config_options[i].def, err, sizeof(err));
+	/* The default features lists ("application"), as config__finish resolves them. */
+	config__features(&cfg->prom_features, &cfg->prom_feature_mask, err, sizeof(err));
+	config__features(&cfg->otlp_features, &cfg->otlp_feature_mask, err, sizeof(err));
 }
 
 int config__from_env(struct sonde_config *cfg, FILE *errf)

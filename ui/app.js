@@ -122,7 +122,7 @@ function layout(nodes, edges) {
     (columns[l] = columns[l] || []).push(n);
   }
   const pos = new Map();
-  const colW = 200, rowH = 64, boxW = 150, boxH = 30;
+  const colW = 230, rowH = 56, boxW = 150, boxH = 30;
   let rows = 1;
   columns.forEach((col, i) => {
     (col || []).sort().forEach((n, j) => {
@@ -144,7 +144,7 @@ function drawGraph(services, edges) {
   const { pos, width, height } = layout(nodes, edges);
   const root = svg('svg', {
     viewBox: `0 0 ${width} ${height + 20}`, role: 'img',
-    'aria-labelledby': 'graph-title graph-desc-svg', id: 'graph',
+    'aria-labelledby': 'graph-title', 'aria-describedby': 'graph-desc-svg', id: 'graph',
   });
   const title = svg('title', { id: 'graph-title' });
   title.textContent = 'Service graph';
@@ -177,11 +177,11 @@ function drawGraph(services, edges) {
       d = back
         ? `M ${a.x + a.w / 2} ${a.y + a.h} C ${a.x + a.w / 2} ${a.y + a.h + 40}, ${b.x + b.w / 2} ${b.y + b.h + 40}, ${b.x + b.w / 2} ${b.y + b.h}`
         : `M ${x1} ${y1} C ${x1 + 40} ${y1}, ${x2 - 40} ${y2}, ${x2} ${y2}`;
-      lx = back ? (a.x + b.x + b.w) / 2 - 20 : (x1 + x2) / 2 - 24;
+      lx = back ? (a.x + b.x + b.w) / 2 : (x1 + x2) / 2;
       ly = back ? Math.max(a.y, b.y) + a.h + 34 : (y1 + y2) / 2 - 6;
     }
     g.append(svg('path', { d, 'marker-end': 'url(#arrow)' }));
-    const label = svg('text', { x: lx, y: ly });
+    const label = svg('text', { x: lx, y: ly, 'text-anchor': e.client === e.server ? 'start' : 'middle' });
     label.textContent = `${e.requests}` + (e.failed ? ` (${e.failed} failed)` : '');
     g.append(label);
     root.append(g);
@@ -211,6 +211,7 @@ function drawGraph(services, edges) {
 
 async function refreshOps() {
   const table = $('ops');
+  $('ops-panel').hidden = !state.selected;
   if (!state.selected) {
     table.hidden = true;
     $('ops-hint').textContent = 'Choose a service above to see the routes it serves and the calls it makes.';
