@@ -22,6 +22,8 @@ packages=(
 	golang-go openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
 	openssl # the OTLP tests' TLS certificates
+	xxd # embeds the live view's files (ui/) in the binary (scripts/embed_ui.sh)
+	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
 )
 
 missing=()

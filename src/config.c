@@ -655,6 +655,8 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 			return -EINVAL;
 		}
 	}
+	cfg->prom_no_application = !(cfg->prom_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
+	cfg->otlp_no_application = !(cfg->otlp_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
 	if (cfg->span_metrics) {
 		cfg->prom_feature_mask |= FEATURE_BIT(FEATURE_SPAN);
 		cfg->otlp_feature_mask |= FEATURE_BIT(FEATURE_SPAN);

@@ -198,6 +198,10 @@ struct sonde_config {
 	bool service_graph_metrics; /* SONDE_SERVICE_GRAPH_METRICS: application_service_graph */
 	unsigned int prom_feature_mask; /* FEATURE_BIT(enum metric_feature) */
 	unsigned int otlp_feature_mask;
+	/* A features list without "application": no RED histograms there. A
+	 * negation, so that a zeroed configuration keeps them. */
+	bool prom_no_application;
+	bool otlp_no_application;
 
 	/* live view (export/ui.c) */
 	int ui_port; /* 0: off */

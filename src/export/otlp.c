@@ -398,7 +398,7 @@ static void *metrics_main(void *arg)
 		pthread_mutex_unlock(&st->lock);
 		/* Cumulative data: a snapshot that cannot go out before the next
 		 * one is superseded by it. At shutdown, the last one is sent. */
-		if (st->rt->cfg->otlp_feature_mask & FEATURE_BIT(FEATURE_APPLICATION))
+		if (!st->rt->cfg->otlp_no_application)
 			export_metrics(sd, final ? UINT64_MAX : next + interval);
 		export_spanmetrics(sd, final ? UINT64_MAX : next + interval);
 		pthread_mutex_lock(&st->lock);

@@ -445,7 +445,7 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
 	unsigned int features = rt->cfg->prom_feature_mask;
 
-	for (size_t i = 0; (features & FEATURE_BIT(FEATURE_APPLICATION)) &&
+	for (size_t i = 0; !rt->cfg->prom_no_application &&
 			   i < sizeof(otel_families) / sizeof(otel_families[0]);
 	     i++)
 		render_family(f, rt, &otel_families[i], legacy);
