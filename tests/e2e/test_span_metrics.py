@@ -10,6 +10,7 @@ receiver (OpenTelemetry JS's decoders), and the features lists are checked
 to select what each exporter carries. Then: edges to a peer Sonde does not
 trace, the series cap, and the configuration's refusals.
 """
+import shutil
 import subprocess
 import time
 
@@ -172,6 +173,12 @@ def test_span_and_service_graph_metrics_chain(server_builder, tmp_path):
             # Counted once per request: no other edge, nothing more.
             assert prom.scalar("sum(traces_service_graph_request_total)") == \
                 sum(n for n, _ in edges.values())
+            # The exposition is valid and lint-clean for promtool.
+            assert shutil.which("promtool"), "promtool is missing (apt-get install prometheus)"
+            res = subprocess.run(["promtool", "check", "metrics"],
+                                 input=chain.sonde.metrics().text.encode(),
+                                 capture_output=True, timeout=60)
+            assert res.returncode == 0, (res.stdout + res.stderr).decode()
             # The RED histograms are on the Prometheus endpoint (feature application).
             assert prom.scalar("sum(http_server_request_duration_seconds_count)") == \
                 N_CHAIN * 3 + 2 + 10

@@ -187,6 +187,20 @@ def _run(chain, ui_port, tmp_path):
             return paths.length === {N_500} ? paths : null;
         }})()""", timeout=15, what=f"{N_500} error traces")
         assert sorted(err_rows) == sorted(err_paths), err_rows
+        # An error trace: the failing spans say so in words, not only in colour.
+        browser.click("#traces tbody button.open-trace")
+        marks = browser.wait(f"""(() => {{
+            const li = [...document.querySelectorAll('#waterfall li.span')];
+            if (li.length !== 5 || !{json.dumps(err_paths)}.some(p =>
+                    document.getElementById('trace-meta').textContent.includes('with errors')))
+                return null;
+            return li.map(l => [l.dataset.service, l.dataset.kind,
+                                l.querySelector('button').getAttribute('aria-label').endsWith(', error'),
+                                l.querySelector('.bar-label').textContent.includes('✖')]);
+        }})()""", timeout=15, what="the waterfall of an error trace")
+        assert marks == [[f, "server", False, False], [f, "client", False, False],
+                         [m, "server", False, False], [m, "client", True, True],
+                         [b, "server", True, True]], marks
         browser.screenshot(ARTIFACTS / "errors-only.png")
         # A minimum duration no request reached: nothing matches.
         browser.eval("""(() => {
