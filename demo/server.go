@@ -1,6 +1,8 @@
 // The demo service: answers any path; ?status=N sets the status code and
 // ?delay=250ms makes it wait first (Go duration syntax), like the seed
-// tutorial's sample server.
+// tutorial's sample server. ?down=PORT first calls the same path (without
+// down=) on localhost:PORT, so two instances make a small chain for the
+// service graph of the live view.
 package main
 
 import (
@@ -20,6 +22,17 @@ func handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil {
 		time.Sleep(d)
+	}
+	if down := r.URL.Query().Get("down"); down != "" {
+		q := r.URL.Query()
+		q.Del("down")
+		resp, err := http.Get("http://localhost:" + down + r.URL.Path + "?" + q.Encode())
+		if err != nil {
+			status = http.StatusBadGateway
+		} else {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
 	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "%s %s: %d bytes received\n", r.Method, r.URL.Path, len(body))

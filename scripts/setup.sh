@@ -23,6 +23,8 @@ packages=(
 	wrk curl jq iproute2 procps
 	openssl # the OTLP tests' TLS certificates
 	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
+	xxd # embeds the live view's files (ui/) in the binary (scripts/embed_ui.sh)
+	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
 )
 
 missing=()

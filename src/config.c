@@ -208,6 +208,32 @@ const struct config_option config_options[] = {
 #undef OTLP_PROTOCOLS
 #undef OTLP_COMPRESSIONS
 	/* end of OTLP export */
+	/* span metrics, service graph, live view */
+	{ "prometheus_export.features", CONFIG_LIST, "application",
+	  { "SONDE_PROMETHEUS_FEATURES", "BEYLA_PROMETHEUS_FEATURES", "OTEL_EBPF_PROMETHEUS_FEATURES" },
+	  OFF(prom_features), NULL,
+	  "Metric families on the Prometheus endpoint: application (RED histograms), "
+	  "application_span (traces_spanmetrics_*), application_service_graph "
+	  "(traces_service_graph_*); network is refused (not supported yet)." },
+	{ "otel_metrics_export.features", CONFIG_LIST, "application",
+	  { "SONDE_OTEL_METRICS_FEATURES", "OTEL_EBPF_OTEL_METRICS_FEATURES",
+	    "OTEL_EBPF_OTEL_METRIC_FEATURES", "BEYLA_OTEL_METRICS_FEATURES",
+	    "BEYLA_OTEL_METRIC_FEATURES" },
+	  OFF(otlp_features), NULL, "Metric families sent over OTLP (same names as above)." },
+	{ "metrics.span_metrics", CONFIG_BOOL, "false", { "SONDE_SPAN_METRICS" }, OFF(span_metrics),
+	  NULL, "Add application_span to both features lists: span metrics as Tempo names them." },
+	{ "metrics.service_graph", CONFIG_BOOL, "false", { "SONDE_SERVICE_GRAPH_METRICS" },
+	  OFF(service_graph_metrics), NULL,
+	  "Add application_service_graph to both features lists: service-graph metrics from "
+	  "linked client/server spans." },
+	{ "ui.port", CONFIG_PORT, "0", { "SONDE_UI_PORT" }, OFF(ui_port), NULL,
+	  "Serve the live view (web page: services, service graph, routes, recent traces) on "
+	  "this port (0: off)." },
+	{ "ui.address", CONFIG_STRING, "127.0.0.1", { "SONDE_UI_ADDRESS" }, OFF(ui_address), NULL,
+	  "Address the live view listens on (numeric; :: or 0.0.0.0 for every address)." },
+	{ "ui.max_traces", CONFIG_INT, "200", { "SONDE_UI_MAX_TRACES" }, OFF(ui_max_traces), NULL,
+	  "Recent traces the live view keeps (at most 64 spans each); older ones are dropped "
+	  "and counted." },
 };
 
 const size_t config_options_count = sizeof(config_options) / sizeof(config_options[0]);
@@ -529,6 +555,9 @@ void config__defaults(struct sonde_config *cfg)
 			/* Defaults are ours and valid: a failure here is a bug
 			 * that the config unit test catches. */
 			config__set(cfg, &config_options[i], config_options[i].def, err, sizeof(err));
+	/* The default features lists ("application"), as config__finish resolves them. */
+	config__features(&cfg->prom_features, &cfg->prom_feature_mask, err, sizeof(err));
+	config__features(&cfg->otlp_features, &cfg->otlp_feature_mask, err, sizeof(err));
 }
 
 int config__from_env(struct sonde_config *cfg, FILE *errf)
@@ -559,7 +588,7 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 		if (cfg->print_traces) {
 			cfg->trace_printer = PRINTER_TEXT;
 		} else if (!cfg->prometheus_port && !cfg->otlp_endpoint && !cfg->otlp_traces_endpoint &&
-			   !cfg->otlp_metrics_endpoint) {
+			   !cfg->otlp_metrics_endpoint && !cfg->ui_port) {
 			cfg->trace_printer = PRINTER_TEXT;
 			fprintf(errf, "sonde: no output configured (SONDE_PROMETHEUS_PORT, "
 				      "OTEL_EXPORTER_OTLP_ENDPOINT, SONDE_TRACE_PRINTER): printing "
@@ -612,6 +641,68 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	}
 	if (cfg->poll_ms < 1)
 		cfg->poll_ms = 1;
+	{
+		char err[256];
+
+		if (config__features(&cfg->prom_features, &cfg->prom_feature_mask, err,
+				     sizeof(err))) {
+			fprintf(errf, "sonde: prometheus_export.features: %s\n", err);
+			return -EINVAL;
+		}
+		if (config__features(&cfg->otlp_features, &cfg->otlp_feature_mask, err,
+				     sizeof(err))) {
+			fprintf(errf, "sonde: otel_metrics_export.features: %s\n", err);
+			return -EINVAL;
+		}
+	}
+	cfg->prom_no_application = !(cfg->prom_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
+	cfg->otlp_no_application = !(cfg->otlp_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
+	if (cfg->span_metrics) {
+		cfg->prom_feature_mask |= FEATURE_BIT(FEATURE_SPAN);
+		cfg->otlp_feature_mask |= FEATURE_BIT(FEATURE_SPAN);
+	}
+	if (cfg->service_graph_metrics) {
+		cfg->prom_feature_mask |= FEATURE_BIT(FEATURE_SERVICE_GRAPH);
+		cfg->otlp_feature_mask |= FEATURE_BIT(FEATURE_SERVICE_GRAPH);
+	}
+	if (cfg->ui_max_traces < 1) {
+		fprintf(errf, "sonde: SONDE_UI_MAX_TRACES must be at least 1\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *const metric_feature_names[FEATURE__MAX] = {
+	[FEATURE_APPLICATION] = "application",
+	[FEATURE_SPAN] = "application_span",
+	[FEATURE_SERVICE_GRAPH] = "application_service_graph",
+};
+
+int config__features(const struct route_patterns *list, unsigned int *mask, char *err,
+		     size_t err_size)
+{
+	*mask = 0;
+	for (unsigned int i = 0; i < list->count; i++) {
+		const char *v = list->v[i];
+		int f;
+
+		for (f = 0; f < FEATURE__MAX; f++)
+			if (!strcasecmp(v, metric_feature_names[f]))
+				break;
+		if (f < FEATURE__MAX) {
+			*mask |= FEATURE_BIT(f);
+			continue;
+		}
+		if (!strcasecmp(v, "network") || !strcasecmp(v, "network_inter_zone")) {
+			snprintf(err, err_size,
+				 "'%s': network metrics are not supported by Sonde yet; remove it", v);
+			return -EINVAL;
+		}
+		snprintf(err, err_size,
+			 "'%s' is not a feature (application, application_span, "
+			 "application_service_graph)", v);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -631,6 +722,8 @@ void config__free(struct sonde_config *cfg)
 	cfg->selectors.count = 0;
 	list_clear(&cfg->route_patterns);
 	list_clear(&cfg->ignored_patterns);
+	list_clear(&cfg->prom_features);
+	list_clear(&cfg->otlp_features);
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

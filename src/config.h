@@ -189,7 +189,46 @@ struct sonde_config {
 
 	/* metric labels (config_file.c: attributes.select) */
 	struct attr_selects attr_selects;
+
+	/* Metric families per exporter (Beyla's features lists) and the
+	 * switches that add to both; resolved into masks by config__finish. */
+	struct route_patterns prom_features;
+	struct route_patterns otlp_features;
+	bool span_metrics;	    /* SONDE_SPAN_METRICS: application_span everywhere */
+	bool service_graph_metrics; /* SONDE_SERVICE_GRAPH_METRICS: application_service_graph */
+	unsigned int prom_feature_mask; /* FEATURE_BIT(enum metric_feature) */
+	unsigned int otlp_feature_mask;
+	/* A features list without "application": no RED histograms there. A
+	 * negation, so that a zeroed configuration keeps them. */
+	bool prom_no_application;
+	bool otlp_no_application;
+
+	/* live view (export/ui.c) */
+	int ui_port; /* 0: off */
+	char *ui_address;
+	int ui_max_traces;
 };
+
+/* The metric families an exporter may carry (prometheus_export.features,
+ * otel_metrics_export.features). */
+enum metric_feature {
+	FEATURE_APPLICATION = 0,   /* "application": the RED histograms */
+	FEATURE_SPAN,		   /* "application_span": traces_spanmetrics_* */
+	FEATURE_SERVICE_GRAPH,	   /* "application_service_graph": traces_service_graph_* */
+	FEATURE__MAX,
+};
+
+#define FEATURE_BIT(f) (1u << (f))
+
+extern const char *const metric_feature_names[FEATURE__MAX];
+
+/**
+ * config__features() - parse a features list into FEATURE_BIT()s.
+ * Return: 0, or -EINVAL with @err filled (unknown name, or "network",
+ * which Sonde does not support yet).
+ */
+int config__features(const struct route_patterns *list, unsigned int *mask, char *err,
+		     size_t err_size);
 
 enum config_type {
 	CONFIG_BOOL,

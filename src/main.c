@@ -19,6 +19,7 @@
 #include "export/otlp_config.h"
 #include "export/prom_web.h"
 #include "model/metrics.h"
+#include "model/spanmetrics.h"
 #include "pipeline.h"
 #include "probes.h"
 #include "runtime.h"
@@ -115,6 +116,16 @@ int main(int argc, char **argv)
 
 	rt.mono_to_real_ns = mono_to_real();
 	rt.metrics = metric_store__new();
+	if (((cfg.prom_feature_mask | cfg.otlp_feature_mask) &
+	     (FEATURE_BIT(FEATURE_SPAN) | FEATURE_BIT(FEATURE_SERVICE_GRAPH))) ||
+	    cfg.ui_port) {
+		/* A span waits for its other half as long as the linker may hold
+		 * that half, and a little more. */
+		rt.spanmetrics = spanmetrics__new(cfg.max_series,
+						  (cfg.link_wait_ms + 1000) * 1000000ull, 1u << 16);
+		if (!rt.spanmetrics)
+			goto out;
+	}
 	rt.probes = probes__start(&cfg);
 	if (!rt.metrics || !rt.probes)
 		goto out;
@@ -172,6 +183,7 @@ out:
 	probes__stop(rt.probes);
 	discovery__free(rt.discovery);
 	metric_store__free(rt.metrics);
+	spanmetrics__free(rt.spanmetrics);
 	config__free(&cfg);
 	return rc;
 }

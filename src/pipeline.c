@@ -14,6 +14,7 @@
 #include "export/exporter.h"
 #include "model/linker.h"
 #include "model/metrics.h"
+#include "model/spanmetrics.h"
 #include "probes.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -32,6 +33,8 @@ struct pipeline {
 	 * from getrandom() and reseeded every IDGEN_RESEED draws. */
 	uint64_t idgen[4];
 	uint32_t idgen_left;
+	bool span_metrics; /* count spans in rt->spanmetrics */
+	bool graph;	   /* pair spans into the service graph */
 };
 
 static uint64_t mono_now(void)
@@ -102,6 +105,9 @@ static void export_span(const struct span *s, void *arg)
 	struct pipeline *p = arg;
 
 	atomic_fetch_add(&p->rt->spans_total, 1);
+	/* Final ids: a server span and its caller's client span pair here. */
+	if (p->rt->spanmetrics && p->graph)
+		spanmetrics__graph_submit(p->rt->spanmetrics, s, mono_now());
 	for (int e = 0; e < p->nexporters; e++)
 		p->exporters[e].ops->export_span(&p->exporters[e], s);
 }
@@ -148,6 +154,8 @@ static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
 	random_bytes(p, s->span_id, sizeof(s->span_id));
 	if (wants.metrics)
 		metric_store__record(rt->metrics, s, wants.route);
+	if (wants.metrics && p->span_metrics)
+		spanmetrics__record(rt->spanmetrics, s);
 	if (!wants.span)
 		return;
 	s->remote_parent = has_parent;
@@ -211,6 +219,12 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 	if (!p)
 		return NULL;
 	p->rt = rt;
+	if (rt->spanmetrics) {
+		unsigned int features = rt->cfg->prom_feature_mask | rt->cfg->otlp_feature_mask;
+
+		p->span_metrics = features & FEATURE_BIT(FEATURE_SPAN);
+		p->graph = (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)) || rt->cfg->ui_port;
+	}
 	p->linker = linker__new(4096, 1 << 16, rt->cfg->link_wait_ms * 1000000ull);
 	if (!p->linker) {
 		free(p);
@@ -256,12 +270,16 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 	/* Wake-ups are batched: whatever is below the threshold is read here. */
 	ring_buffer__consume(p->rb);
 	linker__expire(p->linker, mono_now(), export_span, p);
+	if (p->graph)
+		spanmetrics__graph_expire(p->rt->spanmetrics, mono_now());
 	return 0;
 }
 
 void pipeline__drain(struct pipeline *p)
 {
 	linker__flush(p->linker, export_span, p);
+	if (p->graph)
+		spanmetrics__graph_flush(p->rt->spanmetrics);
 }
 
 void pipeline__flush(struct pipeline *p)

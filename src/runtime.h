@@ -15,6 +15,7 @@
 struct discovery;
 struct metric_store;
 struct probes;
+struct spanmetrics;
 
 /* Losses counted in user space, exported beside the kernel's. */
 enum user_loss {
@@ -29,6 +30,9 @@ struct sonde_runtime {
 	struct discovery *discovery;
 	struct metric_store *metrics;
 	struct probes *probes;
+	/* Span metrics and the service graph (model/spanmetrics.h); NULL when
+	 * no exporter shows them and the live view is off. */
+	struct spanmetrics *spanmetrics;
 	atomic_uint_fast64_t spans_total;
 	atomic_uint_fast64_t user_loss[LOSS__MAX];
 	atomic_uint instrumented; /* copy of discovery__count for other threads */

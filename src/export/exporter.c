@@ -4,10 +4,12 @@
 #include <stddef.h>
 
 #include "export/otlp.h"
+#include "export/ui.h"
 
 const struct exporter_ops *const exporter_registry[] = {
 	&printer_exporter,
 	&prometheus_exporter,
 	&otlp_exporter,
+	&ui_exporter,
 	NULL,
 };

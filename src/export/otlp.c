@@ -352,6 +352,36 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 	free(procs);
 }
 
+/* Span metrics and the service graph, when the features list asks. */
+static void export_spanmetrics(struct sender *sd, uint64_t give_up_at)
+{
+	struct otlp_state *st = sd->st;
+	unsigned int features = st->rt->cfg->otlp_feature_mask;
+	bool span = features & FEATURE_BIT(FEATURE_SPAN);
+	bool graph = features & FEATURE_BIT(FEATURE_SERVICE_GRAPH);
+	struct sm_series *sm = NULL;
+	struct sg_edge *edges = NULL;
+	size_t nsm = 0, nedges = 0, points;
+	struct otlp_buf body;
+
+	if (!st->rt->spanmetrics || !(span || graph))
+		return;
+	if ((span && spanmetrics__series(st->rt->spanmetrics, &sm, &nsm)) ||
+	    (graph && spanmetrics__edges(st->rt->spanmetrics, &edges, &nedges))) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, nsm + nedges);
+	} else if (nsm || nedges) {
+		if (otlp_encode_spanmetrics(&st->base, sm, nsm, edges, nedges, span, graph,
+					    st->start_ns, now_ns(CLOCK_REALTIME), &body, &points)) {
+			drop(OTLP_METRICS, OTLP_DROP_ENCODE, nsm * 3 + nedges * 4);
+		} else {
+			send_with_retry(sd, &body, points, give_up_at);
+			otlp_buf__free(&body);
+		}
+	}
+	free(sm);
+	free(edges);
+}
+
 static void *metrics_main(void *arg)
 {
 	struct sender *sd = arg;
@@ -372,7 +402,9 @@ static void *metrics_main(void *arg)
 		pthread_mutex_unlock(&st->lock);
 		/* Cumulative data: a snapshot that cannot go out before the next
 		 * one is superseded by it. At shutdown, the last one is sent. */
-		export_metrics(sd, final ? UINT64_MAX : next + interval);
+		if (!st->rt->cfg->otlp_no_application)
+			export_metrics(sd, final ? UINT64_MAX : next + interval);
+		export_spanmetrics(sd, final ? UINT64_MAX : next + interval);
 		pthread_mutex_lock(&st->lock);
 		if (final)
 			break;

@@ -790,3 +790,230 @@ int otlp_encode_metrics(const struct otlp_resource_base *base, const struct seri
 	}
 	return otlp_encode_metric_set(base, &set, procs, nprocs, start_ns, now_ns, out, points);
 }
+
+/* ---- span metrics and service graph (model/spanmetrics.h) ---- */
+
+typedef Opentelemetry__Proto__Metrics__V1__Sum pb_sum;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint pb_number;
+
+static pb_metric *sm_metric_new(struct arena *a, const char *name, const char *desc,
+				const char *unit, bool histogram, size_t count)
+{
+	struct sm_msgs {
+		pb_metric metric;
+		pb_histogram histogram;
+		pb_sum sum;
+	} *m = arena_alloc(a, sizeof(*m));
+	const int cumulative =
+		OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+
+	if (!m)
+		return NULL;
+	m->metric = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+	m->metric.name = (char *)name;
+	m->metric.description = (char *)desc;
+	m->metric.unit = (char *)unit;
+	if (histogram) {
+		m->histogram = (pb_histogram)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT;
+		m->histogram.aggregation_temporality = cumulative;
+		m->histogram.data_points = arena_alloc(a, (count ? count : 1) * sizeof(void *));
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM;
+		m->metric.histogram = &m->histogram;
+		if (!m->histogram.data_points)
+			return NULL;
+	} else {
+		m->sum = (pb_sum)OPENTELEMETRY__PROTO__METRICS__V1__SUM__INIT;
+		m->sum.aggregation_temporality = cumulative;
+		m->sum.is_monotonic = true;
+		m->sum.data_points = arena_alloc(a, (count ? count : 1) * sizeof(void *));
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		m->metric.sum = &m->sum;
+		if (!m->sum.data_points)
+			return NULL;
+	}
+	return &m->metric;
+}
+
+static bool sm_add_count(struct arena *a, pb_metric *m, struct attrs *b, uint64_t v,
+			 uint64_t start_ns, uint64_t now_ns)
+{
+	pb_number *p = arena_alloc(a, sizeof(*p));
+
+	if (!p)
+		return false;
+	*p = (pb_number)OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
+	p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+	p->as_int = (int64_t)v;
+	p->start_time_unix_nano = start_ns;
+	p->time_unix_nano = now_ns;
+	p->attributes = b->kv;
+	p->n_attributes = b->n;
+	m->sum->data_points[m->sum->n_data_points++] = p;
+	return true;
+}
+
+static bool sm_add_hist(struct arena *a, pb_metric *m, struct attrs *b, const struct histogram *h,
+			uint64_t start_ns, uint64_t now_ns)
+{
+	pb_point *p = arena_alloc(a, sizeof(*p));
+
+	if (!p)
+		return false;
+	*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
+	p->count = h->count;
+	p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
+	p->sum = h->sum;
+	p->bucket_counts = (uint64_t *)h->bucket;
+	p->n_bucket_counts = DURATION_BOUNDS + 1;
+	p->explicit_bounds = (double *)duration_bounds_s;
+	p->n_explicit_bounds = DURATION_BOUNDS;
+	p->start_time_unix_nano = start_ns;
+	p->time_unix_nano = now_ns;
+	p->attributes = b->kv;
+	p->n_attributes = b->n;
+	m->histogram->data_points[m->histogram->n_data_points++] = p;
+	return true;
+}
+
+static void sm_attrs(struct attrs *b, struct arena *a, const struct sm_series *s,
+		     const char *host)
+{
+	attrs_init(b, a, 6);
+	attr_str(b, "service", s->service ? s->service->name : "");
+	if (s->service && s->service->namespace_[0])
+		attr_str(b, "service_namespace", s->service->namespace_);
+	attr_str(b, "service_instance_id", arena_printf(a, "%s:%u", host, s->pid));
+	attr_str(b, "span_name", s->span_name);
+	attr_str(b, "span_kind", spanmetrics__kind_name(s->kind));
+	attr_str(b, "status_code", spanmetrics__status_name(s->status));
+}
+
+static void sg_attrs(struct attrs *b, struct arena *a, const struct sg_edge *e)
+{
+	attrs_init(b, a, 3);
+	attr_str(b, "client", e->client);
+	attr_str(b, "server", e->server);
+	attr_str(b, "connection_type", e->connection_type);
+}
+
+int otlp_encode_spanmetrics(const struct otlp_resource_base *base, const struct sm_series *sm,
+			    size_t nsm, const struct sg_edge *edges, size_t nedges, bool span,
+			    bool graph, uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out,
+			    size_t *points)
+{
+	pb_metrics_request req =
+		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	struct rm_msgs {
+		pb_resource_metrics rm;
+		pb_resource_metrics *rm_list[1];
+		pb_scope_metrics sm;
+		pb_scope_metrics *sm_list[1];
+		pb_metric *metrics[7];
+	} *m;
+	struct service generator = { .name = "sonde" };
+	struct otlp_proc_info proc = { .service = &generator };
+	struct arena a = { 0 };
+	size_t nserver = 0, nclient = 0;
+	pb_metric *calls = NULL, *latency = NULL, *size = NULL;
+	pb_metric *total = NULL, *failed = NULL, *srv = NULL, *cli = NULL;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	*points = 0;
+	m = arena_alloc(&a, sizeof(*m));
+	if (!m)
+		goto out;
+	m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+	m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+	m->rm.resource = resource_new(&a, base, &proc, false);
+	m->sm.scope = scope_new(&a);
+	if (!m->rm.resource || !m->sm.scope)
+		goto out;
+	for (size_t i = 0; i < nedges; i++) {
+		nserver += edges[i].server_seconds.count > 0;
+		nclient += edges[i].client_seconds.count > 0;
+	}
+	if (span && nsm) {
+		calls = sm_metric_new(&a, "traces_spanmetrics_calls_total",
+				      "Spans, by service, span name, kind and status.", "1", false, nsm);
+		latency = sm_metric_new(&a, "traces_spanmetrics_latency", "Span durations.", "s", true,
+					nsm);
+		size = sm_metric_new(&a, "traces_spanmetrics_size_total",
+				     "Request body bytes of the spans.", "By", false, nsm);
+		if (!calls || !latency || !size)
+			goto out;
+		m->metrics[m->sm.n_metrics++] = calls;
+		m->metrics[m->sm.n_metrics++] = latency;
+		m->metrics[m->sm.n_metrics++] = size;
+	}
+	if (graph && nedges) {
+		total = sm_metric_new(&a, "traces_service_graph_request_total",
+				      "Requests between two services.", "1", false, nedges);
+		failed = sm_metric_new(&a, "traces_service_graph_request_failed_total",
+				       "Failed requests between two services.", "1", false, nedges);
+		if (!total || !failed)
+			goto out;
+		m->metrics[m->sm.n_metrics++] = total;
+		m->metrics[m->sm.n_metrics++] = failed;
+		if (nserver) {
+			srv = sm_metric_new(&a, "traces_service_graph_request_server",
+					    "Server-side durations of the requests between two services.",
+					    "s", true, nserver);
+			if (!srv)
+				goto out;
+			m->metrics[m->sm.n_metrics++] = srv;
+		}
+		if (nclient) {
+			cli = sm_metric_new(&a, "traces_service_graph_request_client",
+					    "Client-side durations of the requests between two services.",
+					    "s", true, nclient);
+			if (!cli)
+				goto out;
+			m->metrics[m->sm.n_metrics++] = cli;
+		}
+	}
+	for (size_t i = 0; calls && i < nsm; i++) {
+		struct attrs b;
+
+		sm_attrs(&b, &a, &sm[i], base->host_name);
+		if (!sm_add_count(&a, calls, &b, sm[i].latency.count, start_ns, now_ns) ||
+		    !sm_add_hist(&a, latency, &b, &sm[i].latency, start_ns, now_ns) ||
+		    !sm_add_count(&a, size, &b, sm[i].size_total, start_ns, now_ns))
+			goto out;
+		*points += 3;
+	}
+	for (size_t i = 0; total && i < nedges; i++) {
+		struct attrs b;
+
+		sg_attrs(&b, &a, &edges[i]);
+		if (!sm_add_count(&a, total, &b, edges[i].total, start_ns, now_ns) ||
+		    !sm_add_count(&a, failed, &b, edges[i].failed, start_ns, now_ns))
+			goto out;
+		*points += 2;
+		if (srv && edges[i].server_seconds.count) {
+			if (!sm_add_hist(&a, srv, &b, &edges[i].server_seconds, start_ns, now_ns))
+				goto out;
+			++*points;
+		}
+		if (cli && edges[i].client_seconds.count) {
+			if (!sm_add_hist(&a, cli, &b, &edges[i].client_seconds, start_ns, now_ns))
+				goto out;
+			++*points;
+		}
+	}
+	m->sm.metrics = m->metrics;
+	m->sm_list[0] = &m->sm;
+	m->rm.scope_metrics = m->sm_list;
+	m->rm.n_scope_metrics = 1;
+	m->rm_list[0] = &m->rm;
+	req.resource_metrics = m->rm_list;
+	req.n_resource_metrics = m->sm.n_metrics ? 1 : 0;
+	if (a.failed)
+		goto out;
+	rc = pack(&req.base, out);
+out:
+	if (rc)
+		*points = 0;
+	arena_free(&a);
+	return rc;
+}

@@ -15,6 +15,7 @@
 #include "discovery.h"
 #include "export/otlp_config.h"
 #include "model/metrics.h"
+#include "model/spanmetrics.h"
 #include "model/span.h"
 
 /* What a resource says about one process, copied while it is known. */
@@ -81,6 +82,20 @@ struct otlp_metric_set {
 int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct otlp_metric_set *set,
 			   const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
 			   uint64_t now_ns, struct otlp_buf *out, size_t *points);
+
+/**
+ * otlp_encode_spanmetrics() - an ExportMetricsServiceRequest of the span
+ * metrics (@span) and service-graph metrics (@graph), named as Beyla sends
+ * them over OTLP (traces_spanmetrics_calls_total, traces_spanmetrics_latency,
+ * traces_spanmetrics_size_total, traces_service_graph_request_total,
+ * traces_service_graph_request_failed_total, traces_service_graph_request_server,
+ * traces_service_graph_request_client), in one resource (service.name
+ * "sonde", the generator) with the labels as data-point attributes.
+ */
+int otlp_encode_spanmetrics(const struct otlp_resource_base *base, const struct sm_series *sm,
+			    size_t nsm, const struct sg_edge *edges, size_t nedges, bool span,
+			    bool graph, uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out,
+			    size_t *points);
 
 /** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
 void otlp_span_name(const struct span *s, char *out, size_t size);

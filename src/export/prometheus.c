@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "discovery.h"
 #include "export/exporter.h"
@@ -18,6 +19,7 @@
 #include "export/prom_web.h"
 #include "model/metrics.h"
 #include "model/route.h"
+#include "model/spanmetrics.h"
 #include "probes.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -182,6 +184,168 @@ static const struct family otel_families[] = {
 
 /* Legacy naming has no response body histograms (instruments[].legacy NULL). */
 
+/* ---- span metrics and service graph (features application_span,
+ * application_service_graph), named as Tempo's metrics-generator does ---- */
+
+static const char *const span_metric_names[] = {
+	"traces_spanmetrics_calls_total", "traces_spanmetrics_latency",
+	"traces_spanmetrics_size_total",
+};
+static const char *const graph_metric_names[] = {
+	"traces_service_graph_request_total", "traces_service_graph_request_failed_total",
+	"traces_service_graph_request_server_seconds", "traces_service_graph_request_client_seconds",
+};
+
+static void render_spanmetrics_overflow(FILE *f, struct sonde_runtime *rt)
+{
+	unsigned int mask = rt->cfg->prom_feature_mask;
+
+	if (!rt->spanmetrics)
+		return;
+	for (size_t i = 0; (mask & FEATURE_BIT(FEATURE_SPAN)) && i < 3; i++)
+		fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
+			span_metric_names[i], spanmetrics__overflowed(rt->spanmetrics, SM_TABLE_SPAN));
+	for (size_t i = 0; (mask & FEATURE_BIT(FEATURE_SERVICE_GRAPH)) && i < 4; i++)
+		fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
+			graph_metric_names[i], spanmetrics__overflowed(rt->spanmetrics, SM_TABLE_GRAPH));
+}
+
+static void sm_labels(FILE *f, const struct sm_series *s, const char *host)
+{
+	char inst[320];
+
+	fputs("service=", f);
+	label_value(f, s->service ? s->service->name : "");
+	if (s->service && s->service->namespace_[0]) {
+		fputs(",service_namespace=", f);
+		label_value(f, s->service->namespace_);
+	}
+	snprintf(inst, sizeof(inst), "%s:%u", host, s->pid);
+	fputs(",service_instance_id=", f);
+	label_value(f, inst);
+	fputs(",span_name=", f);
+	label_value(f, s->span_name);
+	fprintf(f, ",span_kind=\"%s\",status_code=\"%s\"", spanmetrics__kind_name(s->kind),
+		spanmetrics__status_name(s->status));
+}
+
+static void sg_labels(FILE *f, const struct sg_edge *e)
+{
+	fputs("client=", f);
+	label_value(f, e->client);
+	fputs(",server=", f);
+	label_value(f, e->server);
+	fputs(",connection_type=", f);
+	label_value(f, e->connection_type);
+}
+
+/* name_bucket/_sum/_count of @h, the labels written by @labels(@arg). */
+static void render_hist(FILE *f, const char *name, const struct histogram *h,
+			void (*lab)(FILE *, const void *, const char *), const void *arg,
+			const char *host)
+{
+	uint64_t cumulative = 0;
+
+	for (int i = 0; i <= DURATION_BOUNDS; i++) {
+		cumulative += h->bucket[i];
+		fprintf(f, "%s_bucket{", name);
+		lab(f, arg, host);
+		fputs(",le=\"", f);
+		if (i < DURATION_BOUNDS)
+			bound(f, duration_bounds_s[i]);
+		else
+			fputs("+Inf", f);
+		fprintf(f, "\"} %" PRIu64 "\n", cumulative);
+	}
+	fprintf(f, "%s_sum{", name);
+	lab(f, arg, host);
+	fprintf(f, "} %.9g\n%s_count{", h->sum, name);
+	lab(f, arg, host);
+	fprintf(f, "} %" PRIu64 "\n", h->count);
+}
+
+static void sm_lab(FILE *f, const void *arg, const char *host)
+{
+	sm_labels(f, arg, host);
+}
+
+static void sg_lab(FILE *f, const void *arg, const char *host)
+{
+	sg_labels(f, arg);
+}
+
+static void render_span_metrics(FILE *f, struct sonde_runtime *rt)
+{
+	struct sm_series *v;
+	size_t n;
+	char host[256] = "localhost";
+
+	if (spanmetrics__series(rt->spanmetrics, &v, &n)) {
+		log_warn("Prometheus: out of memory copying span metrics");
+		return;
+	}
+	gethostname(host, sizeof(host) - 1);
+	fputs("# HELP traces_spanmetrics_calls_total Spans, by service, span name, kind and status.\n"
+	      "# TYPE traces_spanmetrics_calls_total counter\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("traces_spanmetrics_calls_total{", f);
+		sm_labels(f, &v[i], host);
+		fprintf(f, "} %" PRIu64 "\n", v[i].latency.count);
+	}
+	fputs("# HELP traces_spanmetrics_latency Span durations, in seconds.\n"
+	      "# TYPE traces_spanmetrics_latency histogram\n", f);
+	for (size_t i = 0; i < n; i++)
+		render_hist(f, "traces_spanmetrics_latency", &v[i].latency, sm_lab, &v[i], host);
+	fputs("# HELP traces_spanmetrics_size_total Request body bytes of the spans.\n"
+	      "# TYPE traces_spanmetrics_size_total counter\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("traces_spanmetrics_size_total{", f);
+		sm_labels(f, &v[i], host);
+		fprintf(f, "} %" PRIu64 "\n", v[i].size_total);
+	}
+	free(v);
+}
+
+static void render_service_graph(FILE *f, struct sonde_runtime *rt)
+{
+	struct sg_edge *v;
+	size_t n;
+
+	if (spanmetrics__edges(rt->spanmetrics, &v, &n)) {
+		log_warn("Prometheus: out of memory copying the service graph");
+		return;
+	}
+	fputs("# HELP traces_service_graph_request_total Requests between two services.\n"
+	      "# TYPE traces_service_graph_request_total counter\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("traces_service_graph_request_total{", f);
+		sg_labels(f, &v[i]);
+		fprintf(f, "} %" PRIu64 "\n", v[i].total);
+	}
+	fputs("# HELP traces_service_graph_request_failed_total Failed requests between two "
+	      "services.\n# TYPE traces_service_graph_request_failed_total counter\n", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("traces_service_graph_request_failed_total{", f);
+		sg_labels(f, &v[i]);
+		fprintf(f, "} %" PRIu64 "\n", v[i].failed);
+	}
+	fputs("# HELP traces_service_graph_request_server_seconds Server-side durations of the "
+	      "requests between two services.\n"
+	      "# TYPE traces_service_graph_request_server_seconds histogram\n", f);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].server_seconds.count)
+			render_hist(f, "traces_service_graph_request_server_seconds",
+				    &v[i].server_seconds, sg_lab, &v[i], NULL);
+	fputs("# HELP traces_service_graph_request_client_seconds Client-side durations of the "
+	      "requests between two services.\n"
+	      "# TYPE traces_service_graph_request_client_seconds histogram\n", f);
+	for (size_t i = 0; i < n; i++)
+		if (v[i].client_seconds.count)
+			render_hist(f, "traces_service_graph_request_client_seconds",
+				    &v[i].client_seconds, sg_lab, &v[i], NULL);
+	free(v);
+}
+
 static void render_self(FILE *f, struct sonde_runtime *rt)
 {
 	fprintf(f, "# HELP sonde_instrumented_processes Processes Sonde traces now.\n"
@@ -237,6 +401,7 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 			fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
 				name, metric_store__overflowed(rt->metrics, instruments[i].kind));
 		}
+		render_spanmetrics_overflow(f, rt);
 	}
 	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"
 		   "sonde_build_info{version=\"%s\"} 1\n", sonde_version);
@@ -278,9 +443,16 @@ static void render_family(FILE *f, struct sonde_runtime *rt, const struct family
 void prometheus__render(FILE *f, struct sonde_runtime *rt)
 {
 	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
+	unsigned int features = rt->cfg->prom_feature_mask;
 
-	for (size_t i = 0; i < sizeof(otel_families) / sizeof(otel_families[0]); i++)
+	for (size_t i = 0; !rt->cfg->prom_no_application &&
+			   i < sizeof(otel_families) / sizeof(otel_families[0]);
+	     i++)
 		render_family(f, rt, &otel_families[i], legacy);
+	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SPAN)))
+		render_span_metrics(f, rt);
+	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)))
+		render_service_graph(f, rt);
 	render_self(f, rt);
 }
 
