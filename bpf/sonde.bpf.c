@@ -326,8 +326,10 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(struct trace_event_raw_sched_process_exec *ctx)
+/* Every program is a BTF tracepoint (tp_btf): none goes through tracefs,
+ * which Sonde therefore neither needs mounted nor readable. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	proc_event(SONDE_EV_PROC_EXEC, bpf_get_current_pid_tgid() >> 32, 0);
 	return 0;
@@ -356,8 +358,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tracepoint/sched/sched_process_exit")
-int on_exit_proc(void *ctx)
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit_proc, struct task_struct *p)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;

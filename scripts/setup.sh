@@ -53,7 +53,8 @@ for dir in tests/e2e/servers/express tests/e2e/otlp_receiver; do
 	fi
 done
 
-# Kernel interfaces a fresh machine lacks (Sonde mounts tracefs itself too).
+# Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf
+# counts (Sonde itself needs no tracefs: its programs are BTF tracepoints).
 mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing || true
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || true
 echo "setup.sh: ready"

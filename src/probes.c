@@ -10,11 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -24,7 +22,6 @@
 #include "sonde.skel.h"
 #include "util/log.h"
 
-#define TRACEFS_MAGIC_NUMBER 0x74726163
 #define MIN_KERNEL_MAJOR 5
 #define MIN_KERNEL_MINOR 8
 
@@ -59,18 +56,18 @@ struct probes {
  *   CAP_BPF          load the programs, create the maps          fatal
  *   CAP_PERFMON      tracing/tracepoint programs, perf events    fatal
  *                    (CAP_SYS_ADMIN stands in for both)
- *   CAP_DAC_READ_SEARCH  tracefs event ids (root-only dirs);     fatal when tracefs
- *                    other users' /proc/PID/fd and environ       is unreadable, else warn
+ *   CAP_DAC_READ_SEARCH  other users' /proc/PID/fd and environ   warn
  *   CAP_SYS_PTRACE   other users' /proc/PID/exe, fd links,       warn: only Sonde's own
  *                    ns/net, root                                user's processes traced
  *   CAP_SETUID+CAP_SETGID  read package.json as its process's    warn: Node services
  *                    user (util/safe_read.c)                     named after the script
- *   CAP_SYS_ADMIN    mount tracefs, only when it is not mounted  fatal then
  *   CAP_NET_BIND_SERVICE  metrics port below                     fatal then
  *                    net.ipv4.ip_unprivileged_port_start
  *
  * Fatal: nothing could be traced or served; one line, exit 2. A warning
- * names what Sonde will not see and Sonde runs on.
+ * names what Sonde will not see and Sonde runs on. Every program is a BTF
+ * tracepoint (tp_btf): tracefs is not used, so neither mounting it
+ * (CAP_SYS_ADMIN) nor reading its root-only event ids is needed.
  */
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -150,41 +147,11 @@ static void warn_missing_caps(uint64_t eff)
 			!setuid_ok ? "CAP_SETUID" : "CAP_SETGID");
 }
 
-static bool tracefs_at(const char *path)
-{
-	struct statfs st;
-
-	return !statfs(path, &st) && st.f_type == TRACEFS_MAGIC_NUMBER;
-}
-
-/* libbpf attaches the tracepoint programs through their tracefs event ids. */
-static int tracefs_readable(const char *root, uint64_t eff)
-{
-	char path[128];
-	int fd, err;
-
-	snprintf(path, sizeof(path), "%s/events/sched/sched_process_exit/id", root);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		close(fd);
-		return 0;
-	}
-	err = errno;
-	if ((err == EACCES || err == EPERM) && !has_cap(eff, CAP_DAC_READ_SEARCH) &&
-	    !has_cap(eff, CAP_DAC_OVERRIDE))
-		fprintf(stderr, "sonde: missing CAP_DAC_READ_SEARCH: cannot read tracefs (%s is "
-				"root-only), so no tracepoint can be attached and nothing traced\n", root);
-	else
-		fprintf(stderr, "sonde: cannot read tracefs event %s: %s\n", path, strerror(err));
-	return -EPERM;
-}
-
 int probes__check_host(const struct sonde_config *cfg)
 {
 	struct utsname u;
 	int major = 0, minor = 0;
 	uint64_t eff = effective_caps();
-	const char *tracefs = "/sys/kernel/tracing";
 
 	if (check_fatal_caps(eff, cfg))
 		return -EPERM;
@@ -199,27 +166,6 @@ int probes__check_host(const struct sonde_config *cfg)
 				"Sonde needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return -ENOTSUP;
 	}
-	/* Mounted here only when neither place has it; never unmounted (see
-	 * README, Privileges): other tools may use it once it is there. */
-	if (tracefs_at("/sys/kernel/tracing")) {
-		tracefs = "/sys/kernel/tracing";
-	} else if (tracefs_at("/sys/kernel/debug/tracing")) {
-		tracefs = "/sys/kernel/debug/tracing";
-	} else if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL)) {
-		if (errno == EPERM && !has_cap(eff, CAP_SYS_ADMIN))
-			fprintf(stderr, "sonde: missing CAP_SYS_ADMIN: tracefs is not mounted and "
-					"Sonde cannot mount it: run 'mount -t tracefs tracefs "
-					"/sys/kernel/tracing' first\n");
-		else
-			fprintf(stderr, "sonde: tracefs is not mounted and mounting it failed (%s): "
-					"run 'mount -t tracefs tracefs /sys/kernel/tracing'\n",
-				strerror(errno));
-		return -EPERM;
-	} else {
-		log_info("mounted tracefs at /sys/kernel/tracing (left mounted at exit)");
-	}
-	if (tracefs_readable(tracefs, eff))
-		return -EPERM;
 	warn_missing_caps(eff);
 	return 0;
 }

@@ -168,29 +168,20 @@ def test_missing_fatal_capability_is_one_line_and_exit_2(drop, line):
     assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [line]
 
 
-def tracefs_private():
-    """Is tracefs root-only here (the kernel's default mode, 0700)?"""
-    return not stat.S_IMODE(os.stat("/sys/kernel/tracing").st_mode) & 0o005
-
-
-def test_missing_dac_read_search(cleanup):
-    """tracefs is root-only by default: without CAP_DAC_READ_SEARCH no event id
-    can be read, so nothing can be traced (exit 2). Where tracefs was mounted
-    readable, Sonde runs and says what it will not see."""
+def test_missing_dac_read_search_warns_and_runs(cleanup):
+    """Without CAP_DAC_READ_SEARCH other users' descriptor lists and
+    environments are unreadable: one line says so, and Sonde runs on (it
+    needs no tracefs, whose event ids are root-only)."""
     caps = [c for c in CAPS if c != "dac_read_search"]
-    res = subprocess.run([*as_sonde_user(caps), str(SONDE_BIN)],
+    res = subprocess.run(["timeout", "-s", "INT", "3", *as_sonde_user(caps), str(SONDE_BIN)],
                          env=clean_env({"SONDE_OPEN_PORT": "8080", "SONDE_TRACE_PRINTER":
                                         "disabled"}),
                          capture_output=True, text=True, timeout=30)
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    if tracefs_private():
-        assert res.returncode == 2, (res.returncode, res.stderr)
-        assert lines == ["sonde: missing CAP_DAC_READ_SEARCH: cannot read tracefs "
-                         "(/sys/kernel/tracing is root-only), so no tracepoint can be attached "
-                         "and nothing traced"]
-    else:
-        assert any(ln.startswith("sonde: missing CAP_DAC_READ_SEARCH: cannot read other "
-                                 "users' /proc/PID/fd") for ln in lines), lines
+    assert any(ln.startswith("sonde: missing CAP_DAC_READ_SEARCH: cannot read other "
+                             "users' /proc/PID/fd") for ln in lines), lines
+    assert any(ln.startswith("sonde: ready:") for ln in lines), lines
+    assert res.returncode == 124, (res.returncode, res.stderr)  # ran until timeout's SIGINT
 
 
 def test_missing_sys_ptrace_warns_and_other_users_go_untraced(cleanup):
@@ -302,37 +293,30 @@ def test_systemd_unit_verifies(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# tracefs: mounted by Sonde only where it is missing, said, and left mounted.
-# Each run is in a private mount namespace (unshare -m: private propagation),
-# where tracefs is unmounted first; the host's mounts are not touched.
+# tracefs: not needed (every program is tp_btf), never mounted. Run in a
+# private mount namespace (unshare -m: private propagation) where tracefs is
+# unmounted first; the host's mounts are not touched.
 # --------------------------------------------------------------------------
 
-NO_TRACEFS = ("umount /sys/kernel/tracing; umount -l /sys/kernel/debug 2>/dev/null; "
+NO_TRACEFS = ("umount /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; "
               "mountpoint -q /sys/kernel/tracing && exit 97; ")
 
 
-def in_mount_ns_without_tracefs(sonde_cmd):
-    script = (NO_TRACEFS + "timeout -s INT 3 " + sonde_cmd + "; rc=$?; "
-              "mountpoint -q /sys/kernel/tracing && echo tracefs-still-mounted; exit $rc")
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                          env=clean_env({"SONDE_OPEN_PORT": "8080",
-                                         "SONDE_TRACE_PRINTER": "disabled"}),
-                          capture_output=True, text=True, timeout=60)
-
-
-def test_tracefs_missing_is_mounted_said_and_left_mounted():
-    res = in_mount_ns_without_tracefs(str(SONDE_BIN))
+def test_no_tracefs_needed_and_none_mounted(cleanup):
+    """A non-root Sonde with exactly the capability set starts and traces a
+    request where tracefs is not mounted, and mounts nothing."""
+    server = http_server_as_nobody(cleanup)
+    script = (NO_TRACEFS + "timeout -s INT 4 " + " ".join([*as_sonde_user(CAPS), str(SONDE_BIN)])
+              + " & pid=$!; sleep 2.5; curl -s -o /dev/null http://127.0.0.1:"
+              + str(server.port) + "/; wait $pid; rc=$?; "
+              "mountpoint -q /sys/kernel/tracing && echo tracefs-mounted; exit $rc")
+    res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                         env=clean_env({"SONDE_OPEN_PORT": str(server.port),
+                                        "SONDE_TRACE_PRINTER": "json"}),
+                         capture_output=True, text=True, timeout=60)
     assert res.returncode != 97, "could not unmount tracefs in the private namespace"
-    assert ("sonde: mounted tracefs at /sys/kernel/tracing (left mounted at exit)"
-            in res.stderr.splitlines()), res.stderr
+    assert "tracefs-mounted" not in res.stdout, res.stdout
     assert "sonde: ready:" in res.stderr, res.stderr
-    assert res.stdout.splitlines() == ["tracefs-still-mounted"], res.stdout
-
-
-def test_tracefs_missing_without_sys_admin_is_one_line_and_exit_2():
-    res = in_mount_ns_without_tracefs(" ".join([*as_sonde_user(CAPS), str(SONDE_BIN)]))
-    assert res.returncode == 2, (res.returncode, res.stderr)
-    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [
-        "sonde: missing CAP_SYS_ADMIN: tracefs is not mounted and Sonde cannot mount it: run "
-        "'mount -t tracefs tracefs /sys/kernel/tracing' first"]
-    assert res.stdout.strip() == ""
+    spans = [json.loads(ln) for ln in res.stdout.splitlines() if ln.startswith("{")]
+    assert any(sp.get("path") == "/" and sp.get("status") == 200 for sp in spans), \
+        (res.stdout, res.stderr)
