@@ -220,6 +220,10 @@ const struct config_option config_options[] = {
 	    "OTEL_EBPF_OTEL_METRIC_FEATURES", "BEYLA_OTEL_METRICS_FEATURES",
 	    "BEYLA_OTEL_METRIC_FEATURES" },
 	  OFF(otlp_features), NULL, "Metric families sent over OTLP (same names as above)." },
+	{ "otel_semconv_stability_opt_in", CONFIG_LIST, NULL, { "OTEL_SEMCONV_STABILITY_OPT_IN" },
+	  OFF(semconv_opt_in), NULL,
+	  "As in the OTel SDKs: http (stable HTTP conventions only, even in legacy naming) or "
+	  "http/dup (stable and previous names side by side in OTLP spans and metrics)." },
 	{ "metrics.span_metrics", CONFIG_BOOL, "false", { "SONDE_SPAN_METRICS" }, OFF(span_metrics),
 	  NULL, "Add application_span to both features lists: span metrics as Tempo names them." },
 	{ "metrics.service_graph", CONFIG_BOOL, "false", { "SONDE_SERVICE_GRAPH_METRICS" },
@@ -558,6 +562,8 @@ void config__defaults(struct sonde_config *cfg)
 	/* The default features lists ("application"), as config__finish resolves them. */
 	config__features(&cfg->prom_features, &cfg->prom_feature_mask, err, sizeof(err));
 	config__features(&cfg->otlp_features, &cfg->otlp_feature_mask, err, sizeof(err));
+	config__http_conventions(cfg->metrics_naming, &cfg->semconv_opt_in, &cfg->otlp_span_conv,
+				 &cfg->otlp_metric_conv);
 }
 
 int config__from_env(struct sonde_config *cfg, FILE *errf)
@@ -655,6 +661,8 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 			return -EINVAL;
 		}
 	}
+	config__http_conventions(cfg->metrics_naming, &cfg->semconv_opt_in, &cfg->otlp_span_conv,
+				 &cfg->otlp_metric_conv);
 	cfg->prom_no_application = !(cfg->prom_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
 	cfg->otlp_no_application = !(cfg->otlp_feature_mask & FEATURE_BIT(FEATURE_APPLICATION));
 	if (cfg->span_metrics) {
@@ -670,6 +678,25 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+void config__http_conventions(int naming, const struct route_patterns *opt_in,
+			      unsigned int *span_conv, unsigned int *metric_conv)
+{
+	bool dup = false, stable_only = false;
+
+	for (unsigned int i = 0; i < opt_in->count; i++) {
+		dup |= !strcasecmp(opt_in->v[i], "http/dup");
+		stable_only |= !strcasecmp(opt_in->v[i], "http");
+	}
+	if (dup) {
+		*span_conv = *metric_conv = HTTP_CONV_STABLE | HTTP_CONV_OLD;
+	} else if (stable_only || naming != NAMING_LEGACY) {
+		*span_conv = *metric_conv = HTTP_CONV_STABLE;
+	} else {
+		*span_conv = HTTP_CONV_STABLE | HTTP_CONV_OLD;
+		*metric_conv = HTTP_CONV_OLD;
+	}
 }
 
 const char *const metric_feature_names[FEATURE__MAX] = {
@@ -724,6 +751,7 @@ void config__free(struct sonde_config *cfg)
 	list_clear(&cfg->ignored_patterns);
 	list_clear(&cfg->prom_features);
 	list_clear(&cfg->otlp_features);
+	list_clear(&cfg->semconv_opt_in);
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

@@ -194,6 +194,11 @@ struct sonde_config {
 	 * switches that add to both; resolved into masks by config__finish. */
 	struct route_patterns prom_features;
 	struct route_patterns otlp_features;
+	/* OTEL_SEMCONV_STABILITY_OPT_IN, as the OTel SDKs read it, and what it
+	 * and the naming make of the HTTP conventions sent over OTLP. */
+	struct route_patterns semconv_opt_in;
+	unsigned int otlp_span_conv;   /* HTTP_CONV_* bits: span attributes */
+	unsigned int otlp_metric_conv; /* HTTP_CONV_* bits: metric names and attributes */
 	bool span_metrics;	    /* SONDE_SPAN_METRICS: application_span everywhere */
 	bool service_graph_metrics; /* SONDE_SERVICE_GRAPH_METRICS: application_service_graph */
 	unsigned int prom_feature_mask; /* FEATURE_BIT(enum metric_feature) */
@@ -208,6 +213,23 @@ struct sonde_config {
 	char *ui_address;
 	int ui_max_traces;
 };
+
+/* Generations of the HTTP semantic conventions sent over OTLP: the stable
+ * one (http.request.method, http.server.request.duration) and the one
+ * before it (http.method, http.server.duration), which the seeds' queries
+ * know. */
+#define HTTP_CONV_STABLE 1u
+#define HTTP_CONV_OLD 2u
+
+/**
+ * config__http_conventions() - which generations to send: spans carry the
+ * stable attributes, and the old ones beside them in legacy naming or with
+ * "http/dup"; metrics carry the stable names, or the old ones alone in
+ * legacy naming, or both with "http/dup". "http" (stable only) wins over
+ * legacy naming, as in the SDKs.
+ */
+void config__http_conventions(int naming, const struct route_patterns *opt_in,
+			      unsigned int *span_conv, unsigned int *metric_conv);
 
 /* The metric families an exporter may carry (prometheus_export.features,
  * otel_metrics_export.features). */

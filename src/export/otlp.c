@@ -565,6 +565,8 @@ static int otlp_init(struct exporter *e, const struct sonde_config *cfg, struct 
 	otlp_pairs__parse(&st->base.attributes, cfg->otlp_resource_attributes,
 			  "OTEL_RESOURCE_ATTRIBUTES");
 	st->base.service_name_configured = cfg->service_name && *cfg->service_name;
+	st->base.span_conv = cfg->otlp_span_conv;
+	st->base.metric_conv = cfg->otlp_metric_conv;
 	otlp_sampler__init(&st->sampler, cfg->otlp_sampler, cfg->otlp_sampler_arg);
 	st->cap = cfg->otlp_queue_size > 0 ? (size_t)cfg->otlp_queue_size : 1;
 	st->batch_size = cfg->otlp_batch_size > 0 ? (size_t)cfg->otlp_batch_size : 1;

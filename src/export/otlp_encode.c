@@ -330,7 +330,44 @@ static void split_host(const char *host, char *addr, size_t addr_size, unsigned 
 	snprintf(addr, addr_size, "%.*s", (int)len, host);
 }
 
-static void span_attrs(struct attrs *b, struct arena *a, const struct span *s)
+/* The attributes the HTTP conventions had before they were stable
+ * (semconv 1.20), which older collectors' pipelines and the seeds' queries
+ * know. */
+static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *s,
+			   const char *server_address, unsigned int server_port)
+{
+	bool server = s->kind == SPAN_KIND_SERVER;
+
+	attr_str(b, "http.method", s->method);
+	if (s->status > 0)
+		attr_int(b, "http.status_code", s->status);
+	attr_str(b, "http.scheme", "http");
+	attr_str(b, "http.flavor", s->http_minor ? "1.1" : "1.0");
+	attr_int(b, "http.request_content_length", (int64_t)s->request_body_size);
+	attr_int(b, "http.response_content_length", (int64_t)s->response_body_size);
+	if (server) {
+		attr_str(b, "http.target", s->path);
+		attr_str(b, "net.host.name", server_address);
+		if (server_port)
+			attr_int(b, "net.host.port", server_port);
+		attr_str(b, "net.sock.peer.addr", s->client.addr);
+		attr_int(b, "net.sock.peer.port", s->client.port);
+	} else {
+		bool v6 = !s->host[0] && strchr(s->server.addr, ':');
+
+		attr_str(b, "http.url",
+			 s->host[0] ? arena_printf(a, "http://%s%s", s->host, s->path)
+				    : arena_printf(a, "http://%s%s%s:%u%s", v6 ? "[" : "", s->server.addr,
+						   v6 ? "]" : "", s->server.port, s->path));
+		attr_str(b, "net.peer.name", server_address);
+		if (server_port)
+			attr_int(b, "net.peer.port", server_port);
+		attr_str(b, "net.sock.peer.addr", s->server.addr);
+		attr_int(b, "net.sock.peer.port", s->server.port);
+	}
+}
+
+static void span_attrs(struct attrs *b, struct arena *a, const struct span *s, unsigned int conv)
 {
 	bool server = s->kind == SPAN_KIND_SERVER;
 	char host_addr[SPAN_HOST_MAX];
@@ -381,9 +418,11 @@ static void span_attrs(struct attrs *b, struct arena *a, const struct span *s)
 	attr_str(b, "network.protocol.version", s->http_minor ? "1.1" : "1.0");
 	attr_int(b, "http.request.body.size", (int64_t)s->request_body_size);
 	attr_int(b, "http.response.body.size", (int64_t)s->response_body_size);
+	if (conv & HTTP_CONV_OLD)
+		span_attrs_old(b, a, s, server_address, server_port);
 }
 
-static pb_span *span_new(struct arena *a, const struct span *s)
+static pb_span *span_new(struct arena *a, const struct span *s, unsigned int conv)
 {
 	struct span_msgs {
 		pb_span span;
@@ -415,8 +454,8 @@ static pb_span *span_new(struct arena *a, const struct span *s)
 			       : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT;
 	m->span.start_time_unix_nano = s->start_ns;
 	m->span.end_time_unix_nano = s->end_ns > s->start_ns ? s->end_ns : s->start_ns;
-	attrs_init(&b, a, 24);
-	span_attrs(&b, a, s);
+	attrs_init(&b, a, 40);
+	span_attrs(&b, a, s, conv);
 	m->span.attributes = b.kv;
 	m->span.n_attributes = b.n;
 	if (otlp_span_is_error(s))
@@ -493,7 +532,7 @@ int otlp_encode_traces(const struct otlp_resource_base *base, const struct otlp_
 		for (size_t i = first[g]; i < n; i++) {
 			if (group[i] != g)
 				continue;
-			m->ss.spans[m->ss.n_spans] = span_new(&a, &items[i].span);
+			m->ss.spans[m->ss.n_spans] = span_new(&a, &items[i].span, base->span_conv);
 			if (!m->ss.spans[m->ss.n_spans++])
 				goto out;
 		}
@@ -545,24 +584,46 @@ static const struct family families[INSTR__MAX] = {
 
 /* Data point attributes: the labels of @mask with their OTel names.
  * service.name and service.namespace are the resource's. */
-static void point_attrs(struct attrs *b, const struct series_key *k, label_mask mask)
+/* A label's attribute name: the stable one, or the one before (semconv
+ * 1.20), whose Prometheus forms the legacy names are (http_method,
+ * http_status_code, http_target, net_peer_name, ...). */
+static const char *label_attr(enum metric_label l, enum span_kind kind, bool old)
+{
+	static const char *const before[LABEL__MAX] = {
+		[LABEL_METHOD] = "http.method",
+		[LABEL_STATUS] = "http.status_code",
+		[LABEL_ROUTE] = "http.target",
+		[LABEL_SERVER_ADDRESS] = "net.peer.name",
+		[LABEL_SERVER_PORT] = "net.peer.port",
+		[LABEL_URL_SCHEME] = "http.scheme",
+		[LABEL_PROTOCOL_VERSION] = "http.flavor",
+	};
+
+	if (!old || !before[l])
+		return metric_labels[l].otel;
+	if (l == LABEL_SERVER_PORT && kind == SPAN_KIND_SERVER)
+		return "net.host.port";
+	return before[l];
+}
+
+static void point_attrs(struct attrs *b, const struct series_key *k, label_mask mask, bool old)
 {
 	unsigned int port = k->kind == SPAN_KIND_SERVER ? k->local_port : k->peer_port;
 
 	if (mask & LABEL_BIT(LABEL_METHOD))
-		attr_str(b, metric_labels[LABEL_METHOD].otel, k->method);
+		attr_str(b, label_attr(LABEL_METHOD, k->kind, old), k->method);
 	if ((mask & LABEL_BIT(LABEL_STATUS)) && k->status > 0)
-		attr_int(b, metric_labels[LABEL_STATUS].otel, k->status);
+		attr_int(b, label_attr(LABEL_STATUS, k->kind, old), k->status);
 	if ((mask & LABEL_BIT(LABEL_ROUTE)) && k->kind == SPAN_KIND_SERVER && k->route)
-		attr_str(b, metric_labels[LABEL_ROUTE].otel, k->route);
+		attr_str(b, label_attr(LABEL_ROUTE, k->kind, old), k->route);
 	if ((mask & LABEL_BIT(LABEL_SERVER_ADDRESS)) && k->kind == SPAN_KIND_CLIENT)
-		attr_str(b, metric_labels[LABEL_SERVER_ADDRESS].otel, k->peer);
+		attr_str(b, label_attr(LABEL_SERVER_ADDRESS, k->kind, old), k->peer);
 	if ((mask & LABEL_BIT(LABEL_SERVER_PORT)) && port)
-		attr_int(b, metric_labels[LABEL_SERVER_PORT].otel, port);
+		attr_int(b, label_attr(LABEL_SERVER_PORT, k->kind, old), port);
 	if (mask & LABEL_BIT(LABEL_URL_SCHEME))
-		attr_str(b, metric_labels[LABEL_URL_SCHEME].otel, "http");
+		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), "http");
 	if ((mask & LABEL_BIT(LABEL_PROTOCOL_VERSION)) && k->http_minor)
-		attr_str(b, metric_labels[LABEL_PROTOCOL_VERSION].otel,
+		attr_str(b, label_attr(LABEL_PROTOCOL_VERSION, k->kind, old),
 			 k->http_minor == 1 ? "1.0" : "1.1");
 }
 
@@ -618,9 +679,35 @@ static pb_exp_point *exponential_point(struct arena *a, const struct exp_histogr
 	return &m->point;
 }
 
+/* An instrument's OTLP name in a generation of the conventions: the old
+ * one is its legacy Prometheus name without the unit, with dots
+ * (http_server_duration_seconds: http.server.duration), which a collector's
+ * Prometheus exporter turns back into the seeds' names. */
+static const char *instrument_name(struct arena *a, enum instrument i, bool old)
+{
+	const char *legacy = instruments[i].legacy;
+	char *name;
+	size_t len;
+
+	if (!old || !legacy)
+		return instruments[i].otel;
+	name = arena_printf(a, "%s", legacy);
+	if (!name)
+		return instruments[i].otel;
+	len = strlen(name);
+	if (len > 8 && !strcmp(name + len - 8, "_seconds"))
+		name[len - 8] = 0;
+	else if (len > 6 && !strcmp(name + len - 6, "_bytes"))
+		name[len - 6] = 0;
+	for (char *p = name; *p; p++)
+		if (*p == '_')
+			*p = '.';
+	return name;
+}
+
 static pb_metric *metric_new(struct arena *a, const struct family *f, const struct series *series,
 			     size_t n, label_mask mask, bool exponential, const struct service *svc,
-			     size_t count, uint64_t start_ns, uint64_t now_ns)
+			     size_t count, uint64_t start_ns, uint64_t now_ns, bool old)
 {
 	struct metric_msgs {
 		pb_metric metric;
@@ -636,7 +723,7 @@ static pb_metric *metric_new(struct arena *a, const struct family *f, const stru
 	m->metric = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
 	m->histogram = (pb_histogram)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM__INIT;
 	m->exp = (pb_exp_histogram)OPENTELEMETRY__PROTO__METRICS__V1__EXPONENTIAL_HISTOGRAM__INIT;
-	m->metric.name = (char *)instruments[f->instr].otel;
+	m->metric.name = (char *)instrument_name(a, f->instr, old);
 	m->metric.description = (char *)f->description;
 	m->metric.unit = (char *)f->unit;
 	if (exponential) {
@@ -661,7 +748,7 @@ static pb_metric *metric_new(struct arena *a, const struct family *f, const stru
 		if (s->key.service != svc || s->key.kind != instruments[f->instr].kind)
 			continue;
 		attrs_init(&b, a, LABEL__MAX);
-		point_attrs(&b, &s->key, mask);
+		point_attrs(&b, &s->key, mask, old);
 		if (exponential) {
 			pb_exp_point *p = s->exp[hist] ? exponential_point(a, s->exp[hist]) : NULL;
 
@@ -726,7 +813,7 @@ int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct o
 			pb_resource_metrics rm;
 			pb_scope_metrics sm;
 			pb_scope_metrics *sm_list[1];
-			pb_metric *metrics[INSTR__MAX];
+			pb_metric *metrics[2 * INSTR__MAX]; /* stable and old names */
 		} *m = arena_alloc(&a, sizeof(*m));
 		struct otlp_proc_info anonymous = { .service = svcs[j] };
 		const struct otlp_proc_info *proc = &anonymous;
@@ -753,13 +840,22 @@ int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct o
 					 set->series[fam->instr][i].key.kind == instruments[fam->instr].kind;
 			if (!count)
 				continue;
-			m->metrics[m->sm.n_metrics] =
-				metric_new(&a, fam, set->series[fam->instr], set->n[fam->instr],
-					   set->labels[fam->instr], set->exponential, svcs[j], count,
-					   start_ns, now_ns);
-			if (!m->metrics[m->sm.n_metrics++])
-				goto out;
-			*points += count;
+			for (int gen = 0; gen < 2; gen++) {
+				bool old = gen == 1;
+				unsigned int conv = base->metric_conv ? base->metric_conv
+								       : HTTP_CONV_STABLE;
+
+				if (!(conv & (old ? HTTP_CONV_OLD : HTTP_CONV_STABLE)) ||
+				    (old && !instruments[fam->instr].legacy))
+					continue;
+				m->metrics[m->sm.n_metrics] = metric_new(
+					&a, fam, set->series[fam->instr], set->n[fam->instr],
+					set->labels[fam->instr], set->exponential, svcs[j], count,
+					start_ns, now_ns, old);
+				if (!m->metrics[m->sm.n_metrics++])
+					goto out;
+				*points += count;
+			}
 		}
 		m->sm_list[0] = &m->sm;
 		m->rm.scope_metrics = m->sm_list;

@@ -37,6 +37,8 @@ struct otlp_resource_base {
 	char host_name[256];
 	struct otlp_pairs attributes; /* OTEL_RESOURCE_ATTRIBUTES: beat detected values */
 	bool service_name_configured; /* a configured service name beats service.name above */
+	unsigned int span_conv;	      /* HTTP_CONV_* (config.h); 0 means stable */
+	unsigned int metric_conv;     /* likewise, metric names and attributes */
 };
 
 struct otlp_buf {

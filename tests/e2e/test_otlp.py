@@ -559,3 +559,58 @@ def test_exponential_histograms(start_sonde, flask, receivers):
     assert prom.sum("http_server_request_duration_seconds_bucket", http_route="/exp/hello",
                     http_request_method="GET", le="+Inf") == len(delays)
     assert not rx.errors()
+
+
+def test_legacy_naming_over_otlp_and_semconv_opt_in(start_sonde, flask, receivers):
+    """SONDE_METRICS_NAMING=legacy: OTLP metrics under the names and attributes
+    the seeds' PromQL expects once a collector writes Prometheus
+    (http.server.duration in s -> http_server_duration_seconds, with
+    http.method / http.status_code / http.target), and spans with the old
+    attribute names beside the stable ones. OTEL_SEMCONV_STABILITY_OPT_IN=
+    http/dup then sends both metric generations; =http only the stable one."""
+    rx = receivers(http_port=free_port())
+    sonde = start(start_sonde, flask, {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.http_port}",
+        "SONDE_METRICS_NAMING": "legacy"})
+    c = Client()
+    c.request(flask.port, "GET", "/legacy/hello")
+    c.request(flask.port, "GET", "/legacy/users/7?status=503")
+    spans = by_path(rx.wait_spans(
+        lambda s: s["attributes"].get("url.path", "").startswith("/legacy/"), 2, ARRIVAL_TIMEOUT))
+    a = spans["/legacy/users/7"]["attributes"]
+    assert a["http.method"] == "GET" and a["http.request.method"] == "GET"
+    assert a["http.status_code"] == 503 and a["http.response.status_code"] == 503
+    assert a["http.target"] == "/legacy/users/7" and a["http.flavor"] == "1.1"
+    assert a["net.host.port"] == flask.port
+    dur = rx.latest_point("http.server.duration", ARRIVAL_TIMEOUT,
+                          **{"http.target": "/legacy/users/*", "http.method": "GET",
+                             "http.status_code": 503})
+    assert dur["unit"] == "s" and dur["count"] == 1
+    assert "http.request.method" not in dur["attributes"]
+    assert rx.latest_point("http.server.request.size", ARRIVAL_TIMEOUT,
+                           **{"http.target": "/legacy/hello"})["unit"] == "By"
+    # Legacy naming alone: no stable-named metric was sent.
+    assert not rx.points("http.server.request.duration")
+    assert not rx.errors()
+    sonde.stop()
+
+    rx2 = receivers(http_port=free_port())
+    start(start_sonde, flask, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx2.http_port}",
+                               "SONDE_METRICS_NAMING": "legacy",
+                               "OTEL_SEMCONV_STABILITY_OPT_IN": "http/dup"})
+    c.request(flask.port, "GET", "/legacy/dup")
+    rx2.latest_point("http.server.duration", ARRIVAL_TIMEOUT, **{"http.target": "/legacy/dup"})
+    rx2.latest_point("http.server.request.duration", ARRIVAL_TIMEOUT,
+                     **{"http.route": "/legacy/dup"})
+
+    rx3 = receivers(http_port=free_port())
+    start(start_sonde, flask, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx3.http_port}",
+                               "SONDE_METRICS_NAMING": "legacy",
+                               "OTEL_SEMCONV_STABILITY_OPT_IN": "http"})
+    c.request(flask.port, "GET", "/legacy/stable")
+    span = rx3.wait_spans(lambda s: s["attributes"].get("url.path") == "/legacy/stable", 1,
+                          ARRIVAL_TIMEOUT)[0]
+    assert "http.method" not in span["attributes"]
+    rx3.latest_point("http.server.request.duration", ARRIVAL_TIMEOUT,
+                     **{"http.route": "/legacy/stable"})
+    assert not rx3.points("http.server.duration")

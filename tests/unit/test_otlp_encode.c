@@ -454,6 +454,99 @@ static void test_metrics(void **state)
 	otlp_buf__free(&buf);
 }
 
+/* Legacy naming (the seeds' names over OTLP): old metric names and
+ * attributes alone; with http/dup both generations side by side. */
+static void test_metrics_old_conventions(void **state)
+{
+	struct otlp_resource_base b;
+	struct series s[2];
+	struct otlp_buf buf;
+	size_t points;
+	metrics_req *req;
+	const Opentelemetry__Proto__Metrics__V1__ScopeMetrics *sm;
+	const Opentelemetry__Proto__Metrics__V1__Metric *m;
+	const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *p;
+
+	base_init(&b);
+	b.metric_conv = HTTP_CONV_OLD;
+	s[0] = make_series(SPAN_KIND_SERVER, &shop, "GET", 200, "/users/*", NULL, 0);
+	histogram_observe(&s[0].duration, duration_bounds_s, DURATION_BOUNDS, 0.02);
+	s[1] = make_series(SPAN_KIND_CLIENT, &shop, "POST", 201, NULL, "api.example", 443);
+	histogram_observe(&s[1].duration, duration_bounds_s, DURATION_BOUNDS, 0.01);
+	assert_int_equal(otlp_encode_metrics(&b, s, 2, NULL, 0, 1000, 2000, &buf, &points), 0);
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, buf.len, buf.data);
+	otlp_buf__free(&buf);
+	assert_non_null(req);
+	sm = req->resource_metrics[0]->scope_metrics[0];
+	/* Duration and request size have old names; response size had none. */
+	assert_int_equal(sm->n_metrics, 4);
+	assert_null(metric(sm, "http.server.request.duration"));
+	m = metric(sm, "http.server.duration");
+	assert_non_null(m);
+	assert_string_equal(m->unit, "s"); /* a Prometheus exporter: http_server_duration_seconds */
+	p = m->histogram->data_points[0];
+	assert_int_equal(p->count, 1);
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "http.method"), "GET");
+	assert_int_equal(int_attr(p->attributes, p->n_attributes, "http.status_code"), 200);
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "http.target"), "/users/*");
+	assert_null(find(p->attributes, p->n_attributes, "http.request.method"));
+	m = metric(sm, "http.server.request.size");
+	assert_non_null(m);
+	assert_string_equal(m->unit, "By");
+	m = metric(sm, "http.client.duration");
+	assert_non_null(m);
+	p = m->histogram->data_points[0];
+	assert_string_equal(str_attr(p->attributes, p->n_attributes, "net.peer.name"), "api.example");
+	assert_int_equal(int_attr(p->attributes, p->n_attributes, "net.peer.port"), 443);
+	assert_non_null(metric(sm, "http.client.request.size"));
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req,
+												      NULL);
+
+	b.metric_conv = HTTP_CONV_OLD | HTTP_CONV_STABLE;
+	assert_int_equal(otlp_encode_metrics(&b, s, 2, NULL, 0, 1000, 2000, &buf, &points), 0);
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, buf.len, buf.data);
+	otlp_buf__free(&buf);
+	sm = req->resource_metrics[0]->scope_metrics[0];
+	assert_int_equal(sm->n_metrics, 6 + 4);
+	assert_non_null(metric(sm, "http.server.request.duration"));
+	assert_non_null(metric(sm, "http.server.duration"));
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(req,
+												      NULL);
+}
+
+/* Spans in legacy naming: the old attribute names beside the stable ones. */
+static void test_span_old_attributes(void **state)
+{
+	struct otlp_resource_base b;
+	struct otlp_span_item it = server_item();
+	trace_req *req;
+	const Opentelemetry__Proto__Trace__V1__Span *sp;
+
+	base_init(&b);
+	req = round_trip(&b, &it, 1);
+	sp = req->resource_spans[0]->scope_spans[0]->spans[0];
+	assert_null(find(sp->attributes, sp->n_attributes, "http.method"));
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+												  NULL);
+	b.span_conv = HTTP_CONV_STABLE | HTTP_CONV_OLD;
+	req = round_trip(&b, &it, 1);
+	sp = req->resource_spans[0]->scope_spans[0]->spans[0];
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "http.method"), "POST");
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "http.request.method"), "POST");
+	assert_int_equal(int_attr(sp->attributes, sp->n_attributes, "http.status_code"), 503);
+	assert_int_equal(int_attr(sp->attributes, sp->n_attributes, "http.response.status_code"), 503);
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "http.target"), "/users/42");
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "http.flavor"), "1.1");
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "net.host.name"),
+			    "shop.example");
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "net.sock.peer.addr"),
+			    "10.1.2.3");
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+												  NULL);
+}
+
 /* Base-2 exponential histograms and selected attributes, decoded back. */
 static void test_metrics_exponential(void **state)
 {
@@ -609,6 +702,8 @@ int main(void)
 		cmocka_unit_test(test_resource_per_process_and_env_attributes),
 		cmocka_unit_test(test_empty_and_large_batches),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics_old_conventions),
+		cmocka_unit_test(test_span_old_attributes),
 		cmocka_unit_test(test_metrics_exponential),
 		cmocka_unit_test(test_span_name),
 	};
