@@ -627,9 +627,10 @@ static void point_attrs(struct attrs *b, const struct series_key *k, label_mask 
 			 k->http_minor == 1 ? "1.0" : "1.1");
 }
 
-static pb_point *explicit_point(struct arena *a, const struct family *f, const struct series *s)
+/* A histogram of the store as an OTLP explicit-bucket data point. */
+static pb_point *histogram_point(struct arena *a, const struct histogram *h, const double *bounds,
+				 int nbounds)
 {
-	const struct histogram *h = series_histogram(s, instruments[f->instr].hist);
 	pb_point *p = arena_alloc(a, sizeof(*p));
 
 	if (!p)
@@ -641,10 +642,16 @@ static pb_point *explicit_point(struct arena *a, const struct family *f, const s
 	/* The store keeps per-bucket counts with a last +Inf bucket:
 	 * OTLP's layout exactly. */
 	p->bucket_counts = (uint64_t *)h->bucket;
-	p->n_bucket_counts = (size_t)f->nbounds + 1;
-	p->explicit_bounds = (double *)f->bounds;
-	p->n_explicit_bounds = (size_t)f->nbounds;
+	p->n_bucket_counts = (size_t)nbounds + 1;
+	p->explicit_bounds = (double *)bounds;
+	p->n_explicit_bounds = (size_t)nbounds;
 	return p;
+}
+
+static pb_point *explicit_point(struct arena *a, const struct family *f, const struct series *s)
+{
+	return histogram_point(a, series_histogram(s, instruments[f->instr].hist), f->bounds,
+			       f->nbounds);
 }
 
 static pb_exp_point *exponential_point(struct arena *a, const struct exp_histogram *h)
@@ -951,18 +958,10 @@ static bool sm_add_count(struct arena *a, pb_metric *m, struct attrs *b, uint64_
 static bool sm_add_hist(struct arena *a, pb_metric *m, struct attrs *b, const struct histogram *h,
 			uint64_t start_ns, uint64_t now_ns)
 {
-	pb_point *p = arena_alloc(a, sizeof(*p));
+	pb_point *p = histogram_point(a, h, duration_bounds_s, DURATION_BOUNDS);
 
 	if (!p)
 		return false;
-	*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
-	p->count = h->count;
-	p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
-	p->sum = h->sum;
-	p->bucket_counts = (uint64_t *)h->bucket;
-	p->n_bucket_counts = DURATION_BOUNDS + 1;
-	p->explicit_bounds = (double *)duration_bounds_s;
-	p->n_explicit_bounds = DURATION_BOUNDS;
 	p->start_time_unix_nano = start_ns;
 	p->time_unix_nano = now_ns;
 	p->attributes = b->kv;
