@@ -246,6 +246,16 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 	return p;
 }
 
+/* The linker belongs to this thread: its losses are copied where the
+ * exporters' threads read them (sonde_events_lost_total{reason}). */
+static void publish_linker_losses(struct pipeline *p)
+{
+	struct linker_stats st;
+
+	linker__stats(p->linker, &st);
+	atomic_store(&p->rt->user_loss[LOSS_LINK_OVERFLOW], st.overflow);
+}
+
 int pipeline__poll(struct pipeline *p, int timeout_ms)
 {
 	int n = ring_buffer__poll(p->rb, timeout_ms);
@@ -255,12 +265,14 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 	/* Wake-ups are batched: whatever is below the threshold is read here. */
 	ring_buffer__consume(p->rb);
 	linker__expire(p->linker, mono_now(), export_span, p);
+	publish_linker_losses(p);
 	return 0;
 }
 
 void pipeline__drain(struct pipeline *p)
 {
 	linker__flush(p->linker, export_span, p);
+	publish_linker_losses(p);
 }
 
 void pipeline__flush(struct pipeline *p)
@@ -287,4 +299,5 @@ void pipeline__free(struct pipeline *p)
 const char *const user_loss_names[LOSS__MAX] = {
 	[LOSS_DECODE] = "undecodable",
 	[LOSS_UNKNOWN_PROC] = "unknown_process",
+	[LOSS_LINK_OVERFLOW] = "link_overflow",
 };
