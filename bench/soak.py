@@ -8,7 +8,11 @@ SOAK_SECONDS (default 1800) with:
     each opening a new connection every SOAK_CHURN requests (connection churn);
   * the traced server restarted every SOAK_RESTART_SECONDS (a new process on
     the same port: Sonde has to find it again, and let the old one go);
-  * Sonde's RSS (VmRSS) sampled every SOAK_SAMPLE_SECONDS.
+  * Sonde's RSS (VmRSS) sampled every SOAK_SAMPLE_SECONDS;
+  * its Prometheus endpoint scraped every SOAK_SCRAPE_SECONDS, and (SOAK_OTLP=1,
+    the default) spans and metrics exported over OTLP/HTTP to a sink in this
+    script that answers 200 to every request, so both exporters and the
+    self-metrics run all along.
 
 Load is paused around each restart (no request is in flight when the server
 goes), and resumes once Sonde logs `instrumenting pid=<new pid>`, so every
@@ -22,6 +26,7 @@ drift, and spans vs requests. Exit status 1 if a goal is missed (drift beyond
 Run as root from the repository root after `make`.
 """
 import http.client
+import http.server
 import os
 import re
 import shutil
@@ -38,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build"
 WORK = BUILD / "soak"
+RUN = WORK / f"run-{os.getpid()}"  # this run's binaries and logs
 SERVICE = "soak-go"
 HIST = "http_server_request_duration_seconds_count"
 
@@ -54,6 +60,8 @@ SAMPLE = knob("SOAK_SAMPLE_SECONDS", 5, float)
 CLIENTS = knob("SOAK_CLIENTS", 4)
 CHURN = knob("SOAK_CHURN", 5)
 RPS = knob("SOAK_RPS", 400, float)
+SCRAPE = knob("SOAK_SCRAPE_SECONDS", 15, float)
+OTLP = knob("SOAK_OTLP", 1)
 REPORT = Path(os.environ.get("SOAK_REPORT", REPO / "docs" / "soak.md"))
 SONDE_SRC = Path(os.environ.get("SONDE_BIN", BUILD / "sonde"))
 
@@ -111,7 +119,7 @@ def samples(text, name):
 
 
 def build_server():
-    out = WORK / "soak-go-server"
+    out = RUN / "soak-go-server"
     env = dict(os.environ, GOCACHE=str(WORK / "gocache"), GOPATH=str(WORK / "gopath"),
                GO111MODULE="off", GOFLAGS="", GOPROXY="off", CGO_ENABLED="0")
     subprocess.run(["go", "build", "-o", str(out), "main.go"],
@@ -121,7 +129,7 @@ def build_server():
 
 class Server:
     def __init__(self, binary, port, generation):
-        self.log_path = WORK / f"server-{generation}.log"
+        self.log_path = RUN / f"server-{generation}.log"
         with open(self.log_path, "wb") as lf:
             self.proc = subprocess.Popen([str(binary), str(port)], stdin=subprocess.DEVNULL,
                                          stdout=lf, stderr=subprocess.STDOUT,
@@ -142,13 +150,49 @@ class Server:
                 self.proc.wait(5)
 
 
+class Sink:
+    """An OTLP/HTTP endpoint that takes every request (200, an empty
+    Export*ServiceResponse): counts requests and bytes per path."""
+
+    def __init__(self):
+        counts = self.counts = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                self.rfile.read(n)
+                c = counts.setdefault(self.path, [0, 0])
+                c[0] += 1
+                c[1] += n
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
 class Sonde:
-    def __init__(self, binary, server_port, prom_port):
-        self.log_path = WORK / "sonde.log"
+    def __init__(self, binary, server_port, prom_port, otlp_port=None):
+        self.log_path = RUN / "sonde.log"
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SONDE_", "OTEL_", "BEYLA_"))}
         env.update(SONDE_OPEN_PORT=str(server_port), SONDE_SERVICE_NAME=SERVICE,
                    SONDE_PROMETHEUS_PORT=str(prom_port))
+        if otlp_port:
+            env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{otlp_port}",
+                       OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                       OTEL_METRIC_EXPORT_INTERVAL="10000", NO_PROXY="*", no_proxy="*")
         self.prom_port = prom_port
         self.logf = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(binary)], env=env, stdin=subprocess.DEVNULL,
@@ -270,9 +314,9 @@ def main():
         sys.exit("soak: run as root (Sonde loads eBPF programs)")
     if not SONDE_SRC.is_file():
         sys.exit(f"soak: {SONDE_SRC} is missing: run `make`")
-    WORK.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
     # A private copy: rebuilding build/sonde during the soak does not touch it.
-    sonde_bin = WORK / "sonde"
+    sonde_bin = RUN / "sonde"
     shutil.copy2(SONDE_SRC, sonde_bin)
     version = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
                              capture_output=True, text=True).stdout.strip() or "unknown"
@@ -280,7 +324,9 @@ def main():
     port, prom_port = free_port(), free_port()
     generation = 0
     server = Server(server_bin, port, generation)
-    sonde = Sonde(sonde_bin, port, prom_port)
+    sink = Sink() if OTLP else None
+    sonde = Sonde(sonde_bin, port, prom_port, sink.port if sink else None)
+    scrapes = 0
     load = None
     rss = []  # (seconds since start, KiB)
     restarts = []  # (seconds, old pid, new pid, seconds until instrumented)
@@ -293,6 +339,7 @@ def main():
         t0 = time.monotonic()
         load.start()
         next_sample = t0
+        next_scrape = t0 + SCRAPE
         next_restart = t0 + RESTART
         while True:
             now = time.monotonic()
@@ -304,6 +351,10 @@ def main():
                 if len(rss) % 60 == 0:
                     log(f"t={now - t0:.0f}s rss={fmt_mib(rss[-1][1])} "
                         f"requests={sum(load.ok)} errors={sum(load.errors)}")
+            if now >= next_scrape:
+                scrape(prom_port)
+                scrapes += 1
+                next_scrape += SCRAPE
             if now >= next_restart:
                 load.pause()
                 old = server.proc.pid
@@ -334,12 +385,17 @@ def main():
             time.sleep(1)
         instrumented = sum(v for _, v in samples(text, "sonde_instrumented_processes"))
         losses = [(lab, v) for lab, v in samples(text, "sonde_events_lost_total") if v]
+        exp_sent = {lab: v for lab, v in samples(text, "sonde_export_sent_total")}
+        exp_dropped = sum(v for _, v in samples(text, "sonde_export_dropped_total"))
+        # Sonde's last export flushes at exit: counted after the stop below.
         final_rss = rss_kib(sonde.proc.pid)
     finally:
         if load:
             load.finish()
         server.stop()
         sonde.stop()
+        if sink:
+            sink.stop()
 
     after = [k for t, k in rss if t >= WARMUP]
     head = after[:6] or [k for _, k in rss[:6]]
@@ -364,7 +420,9 @@ def main():
         f"Load: {CLIENTS} client threads, ~{RPS:g} requests/s in all, a new connection every "
         f"{CHURN} requests; the traced server (Go net/http, tests/e2e/servers/go) restarted "
         f"every {RESTART} s as a new process on the same port. Sonde's RSS (VmRSS) sampled "
-        f"every {SAMPLE:g} s; the first {WARMUP} s are warm-up.",
+        f"every {SAMPLE:g} s; the first {WARMUP} s are warm-up. Prometheus endpoint scraped "
+        f"every {SCRAPE:g} s" + (", spans and metrics (10 s interval) exported over OTLP/HTTP "
+                                 "to a sink that accepts everything." if OTLP else "."),
         "",
         "## Figures",
         "",
@@ -386,6 +444,17 @@ def main():
         f"(spans − requests = {spans - sent:+.0f}) |",
         f"| Server processes traced (restarts + 1) | {len(restarts) + 1} |",
         f"| `sonde_instrumented_processes` at the end | {instrumented:.0f} |",
+        f"| Prometheus scrapes during the run (every {SCRAPE:g} s) | {scrapes} |",
+    ]
+    if sink:
+        lines += [
+            f"| OTLP requests taken by the sink (traces / metrics) | "
+            f"{sink.counts.get('/v1/traces', [0])[0]} / {sink.counts.get('/v1/metrics', [0])[0]} |",
+            f"| `sonde_export_sent_total` at the end | "
+            f"{', '.join(f'{{{k}}} {v:.0f}' for k, v in exp_sent.items())} |",
+            f"| `sonde_export_dropped_total` (sum) at the end | {exp_dropped:.0f} |",
+        ]
+    lines += [
         f"| Nonzero `sonde_events_lost_total` | "
         f"{', '.join(f'{{{lab}}} {v:.0f}' for lab, v in losses) or 'none'} |",
         "",
@@ -401,7 +470,7 @@ def main():
     lines += [f"| {rss[-1][0]:.0f} | {fmt_mib(rss[-1][1])} |", ""]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines))
-    with open(WORK / "rss.csv", "w") as f:
+    with open(RUN / "rss.csv", "w") as f:
         f.write("seconds,rss_kib\n")
         f.writelines(f"{t:.1f},{k}\n" for t, k in rss)
     log(f"drift {drift:+.2f}%, requests {sent}, spans {spans:.0f}, histogram {hist:.0f}; "
