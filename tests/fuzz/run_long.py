@@ -29,6 +29,18 @@ WHAT = {
 }
 
 
+NOTES = [
+    "`fuzz_elf` checks that the descriptor path (what the agent runs, `elf_begin` on a "
+    "memfd) and the memory path agree, and that a \"Go\" answer has a Go section name in "
+    "the bytes. libelf is the system's, not instrumented: coverage guidance sees Sonde's "
+    "side only (hence the small corpus), and ASan checks libelf's reads only where they go "
+    "through intercepted calls (memcpy and the like); a crash or a hang inside libelf "
+    "still stops the run.",
+    "`fuzz_proc` reads each input as a `/proc/PID/status`, an `environ` block and "
+    "`/proc/net/tcp` lines at once; what it returns must come from the input (a value found is in it, counts stay in bounds, a listener line carries the LISTEN state).",
+]
+
+
 def seeds_of(target):
     d = REPO / "tests" / "fuzz" / "seeds" / target
     if d.is_dir():
@@ -120,6 +132,7 @@ def main():
                      ", ".join(f"`{r['target']}` ({r['execs']:,})" for r in short) + ".")
     if not crashed and not short:
         lines.append(f"Every target reached {a.runs:,} executions without a crash.")
+    lines += ["", "Notes:", ""] + [f"- {n}" for n in NOTES]
     lines.append("")
     Path(a.report).write_text("\n".join(lines))
     print(f"report: {a.report}")
