@@ -14,15 +14,11 @@
 
 #include "discovery.h"
 #include "export/exporter.h"
-#include "export/otlp.h"
 #include "export/prom_web.h"
 #include "model/metrics.h"
-#include "model/route.h"
 #include "model/self_metrics.h"
-#include "probes.h"
 #include "util/log.h"
 #include "util/utf8.h"
-#include "version.h"
 
 
 /* One histogram family as rendered: name, help, bounds. */
