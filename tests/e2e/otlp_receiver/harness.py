@@ -206,6 +206,39 @@ class Receiver:
                             })
         return out
 
+    def number_points(self, name=None):
+        """Every Sum and Gauge data point received (latest last): Sonde's
+        own metrics. "kind" is "sum" or "gauge"."""
+        out = []
+        for req in self.requests("metrics"):
+            for rm in req["request"].get("resourceMetrics", []):
+                resource = attrs(rm.get("resource", {}).get("attributes"))
+                for sm in rm.get("scopeMetrics", []):
+                    for m in sm.get("metrics", []):
+                        if name and m.get("name") != name:
+                            continue
+                        kind = "sum" if "sum" in m else "gauge" if "gauge" in m else None
+                        if kind is None:
+                            continue
+                        data = m[kind]
+                        for p in data.get("dataPoints", []):
+                            value = p.get("asInt", p.get("asDouble"))
+                            out.append({
+                                "name": m["name"], "unit": m.get("unit"),
+                                "description": m.get("description"), "kind": kind,
+                                "temporality": data.get("aggregationTemporality", 0),
+                                "monotonic": bool(data.get("isMonotonic", False)),
+                                "attributes": attrs(p.get("attributes")),
+                                "value": None if value is None else int(value),
+                                "start_ns": int(p.get("startTimeUnixNano", 0)),
+                                "time_ns": int(p.get("timeUnixNano", 0)),
+                                "resource": resource,
+                                "transport": req["transport"],
+                                "_mono": req["_mono"],
+                                "_request": id(req),
+                            })
+        return out
+
     def wait_spans(self, predicate, count, timeout, what="spans"):
         def enough():
             got = [s for s in self.spans() if predicate(s)]
