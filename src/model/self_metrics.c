@@ -40,7 +40,8 @@ static void read_spans(const struct sonde_runtime *rt, self_point_fn point, void
 static void read_lost(const struct sonde_runtime *rt, self_point_fn point, void *arg)
 {
 	for (int i = 0; i < SONDE_CNT__MAX; i++) {
-		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP)
+		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP ||
+		    i == SONDE_CNT_INCOMPLETE)
 			continue; /* not losses: metrics of their own */
 		point(arg, &kernel_counter_names[i], kernel(rt, i));
 	}
@@ -52,6 +53,13 @@ static void read_lost(const struct sonde_runtime *rt, self_point_fn point, void 
 static void read_kernel_txns(const struct sonde_runtime *rt, self_point_fn point, void *arg)
 {
 	one(point, arg, kernel(rt, SONDE_CNT_TXN_EMITTED));
+}
+
+/* A request whose connection closed before any response (the client gave
+ * up, the server died): nothing Sonde lost, and no span to make. */
+static void read_incomplete(const struct sonde_runtime *rt, self_point_fn point, void *arg)
+{
+	one(point, arg, kernel(rt, SONDE_CNT_INCOMPLETE));
 }
 
 static void read_skipped(const struct sonde_runtime *rt, self_point_fn point, void *arg)
@@ -153,6 +161,9 @@ const struct self_metric self_metrics[] = {
 	{ "sonde_kernel_transactions_total", "sonde.kernel.transactions",
 	  "Transactions the kernel side emitted.", "{transaction}", SELF_COUNTER, 0, { 0 }, { 0 },
 	  read_kernel_txns },
+	{ "sonde_transactions_incomplete_total", "sonde.transactions.incomplete",
+	  "Requests whose connection closed before any response (no span).", "{transaction}",
+	  SELF_COUNTER, 0, { 0 }, { 0 }, read_incomplete },
 	{ "sonde_connections_skipped_total", "sonde.connections.skipped",
 	  "Connections whose first bytes were not HTTP/1.", "{connection}", SELF_COUNTER, 0, { 0 },
 	  { 0 }, read_skipped },

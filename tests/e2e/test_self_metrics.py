@@ -22,6 +22,7 @@ SELF = {
     "sonde_spans_total": ("sonde.spans", "sum", [], []),
     "sonde_events_lost_total": ("sonde.events.lost", "sum", ["reason"], ["reason"]),
     "sonde_kernel_transactions_total": ("sonde.kernel.transactions", "sum", [], []),
+    "sonde_transactions_incomplete_total": ("sonde.transactions.incomplete", "sum", [], []),
     "sonde_connections_skipped_total": ("sonde.connections.skipped", "sum", [], []),
     "sonde_routes_overflow_total": ("sonde.routes.overflow", "sum", ["service_name"],
                                     ["service.name"]),
