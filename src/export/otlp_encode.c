@@ -284,6 +284,10 @@ static pb_scope *scope_new(struct arena *a)
 
 void otlp_span_name(const struct span *s, char *out, size_t size)
 {
+	if (span_is_db(s)) {
+		span_db_name(s, out, size);
+		return;
+	}
 	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
 	const char *method = http_method_known(s->method) ? s->method : "HTTP";
 	char route[SPAN_ROUTE_MAX];
@@ -301,6 +305,8 @@ void otlp_span_name(const struct span *s, char *out, size_t size)
 
 bool otlp_span_is_error(const struct span *s)
 {
+	if (span_is_db(s))
+		return span_db_failed(s);
 	return s->status >= 500 || (s->kind == SPAN_KIND_CLIENT && s->status >= 400);
 }
 
@@ -365,6 +371,29 @@ static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *
 		attr_str(b, "net.sock.peer.addr", s->server.addr);
 		attr_int(b, "net.sock.peer.port", s->server.port);
 	}
+}
+
+/* A database client call: the OTel database conventions. */
+static void span_attrs_db(struct attrs *b, const struct span *s)
+{
+	attr_str(b, "db.system.name", s->db.system);
+	if (s->db.operation[0])
+		attr_str(b, "db.operation.name", s->db.operation);
+	if (s->db.collection[0])
+		attr_str(b, "db.collection.name", s->db.collection);
+	if (s->db.namespace_[0])
+		attr_str(b, "db.namespace", s->db.namespace_);
+	if (s->db.query[0])
+		attr_str(b, "db.query.text", s->db.query);
+	if (span_db_failed(s)) {
+		attr_str(b, "error.type", s->db.status_code[0] ? s->db.status_code : "_OTHER");
+		if (s->db.status_code[0])
+			attr_str(b, "db.response.status_code", s->db.status_code);
+	}
+	attr_str(b, "server.address", s->server.addr);
+	attr_int(b, "server.port", s->server.port);
+	attr_str(b, "network.peer.address", s->server.addr);
+	attr_int(b, "network.peer.port", s->server.port);
 }
 
 static void span_attrs(struct attrs *b, struct arena *a, const struct span *s, unsigned int conv)
@@ -455,11 +484,16 @@ static pb_span *span_new(struct arena *a, const struct span *s, unsigned int con
 	m->span.start_time_unix_nano = s->start_ns;
 	m->span.end_time_unix_nano = s->end_ns > s->start_ns ? s->end_ns : s->start_ns;
 	attrs_init(&b, a, 40);
-	span_attrs(&b, a, s, conv);
+	if (span_is_db(s))
+		span_attrs_db(&b, s);
+	else
+		span_attrs(&b, a, s, conv);
 	m->span.attributes = b.kv;
 	m->span.n_attributes = b.n;
 	if (otlp_span_is_error(s))
 		m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+	if (span_is_db(s) && s->error[0])
+		m->status.message = (char *)s->error;
 	m->span.status = &m->status;
 	return &m->span;
 }
