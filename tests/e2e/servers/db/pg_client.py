@@ -13,8 +13,10 @@ n = int(sys.argv[4]) if len(sys.argv) > 4 else 5
 print("ready", flush=True)
 sys.stdin.readline()
 sent = []
+# sslmode=prefer (libpq's default): an SSLRequest first; the server has no
+# TLS, answers 'N', and the connection goes on in clear.
 conn = psycopg2.connect(host="127.0.0.1", port=port, dbname=db, user="postgres",
-                        sslmode="disable")
+                        sslmode="prefer")
 conn.autocommit = True
 cur = conn.cursor()
 table = f"py_{tag}"
