@@ -15,6 +15,7 @@
 
 #include "model/http_method.h"
 #include "model/route.h"
+#include "model/dbmetrics.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
 #include "util/utf8.h"
@@ -1145,5 +1146,90 @@ out:
 	if (rc)
 		*points = 0;
 	arena_free(&a);
+	return rc;
+}
+
+/* ---- database client calls (model/dbmetrics.h) ---- */
+
+int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db_series *v, size_t n,
+			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			  uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	pb_metrics_request req =
+		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	const struct service **svcs = calloc(n ? n : 1, sizeof(*svcs));
+	struct arena a = { 0 };
+	size_t nsvcs = 0;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	*points = 0;
+	if (!svcs)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		note_service(svcs, &nsvcs, v[i].service);
+	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
+	if (!req.resource_metrics)
+		goto out;
+	for (size_t j = 0; j < nsvcs; j++) {
+		struct rm_msgs {
+			pb_resource_metrics rm;
+			pb_scope_metrics sm;
+			pb_scope_metrics *sm_list[1];
+			pb_metric *metrics[1];
+		} *m = arena_alloc(&a, sizeof(*m));
+		struct otlp_proc_info anonymous = { .service = svcs[j] };
+		const struct otlp_proc_info *proc = &anonymous;
+		size_t count = 0;
+		pb_metric *dur;
+
+		if (!m)
+			goto out;
+		for (size_t p = 0; p < nprocs; p++)
+			if (procs[p].service == svcs[j])
+				proc = &procs[p];
+		for (size_t i = 0; i < n; i++)
+			count += v[i].service == svcs[j];
+		m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+		m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+		m->rm.resource = resource_new(&a, base, proc, false);
+		m->sm.scope = scope_new(&a);
+		dur = sm_metric_new(&a, "db.client.operation.duration",
+				    "Duration of database client operations.", "s", true, count);
+		if (!m->rm.resource || !m->sm.scope || !dur)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			struct attrs b;
+
+			if (v[i].service != svcs[j])
+				continue;
+			attrs_init(&b, &a, 4);
+			attr_str(&b, "db.system.name", v[i].system);
+			if (v[i].operation[0])
+				attr_str(&b, "db.operation.name", v[i].operation);
+			if (v[i].collection[0])
+				attr_str(&b, "db.collection.name", v[i].collection);
+			if (v[i].error_type[0])
+				attr_str(&b, "error.type", v[i].error_type);
+			if (!sm_add_hist(&a, dur, &b, &v[i].duration, start_ns, now_ns))
+				goto out;
+			++*points;
+		}
+		m->metrics[0] = dur;
+		m->sm.metrics = m->metrics;
+		m->sm.n_metrics = 1;
+		m->sm_list[0] = &m->sm;
+		m->rm.scope_metrics = m->sm_list;
+		m->rm.n_scope_metrics = 1;
+		req.resource_metrics[req.n_resource_metrics++] = &m->rm;
+	}
+	if (a.failed)
+		goto out;
+	rc = pack(&req.base, out);
+out:
+	if (rc)
+		*points = 0;
+	arena_free(&a);
+	free(svcs);
 	return rc;
 }
