@@ -201,8 +201,9 @@ void sql_summarize(const char *q, size_t len, char *op, size_t op_size, char *ta
 
 				/* a keyword is no table: FROM (subquery), TABLE was a type */
 				next_tok(q, len, after, &x);
+				/* and DUAL is MySQL's table of no table */
 				if (x.kind == TOK_WORD && (word_is(q, &x, "SELECT") || word_is(q, &x, "SET") ||
-							    word_is(q, &x, "WHERE")))
+							    word_is(q, &x, "WHERE") || word_is(q, &x, "DUAL")))
 					table[0] = '\0';
 				else
 					return;

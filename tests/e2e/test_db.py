@@ -270,3 +270,65 @@ def test_mariadb_clients(mariadb, start_sonde, tmp_path):
     finally:
         for c in clients:
             c.stop()
+
+
+def test_db_calls_are_children_of_the_request(postgres, mariadb, start_sonde, tmp_path):
+    """An HTTP service that queries both databases while serving: each
+    database span is the child of the request's server span (in-process
+    parenting, as HTTP client calls). Its PostgreSQL connection was opened
+    before Sonde started: found mid-stream by its bytes (no handshake seen,
+    so no db.namespace)."""
+    import urllib.request
+    log = open(tmp_path / "db_web.log", "wb")
+    web = subprocess.Popen([PYTHON, "db_web.py", str(postgres), str(mariadb), DB_NAME],
+                           cwd=DB_DIR, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+    _register(web)
+    try:
+        line = web.stdout.readline().decode().split()
+        assert line and line[0] == "ready", (tmp_path / "db_web.log").read_text()
+        port = int(line[1])
+        sonde = start_sonde({"SONDE_TARGET_PID": str(web.pid), "SONDE_SERVICE_NAME": "e2e-db-web",
+                             "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented({web.pid})
+        n = 4
+        for i in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/both/{i}", timeout=10) as r:
+                assert r.status == 200
+        wait_until(lambda: len([s for s in sonde.snapshot() if s.get("pid") == web.pid]) >= 3 * n,
+                   SPAN_WAIT, what=f"{3 * n} spans of the web service")
+        spans = [s for s in sonde.snapshot() if s.get("pid") == web.pid]
+        servers = {s["span_id"]: s for s in spans
+                   if s.get("kind") == "server" and s.get("path", "").startswith("/both/")}
+        dbs = [s for s in spans if s.get("db_system_name")]
+        assert len(servers) == n, [s.get("path") for s in spans]
+        assert len(dbs) == 2 * n, [(s.get("name"), s.get("db_system_name")) for s in dbs]
+        problems = []
+        per_parent = Counter()
+        for s in dbs:
+            parent = servers.get(s["parent_span_id"])
+            if parent is None or parent["trace_id"] != s["trace_id"]:
+                problems.append(f"{s['name']} ({s['db_system_name']}): parent "
+                                f"{s['parent_span_id']!r} is no request of this service")
+                continue
+            per_parent[(parent["path"], s["db_system_name"])] += 1
+            if not parent["start_ns"] <= s["start_ns"] <= s["start_ns"] + s["duration_ns"] <= \
+                    parent["start_ns"] + parent["duration_ns"]:
+                problems.append(f"{s['name']} not inside {parent['path']}")
+        if not problems:
+            want = {(p["path"], system): 1 for p in servers.values()
+                    for system in ("postgresql", "mariadb")}
+            if dict(per_parent) != want:
+                problems.append(f"one query per database per request expected: {dict(per_parent)}")
+        pg_spans = [s for s in dbs if s["db_system_name"] == "postgresql"]
+        my_spans = [s for s in dbs if s["db_system_name"] == "mariadb"]
+        if {s["name"] for s in pg_spans} != {"SELECT web_items"}:
+            problems.append(f"PostgreSQL span names {[s['name'] for s in pg_spans]}")
+        if any(s["db_namespace"] for s in pg_spans):
+            problems.append("a connection found mid-stream cannot know its database")
+        if {s["name"] for s in my_spans} != {"SELECT"} or \
+                any(s["db_namespace"] != DB_NAME for s in my_spans):
+            problems.append(f"MariaDB spans {[(s['name'], s['db_namespace']) for s in my_spans]}")
+        assert not problems, "\n  ".join(problems)
+    finally:
+        kill_process_group(web)
+        log.close()

@@ -327,6 +327,8 @@ static void test_sql_summary(void **state)
 	summary("/* hint */ -- c\nSELECT 1", "SELECT", "");
 	summary("SELECT a FROM (SELECT b FROM inner_t) s", "SELECT", "inner_t");
 	summary("BEGIN", "BEGIN", "");
+	summary("SELECT 1 FROM DUAL", "SELECT", "");
+	summary("SELECT 1 FROM dual_items", "SELECT", "dual_items");
 	summary("", "", "");
 	summary("(SELECT 1)", "", "");
 }
