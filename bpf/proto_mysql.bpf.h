@@ -107,6 +107,13 @@ static __always_inline bool mysql_result_end(const __u8 *t, __u32 have)
 	return false;
 }
 
+/* Is p[0..len) the client's SSL request (sequence 1, a 32-byte payload
+ * with CLIENT_SSL)? TLS follows it on the connection. */
+static __always_inline bool mysql_is_ssl_request(const __u8 *p, __u32 len)
+{
+	return len >= 9 && mysql_le24(p) == 32 && p[3] == 1 && (p[5] & 0x08);
+}
+
 #ifndef SONDE_PROTO_PARSERS_ONLY
 #include "conn.bpf.h"
 
@@ -128,6 +135,11 @@ __attribute__((noinline)) int mysql_request_bytes(struct conn_state *c, struct s
 	if (!s->len)
 		return 0;
 	c->ev.req_len = copy_req(&c->ev, s);
+	if (mysql_is_ssl_request(c->ev.data, c->ev.req_len)) {
+		c->ignored = 1; /* TLS from here on */
+		c->ev.req_len = 0;
+		return 0;
+	}
 	if (c->ev.req_len >= 5 && c->ev.data[3] == 0 &&
 	    (c->ev.data[4] == MYSQL_COM_QUIT || c->ev.data[4] == MYSQL_COM_STMT_CLOSE)) {
 		/* nothing answers these; a STMT_CLOSE is kept when a

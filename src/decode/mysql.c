@@ -148,10 +148,16 @@ static bool my_decode(void *state, const struct sonde_txn_event *ev, const struc
 		return true;
 	case COM_QUERY:
 	case COM_STMT_PREPARE:
-		query = (const char *)p + 5;
-		query_len = le24(p) - 1 < n - 5 ? le24(p) - 1 : n - 5;
 		if (le24(p) == 0)
 			return true;
+		query = (const char *)p + 5;
+		query_len = le24(p) - 1 < n - 5 ? le24(p) - 1 : n - 5;
+		/* CLIENT_QUERY_ATTRIBUTES (MySQL 8): parameter count and set
+		 * count before the text; none sent is 0x00 0x01 */
+		if (cmd == COM_QUERY && query_len >= 2 && query[0] == 0 && query[1] == 1) {
+			query += 2;
+			query_len -= 2;
+		}
 		if (cmd == COM_STMT_PREPARE && rn >= 9 && resp[4] == 0x00) {
 			snprintf(id, sizeof(id), "%u", le32(resp + 5));
 			db_conn__stmt_put(t, c, id, query, query_len);

@@ -26,6 +26,7 @@ enum proto_op {
 	PROTO_OP_MYSQL_CLASSIFY = 7,	 /* enum mysql_class */
 	PROTO_OP_MYSQL_SINGLE = 8,	 /* buf[0] the command, buf[1..14) the first packet */
 	PROTO_OP_MYSQL_RESULT_END = 9, /* buf[0..len) the last bytes of a read, len 9 or 11 */
+	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 };
 
 /* The context: same layout as struct proto_in in test_proto.c. */
@@ -105,6 +106,9 @@ int proto_run(struct proto_in *ctx)
 		break;
 	case PROTO_OP_MYSQL_CLASSIFY:
 		out_result = mysql_classify(c->in.buf, len);
+		break;
+	case PROTO_OP_MYSQL_SSL_REQUEST:
+		out_result = mysql_is_ssl_request(c->in.buf, len);
 		break;
 	case PROTO_OP_MYSQL_SINGLE:
 		out_result = mysql_single_packet(c->in.buf + 1, c->in.buf[0]);

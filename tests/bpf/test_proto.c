@@ -34,6 +34,7 @@ enum proto_op {
 	PROTO_OP_MYSQL_CLASSIFY = 7,
 	PROTO_OP_MYSQL_SINGLE = 8,
 	PROTO_OP_MYSQL_RESULT_END = 9,
+	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 };
 
 struct proto_in {
@@ -686,6 +687,19 @@ static void test_mysql_single_packet(void **state)
 	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, auth, 14), 0x30);
 }
 
+static void test_mysql_ssl_request(void **state)
+{
+	/* caps with CLIENT_SSL (0x800), max packet, charset, 23 zero bytes */
+	uint8_t p[36] = { 32, 0, 0, 1, 0x05, 0xaa, 0x0f, 0x00 };
+	uint8_t full[64] = { 60, 0, 0, 1, 0x05, 0xaa, 0x0f, 0x00 };
+
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, p, 36), 1);
+	p[5] = 0xa2; /* no CLIENT_SSL */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, p, 36), 0);
+	/* a whole handshake response (user, auth data follow) */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, full, 64), 0);
+}
+
 static void test_mysql_result_end(void **state)
 {
 	/* EOF: length 5, 0xfe, warnings, status */
@@ -727,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_mysql_classify),
 		cmocka_unit_test(test_mysql_single_packet),
 		cmocka_unit_test(test_mysql_result_end),
+		cmocka_unit_test(test_mysql_ssl_request),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {

@@ -304,6 +304,61 @@ static void test_truncated_everywhere(void **state)
 	}
 }
 
+/* Hand-made MySQL exchanges: a COM_QUERY with query attributes (MySQL 8),
+ * an ERR packet, a STMT_CLOSE before a command, COM_INIT_DB. */
+static void my_txn(void *st, const void *req, size_t rl, const void *resp, size_t sl,
+		   struct span *s, bool *span)
+{
+	static struct txn t;
+	static struct sonde_txn_event ev;
+	struct sonde_config cfg = { .db_query_text = true };
+	struct decode_ctx ctx = { .cfg = &cfg };
+	struct decode_wants w;
+
+	memset(&t, 0, sizeof(t));
+	memcpy(t.req, req, rl);
+	memcpy(t.resp, resp, sl);
+	t.req_len = t.req_bytes = rl;
+	t.resp_len = t.resp_bytes = sl;
+	make_event(&t, SONDE_PROTO_MYSQL, &ev);
+	assert_true(mysql_decoder.decode(st, &ev, &ctx, s, &w));
+	*span = w.span;
+}
+
+static void test_mysql_crafted(void **state)
+{
+	void *st = mysql_decoder.state_new();
+	static const uint8_t ok[] = "\x07\0\0\x01\0\0\0\x02\0\0\0";
+	static const uint8_t attrs_q[] = "\x0b\0\0\0\x03\0\x01SELECT 1";
+	static const uint8_t err[] = "\x1d\0\0\x01\xff\x28\x04#42000You have an error";
+	static const uint8_t close_then_q[] = "\x05\0\0\0\x19\x01\0\0\0"
+					      "\x15\0\0\0\x03" "DELETE FROM t9 WHERE";
+	static const uint8_t init_db[] = "\x05\0\0\0\x02shop";
+	static const uint8_t ping[] = "\x01\0\0\0\x0e";
+	struct span s;
+	bool span;
+
+	my_txn(st, attrs_q, sizeof(attrs_q) - 1, ok, sizeof(ok) - 1, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.operation, "SELECT");
+	assert_string_equal(s.db.query, "SELECT ?");
+	assert_string_equal(s.db.system, "mysql"); /* no greeting seen */
+	my_txn(st, attrs_q, sizeof(attrs_q) - 1, err, sizeof(err) - 1, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.status_code, "1064");
+	assert_string_equal(s.error, "You have an error");
+	my_txn(st, init_db, sizeof(init_db) - 1, ok, sizeof(ok) - 1, &s, &span);
+	assert_false(span);
+	my_txn(st, close_then_q, sizeof(close_then_q) - 1, ok, sizeof(ok) - 1, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.operation, "DELETE");
+	assert_string_equal(s.db.collection, "t9");
+	assert_string_equal(s.db.namespace_, "shop");
+	my_txn(st, ping, sizeof(ping) - 1, ok, sizeof(ok) - 1, &s, &span);
+	assert_false(span);
+	mysql_decoder.state_free(st);
+}
+
 static void summary(const char *q, const char *op, const char *table)
 {
 	char o[32], t[64];
@@ -364,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_mysql_error_fields),
 		cmocka_unit_test(test_query_text_masked),
 		cmocka_unit_test(test_truncated_everywhere),
+		cmocka_unit_test(test_mysql_crafted),
 		cmocka_unit_test(test_sql_summary),
 		cmocka_unit_test(test_sql_mask),
 	};
