@@ -111,7 +111,8 @@ $(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/traceparent.c \
-		src/util/utf8.c
+		src/util/utf8.c src/decode/postgres.c src/decode/mysql.c src/decode/dbconn.c \
+		src/decode/sql.c src/model/span.c
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ \
 		$(FUZZ_LDLIBS)
@@ -148,6 +149,7 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		seeds=; [ $$t = fuzz_http1 ] && seeds=tests/golden/http1; \
 		[ -d tests/fuzz/seeds/$$t ] && seeds=tests/fuzz/seeds/$$t; \
+		[ $$t = fuzz_postgres ] || [ $$t = fuzz_mysql ] && seeds=tests/golden/db; \
 		echo "== $$t"; \
 		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(BUILD)/fuzz/corpus-$$t $$seeds; \

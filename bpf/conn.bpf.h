@@ -283,7 +283,7 @@ static __always_inline int first_segment(struct call_args *a, __u64 n, struct sp
 	return 0;
 }
 
-/* The last bytes of the syscall's data: @want bytes ending at byte @n. */
+/* The last bytes of the syscall's data: @want (at most 15) bytes ending at byte @n. */
 static __always_inline int read_tail(struct call_args *a, __u64 n, __u8 *dst, __u32 want)
 {
 	__u64 base = 0, end = 0;
@@ -310,7 +310,7 @@ static __always_inline int read_tail(struct call_args *a, __u64 n, __u8 *dst, __
 			seen += iov.iov_len;
 		}
 	}
-	if (end < want || want > 8 || bpf_probe_read_user(dst, want & 15, (void *)(base + end - want)))
+	if (end < want || want > 15 || bpf_probe_read_user(dst, want & 15, (void *)(base + end - want)))
 		return -1;
 	return 0;
 }

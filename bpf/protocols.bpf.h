@@ -11,12 +11,18 @@
 
 #include "conn.bpf.h"
 #include "proto_http1.bpf.h"
+#include "proto_postgres.bpf.h"
+#include "proto_mysql.bpf.h"
 
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
 	if (http1_classify(head, len))
 		return SONDE_PROTO_HTTP1;
+	if (pg_classify(head, len))
+		return SONDE_PROTO_POSTGRES;
+	if (mysql_classify(head, len))
+		return SONDE_PROTO_MYSQL;
 	return SONDE_PROTO_UNKNOWN;
 }
 
@@ -27,6 +33,12 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 	switch (c->ev.proto) {
 	case SONDE_PROTO_HTTP1:
 		http1_on_data(c, a, s, n, request_dir, id);
+		break;
+	case SONDE_PROTO_POSTGRES:
+		pg_on_data(c, a, s, n, request_dir, id);
+		break;
+	case SONDE_PROTO_MYSQL:
+		mysql_on_data(c, a, s, n, request_dir, id);
 		break;
 	}
 }

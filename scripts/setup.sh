@@ -25,6 +25,8 @@ packages=(
 	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
 	xxd # embeds the live view's files (ui/) in the binary (scripts/embed_ui.sh)
 	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
+	# database servers and clients of tests/e2e/test_db.py
+	postgresql mariadb-server python3-psycopg2 python3-pymysql libdbd-pg-perl
 )
 
 missing=()
@@ -47,7 +49,7 @@ fi
 # runs; the tests start their own and need nothing from it.
 
 # npm packages of the end-to-end tests' servers.
-for dir in tests/e2e/servers/express tests/e2e/otlp_receiver; do
+for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
 	fi

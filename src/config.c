@@ -226,6 +226,9 @@ const struct config_option config_options[] = {
 	  "http/dup (stable and previous names side by side in OTLP spans and metrics)." },
 	{ "metrics.span_metrics", CONFIG_BOOL, "false", { "SONDE_SPAN_METRICS" }, OFF(span_metrics),
 	  NULL, "Add application_span to both features lists: span metrics as Tempo names them." },
+	{ "db.query_text", CONFIG_BOOL, "false", { "SONDE_DB_QUERY_TEXT" }, OFF(db_query_text), NULL,
+	  "Put db.query.text on database spans, string and number literals masked as ? (a query "
+	  "can hold secrets even so: off by default)." },
 	{ "metrics.service_graph", CONFIG_BOOL, "false", { "SONDE_SERVICE_GRAPH_METRICS" },
 	  OFF(service_graph_metrics), NULL,
 	  "Add application_service_graph to both features lists: service-graph metrics from "

@@ -200,6 +200,7 @@ struct sonde_config {
 	unsigned int otlp_span_conv;   /* HTTP_CONV_* bits: span attributes */
 	unsigned int otlp_metric_conv; /* HTTP_CONV_* bits: metric names and attributes */
 	bool span_metrics;	    /* SONDE_SPAN_METRICS: application_span everywhere */
+	bool db_query_text;	    /* SONDE_DB_QUERY_TEXT: db.query.text on database spans */
 	bool service_graph_metrics; /* SONDE_SERVICE_GRAPH_METRICS: application_service_graph */
 	unsigned int prom_feature_mask; /* FEATURE_BIT(enum metric_feature) */
 	unsigned int otlp_feature_mask;

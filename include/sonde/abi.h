@@ -54,6 +54,8 @@ enum sonde_event_kind {
 enum sonde_proto {
 	SONDE_PROTO_UNKNOWN = 0, /* not classified yet */
 	SONDE_PROTO_HTTP1 = 1,
+	SONDE_PROTO_POSTGRES = 2, /* PostgreSQL v3, client side */
+	SONDE_PROTO_MYSQL = 3,	  /* MySQL / MariaDB, client side */
 	SONDE_PROTO__MAX,
 };
 

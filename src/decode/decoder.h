@@ -52,5 +52,7 @@ struct decoder_ops {
 extern const struct decoder_ops *const decoder_registry[SONDE_PROTO__MAX];
 
 extern const struct decoder_ops http1_decoder;
+extern const struct decoder_ops postgres_decoder;
+extern const struct decoder_ops mysql_decoder;
 
 #endif /* SONDE_DECODE_DECODER_H */

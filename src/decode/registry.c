@@ -4,4 +4,6 @@
 
 const struct decoder_ops *const decoder_registry[SONDE_PROTO__MAX] = {
 	[SONDE_PROTO_HTTP1] = &http1_decoder,
+	[SONDE_PROTO_POSTGRES] = &postgres_decoder,
+	[SONDE_PROTO_MYSQL] = &mysql_decoder,
 };

@@ -23,6 +23,7 @@
 
 #include "discovery.h"
 #include "export/otlp_encode.h"
+#include "model/dbmetrics.h"
 #include "export/printer.h"
 #include "export/otlp_transport.h"
 #include "model/metrics.h"
@@ -345,6 +346,45 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 	free(self);
 }
 
+/* The database client metric (model/dbmetrics.h), with the RED metrics. */
+static void export_dbmetrics(struct sender *sd, uint64_t give_up_at)
+{
+	struct otlp_state *st = sd->st;
+	struct otlp_proc_info *procs = NULL;
+	struct db_series *v = NULL;
+	size_t n = 0, nprocs = 0, points;
+	struct otlp_buf body;
+
+	if (!st->rt->metrics)
+		return;
+	if (db_metrics__series(metric_store__db(st->rt->metrics), &v, &n)) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, 1);
+		return;
+	}
+	if (!n) {
+		free(v);
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	if (st->nprocs) {
+		procs = malloc(st->nprocs * sizeof(*procs));
+		if (procs) {
+			memcpy(procs, st->procs, st->nprocs * sizeof(*procs));
+			nprocs = st->nprocs;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (otlp_encode_dbmetrics(&st->base, v, n, procs, nprocs, st->start_ns,
+				  now_ns(CLOCK_REALTIME), &body, &points)) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, n);
+	} else {
+		send_with_retry(sd, &body, points, give_up_at);
+		otlp_buf__free(&body);
+	}
+	free(procs);
+	free(v);
+}
+
 /* Span metrics and the service graph, when the features list asks. */
 static void export_spanmetrics(struct sender *sd, uint64_t give_up_at)
 {
@@ -395,8 +435,10 @@ static void *metrics_main(void *arg)
 		pthread_mutex_unlock(&st->lock);
 		/* Cumulative data: a snapshot that cannot go out before the next
 		 * one is superseded by it. At shutdown, the last one is sent. */
-		if (!st->rt->cfg->otlp_no_application)
+		if (!st->rt->cfg->otlp_no_application) {
 			export_metrics(sd, final ? UINT64_MAX : next + interval);
+			export_dbmetrics(sd, final ? UINT64_MAX : next + interval);
+		}
 		export_spanmetrics(sd, final ? UINT64_MAX : next + interval);
 		pthread_mutex_lock(&st->lock);
 		if (final)

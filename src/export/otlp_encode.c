@@ -16,6 +16,7 @@
 
 #include "model/http_method.h"
 #include "model/route.h"
+#include "model/dbmetrics.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
 #include "util/utf8.h"
@@ -285,6 +286,10 @@ static pb_scope *scope_new(struct arena *a)
 
 void otlp_span_name(const struct span *s, char *out, size_t size)
 {
+	if (span_is_db(s)) {
+		span_db_name(s, out, size);
+		return;
+	}
 	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
 	const char *method = http_method_known(s->method) ? s->method : "HTTP";
 	char route[SPAN_ROUTE_MAX];
@@ -302,6 +307,8 @@ void otlp_span_name(const struct span *s, char *out, size_t size)
 
 bool otlp_span_is_error(const struct span *s)
 {
+	if (span_is_db(s))
+		return span_db_failed(s);
 	return s->status >= 500 || (s->kind == SPAN_KIND_CLIENT && s->status >= 400);
 }
 
@@ -366,6 +373,29 @@ static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *
 		attr_str(b, "net.sock.peer.addr", s->server.addr);
 		attr_int(b, "net.sock.peer.port", s->server.port);
 	}
+}
+
+/* A database client call: the OTel database conventions. */
+static void span_attrs_db(struct attrs *b, const struct span *s)
+{
+	attr_str(b, "db.system.name", s->db.system);
+	if (s->db.operation[0])
+		attr_str(b, "db.operation.name", s->db.operation);
+	if (s->db.collection[0])
+		attr_str(b, "db.collection.name", s->db.collection);
+	if (s->db.namespace_[0])
+		attr_str(b, "db.namespace", s->db.namespace_);
+	if (s->db.query[0])
+		attr_str(b, "db.query.text", s->db.query);
+	if (span_db_failed(s)) {
+		attr_str(b, "error.type", s->db.status_code[0] ? s->db.status_code : "_OTHER");
+		if (s->db.status_code[0])
+			attr_str(b, "db.response.status_code", s->db.status_code);
+	}
+	attr_str(b, "server.address", s->server.addr);
+	attr_int(b, "server.port", s->server.port);
+	attr_str(b, "network.peer.address", s->server.addr);
+	attr_int(b, "network.peer.port", s->server.port);
 }
 
 static void span_attrs(struct attrs *b, struct arena *a, const struct span *s, unsigned int conv)
@@ -456,11 +486,16 @@ static pb_span *span_new(struct arena *a, const struct span *s, unsigned int con
 	m->span.start_time_unix_nano = s->start_ns;
 	m->span.end_time_unix_nano = s->end_ns > s->start_ns ? s->end_ns : s->start_ns;
 	attrs_init(&b, a, 40);
-	span_attrs(&b, a, s, conv);
+	if (span_is_db(s))
+		span_attrs_db(&b, s);
+	else
+		span_attrs(&b, a, s, conv);
 	m->span.attributes = b.kv;
 	m->span.n_attributes = b.n;
 	if (otlp_span_is_error(s))
 		m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+	if (span_is_db(s) && s->error[0])
+		m->status.message = (char *)s->error;
 	m->span.status = &m->status;
 	return &m->span;
 }
@@ -1236,5 +1271,90 @@ out:
 	if (rc)
 		*points = 0;
 	arena_free(&a);
+	return rc;
+}
+
+/* ---- database client calls (model/dbmetrics.h) ---- */
+
+int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db_series *v, size_t n,
+			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			  uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	pb_metrics_request req =
+		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	const struct service **svcs = calloc(n ? n : 1, sizeof(*svcs));
+	struct arena a = { 0 };
+	size_t nsvcs = 0;
+	int rc = -ENOMEM;
+
+	memset(out, 0, sizeof(*out));
+	*points = 0;
+	if (!svcs)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		note_service(svcs, &nsvcs, v[i].service);
+	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
+	if (!req.resource_metrics)
+		goto out;
+	for (size_t j = 0; j < nsvcs; j++) {
+		struct rm_msgs {
+			pb_resource_metrics rm;
+			pb_scope_metrics sm;
+			pb_scope_metrics *sm_list[1];
+			pb_metric *metrics[1];
+		} *m = arena_alloc(&a, sizeof(*m));
+		struct otlp_proc_info anonymous = { .service = svcs[j] };
+		const struct otlp_proc_info *proc = &anonymous;
+		size_t count = 0;
+		pb_metric *dur;
+
+		if (!m)
+			goto out;
+		for (size_t p = 0; p < nprocs; p++)
+			if (procs[p].service == svcs[j])
+				proc = &procs[p];
+		for (size_t i = 0; i < n; i++)
+			count += v[i].service == svcs[j];
+		m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+		m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+		m->rm.resource = resource_new(&a, base, proc, false);
+		m->sm.scope = scope_new(&a);
+		dur = sm_metric_new(&a, "db.client.operation.duration",
+				    "Duration of database client operations.", "s", true, count);
+		if (!m->rm.resource || !m->sm.scope || !dur)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			struct attrs b;
+
+			if (v[i].service != svcs[j])
+				continue;
+			attrs_init(&b, &a, 4);
+			attr_str(&b, "db.system.name", v[i].system);
+			if (v[i].operation[0])
+				attr_str(&b, "db.operation.name", v[i].operation);
+			if (v[i].collection[0])
+				attr_str(&b, "db.collection.name", v[i].collection);
+			if (v[i].error_type[0])
+				attr_str(&b, "error.type", v[i].error_type);
+			if (!sm_add_hist(&a, dur, &b, &v[i].duration, start_ns, now_ns))
+				goto out;
+			++*points;
+		}
+		m->metrics[0] = dur;
+		m->sm.metrics = m->metrics;
+		m->sm.n_metrics = 1;
+		m->sm_list[0] = &m->sm;
+		m->rm.scope_metrics = m->sm_list;
+		m->rm.n_scope_metrics = 1;
+		req.resource_metrics[req.n_resource_metrics++] = &m->rm;
+	}
+	if (a.failed)
+		goto out;
+	rc = pack(&req.base, out);
+out:
+	if (rc)
+		*points = 0;
+	arena_free(&a);
+	free(svcs);
 	return rc;
 }

@@ -104,6 +104,18 @@ int otlp_encode_spanmetrics(const struct otlp_resource_base *base, const struct 
 			    bool graph, uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out,
 			    size_t *points);
 
+struct db_series;
+
+/**
+ * otlp_encode_dbmetrics() - an ExportMetricsServiceRequest of the database
+ * client metric db.client.operation.duration (histogram, seconds), one
+ * resource per service as the RED metrics, attributes db.system.name,
+ * db.operation.name, db.collection.name, error.type.
+ */
+int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db_series *v, size_t n,
+			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			  uint64_t now_ns, struct otlp_buf *out, size_t *points);
+
 /** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
 void otlp_span_name(const struct span *s, char *out, size_t size);
 

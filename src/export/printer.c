@@ -57,6 +57,30 @@ static void endpoint(FILE *f, const struct span_endpoint *e)
 	fprintf(f, "[%s:%u]", e->addr, e->port);
 }
 
+/* A database call: "DBClient <system> <name> [client]->[server] db=<namespace>
+ * status=<code>", then as HTTP (service, trace context, parent, error). */
+static void text_db(FILE *f, const struct span *s)
+{
+	char name[128];
+
+	span_db_name(s, name, sizeof(name));
+	fputs("DBClient ", f);
+	utf8_put_escaped(f, s->db.system);
+	fputs(" \"", f);
+	utf8_put_escaped(f, name);
+	fputs("\" ", f);
+	endpoint(f, &s->client);
+	fputs("->", f);
+	endpoint(f, &s->server);
+	fputs(" db=[", f);
+	utf8_put_escaped(f, s->db.namespace_);
+	fputc(']', f);
+	if (s->db.status_code[0]) {
+		fputs(" status=", f);
+		utf8_put_escaped(f, s->db.status_code);
+	}
+}
+
 void printer__text(FILE *f, const struct span *s)
 {
 	char when[64], dur[32], handler[32], trace[33], span_hex[17];
@@ -71,16 +95,24 @@ void printer__text(FILE *f, const struct span *s)
 	hex(s->span_id, 8, span_hex);
 	/* One line per span: control characters in what the traced program
 	 * sent or named are escaped (\xNN), so none can start a line. */
-	fprintf(f, "%s.%06u (%s[%s]) %s %d ", when, (unsigned int)(s->start_ns % 1000000000ull / 1000),
-		dur, handler, s->kind == SPAN_KIND_SERVER ? "HTTP" : "HTTPClient", s->status);
-	utf8_put_escaped(f, s->method);
-	fputc(' ', f);
-	utf8_put_escaped(f, s->path);
-	fputc(' ', f);
-	endpoint(f, &s->client);
-	fputs("->", f);
-	endpoint(f, &s->server);
-	fprintf(f, " size:%" PRIu64 "B svc=[", s->request_body_size);
+	if (span_is_db(s)) {
+		fprintf(f, "%s.%06u (%s[%s]) ", when, (unsigned int)(s->start_ns % 1000000000ull / 1000),
+			dur, handler);
+		text_db(f, s);
+		fputs(" svc=[", f);
+	} else {
+		fprintf(f, "%s.%06u (%s[%s]) %s %d ", when,
+			(unsigned int)(s->start_ns % 1000000000ull / 1000), dur, handler,
+			s->kind == SPAN_KIND_SERVER ? "HTTP" : "HTTPClient", s->status);
+		utf8_put_escaped(f, s->method);
+		fputc(' ', f);
+		utf8_put_escaped(f, s->path);
+		fputc(' ', f);
+		endpoint(f, &s->client);
+		fputs("->", f);
+		endpoint(f, &s->server);
+		fprintf(f, " size:%" PRIu64 "B svc=[", s->request_body_size);
+	}
 	utf8_put_escaped(f, s->service ? s->service->name : "");
 	fprintf(f, "] traceparent=[00-%s-%s-%02x]", trace, span_hex, s->trace_flags);
 	if (!is_root(s)) {
@@ -138,6 +170,27 @@ void printer__json(FILE *f, const struct span *s)
 		s->start_ns, span_duration_ns(s), span_handler_ns(s),
 		s->kind == SPAN_KIND_SERVER ? "server" : "client");
 	json_string(f, s->service ? s->service->name : "");
+	if (span_is_db(s)) {
+		char name[128];
+
+		span_db_name(s, name, sizeof(name));
+		fprintf(f, ",\"pid\":%u,\"tid\":%u,\"name\":", s->pid, s->tid);
+		json_string(f, name);
+		fputs(",\"db_system_name\":", f);
+		json_string(f, s->db.system);
+		fputs(",\"db_operation_name\":", f);
+		json_string(f, s->db.operation);
+		fputs(",\"db_collection_name\":", f);
+		json_string(f, s->db.collection);
+		fputs(",\"db_namespace\":", f);
+		json_string(f, s->db.namespace_);
+		fputs(",\"db_response_status_code\":", f);
+		json_string(f, s->db.status_code);
+		fputs(",\"db_query_text\":", f);
+		json_string(f, s->db.query);
+		fputs(",\"client_addr\":", f);
+		goto ends;
+	}
 	fprintf(f, ",\"pid\":%u,\"tid\":%u,\"method\":", s->pid, s->tid);
 	json_string(f, http_method_semconv(s->method));
 	if (!http_method_known(s->method)) {
@@ -153,6 +206,7 @@ void printer__json(FILE *f, const struct span *s)
 	fprintf(f, ",\"status\":%d,\"request_size\":%" PRIu64 ",\"response_size\":%" PRIu64
 		   ",\"client_addr\":",
 		s->status, s->request_body_size, s->response_body_size);
+ends:
 	json_string(f, s->client.addr);
 	fprintf(f, ",\"client_port\":%u,\"server_addr\":", s->client.port);
 	json_string(f, s->server.addr);

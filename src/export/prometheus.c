@@ -17,6 +17,7 @@
 #include "export/exporter.h"
 #include "export/prom_web.h"
 #include "model/metrics.h"
+#include "model/dbmetrics.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
 #include "probes.h"
@@ -383,6 +384,45 @@ static void render_family(FILE *f, struct sonde_runtime *rt, const struct family
 	metric_store__foreach(rt->metrics, render_series, &c);
 }
 
+static void db_lab(FILE *f, const void *arg, const char *host)
+{
+	const struct db_series *s = arg;
+
+	fputs("db_system_name=", f);
+	label_value(f, s->system);
+	fputs(",db_operation_name=", f);
+	label_value(f, s->operation);
+	fputs(",db_collection_name=", f);
+	label_value(f, s->collection);
+	fputs(",error_type=", f);
+	label_value(f, s->error_type);
+	fputs(",service_name=", f);
+	label_value(f, s->service ? s->service->name : "");
+	if (s->service && s->service->namespace_[0]) {
+		fputs(",service_namespace=", f);
+		label_value(f, s->service->namespace_);
+	}
+}
+
+/* db_client_operation_duration_seconds: database client calls. */
+static void render_db(FILE *f, struct sonde_runtime *rt)
+{
+	struct db_series *v;
+	size_t n;
+
+	if (db_metrics__series(metric_store__db(rt->metrics), &v, &n)) {
+		log_warn("Prometheus: out of memory copying database metrics");
+		return;
+	}
+	if (n)
+		fputs("# HELP db_client_operation_duration_seconds Duration of database client "
+		      "operations.\n# TYPE db_client_operation_duration_seconds histogram\n", f);
+	for (size_t i = 0; i < n; i++)
+		render_hist(f, "db_client_operation_duration_seconds", &v[i].duration, db_lab, &v[i],
+			    NULL);
+	free(v);
+}
+
 void prometheus__render(FILE *f, struct sonde_runtime *rt)
 {
 	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
@@ -392,6 +432,8 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 			   i < sizeof(otel_families) / sizeof(otel_families[0]);
 	     i++)
 		render_family(f, rt, &otel_families[i], legacy);
+	if (!rt->cfg->prom_no_application)
+		render_db(f, rt);
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SPAN)))
 		render_span_metrics(f, rt);
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model/metrics.h"
+#include "model/dbmetrics.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -72,6 +73,7 @@ struct metric_store {
 	bool keep_local_port; /* some selection includes server_port on server metrics */
 	bool keep_version;    /* some selection includes network_protocol_version */
 	int exp_size, exp_scale; /* exponential histograms when exp_size > 0 */
+	struct db_metrics *db; /* database client calls (model/dbmetrics.h) */
 };
 
 /* ---- base-2 exponential histograms ---- */
@@ -327,9 +329,19 @@ struct metric_store *metric_store__new(void)
 
 	if (!m)
 		return NULL;
+	m->db = db_metrics__new();
+	if (!m->db) {
+		free(m);
+		return NULL;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	m->max_series = METRIC_SERIES_MAX_DEFAULT;
 	return m;
+}
+
+struct db_metrics *metric_store__db(struct metric_store *m)
+{
+	return m->db;
 }
 
 static void series_free_exp(struct series *s)
@@ -349,6 +361,7 @@ void metric_store__free(struct metric_store *m)
 		free(m->order[i]);
 	}
 	free(m->order);
+	db_metrics__free(m->db);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -523,6 +536,13 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	struct series *s;
 	double v[HIST__MAX];
 
+	if (span_is_db(sp)) {
+		db_metrics__record(m->db, sp);
+		pthread_mutex_lock(&m->lock);
+		m->spans++;
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
 	memset(&k, 0, sizeof(k));
 	k.kind = sp->kind;
 	k.service = sp->service;
@@ -572,6 +592,7 @@ void metric_store__set_max_series(struct metric_store *m, size_t max)
 	pthread_mutex_lock(&m->lock);
 	m->max_series = max ? max : 1;
 	pthread_mutex_unlock(&m->lock);
+	db_metrics__set_max_series(m->db, max ? max : 1);
 }
 
 uint64_t metric_store__overflowed(struct metric_store *m, enum span_kind kind)

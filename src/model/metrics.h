@@ -190,6 +190,10 @@ label_mask metric_store__key_labels(struct metric_store *m, enum span_kind kind)
 /** metric_store__record() - count one span. @route must outlive the store. */
 void metric_store__record(struct metric_store *m, const struct span *s, const char *route);
 
+/* The database client metric's store (model/dbmetrics.h), fed by
+ * metric_store__record with the database spans. */
+struct db_metrics *metric_store__db(struct metric_store *m);
+
 /**
  * metric_store__foreach() - call @fn on every series, in creation order,
  * with the store locked: @fn must not call back into the store.

@@ -78,6 +78,23 @@ void span_sanitize(struct span *s)
 	utf8_fix(s->route, sizeof(s->route));
 	utf8_fix(s->host, sizeof(s->host));
 	utf8_fix(s->error, sizeof(s->error));
+	if (span_is_db(s)) {
+		utf8_fix(s->db.operation, sizeof(s->db.operation));
+		utf8_fix(s->db.collection, sizeof(s->db.collection));
+		utf8_fix(s->db.namespace_, sizeof(s->db.namespace_));
+		utf8_fix(s->db.status_code, sizeof(s->db.status_code));
+		utf8_fix(s->db.query, sizeof(s->db.query));
+	}
+}
+
+void span_db_name(const struct span *s, char *out, size_t size)
+{
+	if (s->db.operation[0] && s->db.collection[0])
+		snprintf(out, size, "%s %s", s->db.operation, s->db.collection);
+	else if (s->db.operation[0])
+		snprintf(out, size, "%s", s->db.operation);
+	else
+		snprintf(out, size, "%s", s->db.system[0] ? s->db.system : "DB");
 }
 
 bool span_take_traceparent(struct span *s, const char *value)

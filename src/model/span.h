@@ -8,7 +8,10 @@
 #define SONDE_MODEL_SPAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "sonde/abi.h"
 
 #define SPAN_METHOD_MAX 16
 #define SPAN_PATH_MAX 256
@@ -19,6 +22,19 @@
 enum span_kind {
 	SPAN_KIND_SERVER = 1,
 	SPAN_KIND_CLIENT = 2,
+};
+
+#define SPAN_DB_QUERY_MAX 256
+
+/* The attributes of a database client call (PostgreSQL, MySQL/MariaDB):
+ * the OTel database conventions' names. Empty strings where unknown. */
+struct span_db {
+	char system[16];      /* db.system.name: postgresql, mysql, mariadb */
+	char operation[32];   /* db.operation.name: SELECT */
+	char collection[64];  /* db.collection.name: the table */
+	char namespace_[64];  /* db.namespace: the database */
+	char status_code[16]; /* db.response.status_code: SQLSTATE or error number; "" on success */
+	char query[SPAN_DB_QUERY_MAX]; /* db.query.text, literals masked; "" unless enabled */
 };
 
 struct span_endpoint {
@@ -58,7 +74,10 @@ struct span {
 	struct span_endpoint client;
 	struct span_endpoint server;
 
-	char error[64]; /* why the call failed ("connection refused"), "" if it did not */
+	char error[64]; /* why the call failed ("connection refused", a server's message), "" if it did not */
+
+	/* Protocol attributes beside the HTTP ones above, by `proto`. */
+	struct span_db db; /* span_is_db() */
 
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
@@ -88,6 +107,25 @@ void span_from_txn(const struct sonde_txn_event *ev, int64_t mono_to_real_ns, st
  */
 void span_from_connect_failure(const struct sonde_txn_event *ev, int64_t mono_to_real_ns,
 			       struct span *s);
+
+/* Is @s a database client call (its attributes in s->db)? */
+static inline bool span_is_db(const struct span *s)
+{
+	return s->proto == SONDE_PROTO_POSTGRES || s->proto == SONDE_PROTO_MYSQL;
+}
+
+/* A database call failed: the server answered with an error. */
+static inline bool span_db_failed(const struct span *s)
+{
+	return s->db.status_code[0] || s->error[0];
+}
+
+/**
+ * span_db_name() - a database span's name, "<operation> <collection>"
+ * ("SELECT users"), the operation alone, or the system when neither is
+ * known (OTel database conventions).
+ */
+void span_db_name(const struct span *s, char *out, size_t size);
 
 static inline uint64_t span_duration_ns(const struct span *s)
 {

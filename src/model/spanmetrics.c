@@ -123,7 +123,9 @@ void spanmetrics__span_name(const struct span *s, char *out, size_t size)
 {
 	const char *method = http_method_known(s->method) ? s->method : "HTTP";
 
-	if (s->kind == SPAN_KIND_SERVER && s->route[0])
+	if (span_is_db(s))
+		span_db_name(s, out, size);
+	else if (s->kind == SPAN_KIND_SERVER && s->route[0])
 		snprintf(out, size, "%s %s", method, s->route);
 	else
 		snprintf(out, size, "%s", method);
@@ -131,6 +133,8 @@ void spanmetrics__span_name(const struct span *s, char *out, size_t size)
 
 enum sm_status spanmetrics__status(const struct span *s)
 {
+	if (span_is_db(s))
+		return span_db_failed(s) ? SM_STATUS_ERROR : SM_STATUS_UNSET;
 	if (s->kind == SPAN_KIND_SERVER)
 		return s->status >= 500 ? SM_STATUS_ERROR : SM_STATUS_UNSET;
 	if (s->status >= 400 || s->status <= 0 || s->error[0])

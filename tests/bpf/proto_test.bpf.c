@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The kernel-side HTTP/1 parsers (bpf/proto_http1.bpf.h) as one
+ * The kernel-side parsers (bpf/proto_http1.bpf.h, proto_postgres.bpf.h,
+ * proto_mysql.bpf.h: classify and framing) as one
  * BPF_PROG_TYPE_SYSCALL program, for tests/bpf/test_proto.c to drive
  * through BPF_PROG_TEST_RUN: the input bytes arrive as the program's
  * context, the verdict leaves in globals (.bss) user space reads back.
@@ -9,6 +10,8 @@
  */
 #define SONDE_PROTO_PARSERS_ONLY
 #include "proto_http1.bpf.h"
+#include "proto_postgres.bpf.h"
+#include "proto_mysql.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -18,6 +21,12 @@ enum proto_op {
 	PROTO_OP_STATUS = 2,
 	PROTO_OP_STATUS_PREFIX = 3,
 	PROTO_OP_FRAME_HEAD = 4,
+	PROTO_OP_PG_CLASSIFY = 5,	 /* enum pg_class */
+	PROTO_OP_PG_READY = 6,		 /* buf[0..6) is ReadyForQuery */
+	PROTO_OP_MYSQL_CLASSIFY = 7,	 /* enum mysql_class */
+	PROTO_OP_MYSQL_SINGLE = 8,	 /* buf[0] the command, buf[1..14) the first packet */
+	PROTO_OP_MYSQL_RESULT_END = 9, /* buf[0..len) the last bytes of a read, len 9 or 11 */
+	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 };
 
 /* The context: same layout as struct proto_in in test_proto.c. */
@@ -89,6 +98,34 @@ int proto_run(struct proto_in *ctx)
 		out_has_length = f.has_length;
 		out_chunked = f.chunked;
 		break;
+	case PROTO_OP_PG_CLASSIFY:
+		out_result = pg_classify(c->in.buf, len);
+		break;
+	case PROTO_OP_PG_READY:
+		out_result = len >= 6 && pg_ready_for_query(c->in.buf);
+		break;
+	case PROTO_OP_MYSQL_CLASSIFY:
+		out_result = mysql_classify(c->in.buf, len);
+		break;
+	case PROTO_OP_MYSQL_SSL_REQUEST:
+		out_result = mysql_is_ssl_request(c->in.buf, len);
+		break;
+	case PROTO_OP_MYSQL_SINGLE:
+		out_result = mysql_single_packet(c->in.buf + 1, c->in.buf[0]);
+		break;
+	case PROTO_OP_MYSQL_RESULT_END: {
+		__u8 t[16] = {};
+
+		/* as proto_mysql.bpf.h reads them: 11 bytes, or 9 at t + 2 */
+		if (len == 11)
+			__builtin_memcpy(t, c->in.buf, 11);
+		else if (len == 9)
+			__builtin_memcpy(t + 2, c->in.buf, 9);
+		else
+			return 3;
+		out_result = mysql_result_end(t, len);
+		break;
+	}
 	default:
 		return 2;
 	}

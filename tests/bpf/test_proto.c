@@ -29,6 +29,12 @@ enum proto_op {
 	PROTO_OP_STATUS = 2,
 	PROTO_OP_STATUS_PREFIX = 3,
 	PROTO_OP_FRAME_HEAD = 4,
+	PROTO_OP_PG_CLASSIFY = 5,
+	PROTO_OP_PG_READY = 6,
+	PROTO_OP_MYSQL_CLASSIFY = 7,
+	PROTO_OP_MYSQL_SINGLE = 8,
+	PROTO_OP_MYSQL_RESULT_END = 9,
+	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 };
 
 struct proto_in {
@@ -575,6 +581,140 @@ static void test_frame_not_http(void **state)
 	assert_int_equal(f.head_len, 6);
 }
 
+/* ---- PostgreSQL (bpf/proto_postgres.bpf.h) ---- */
+
+enum { PG_NOT = 0, PG_STARTUP = 1, PG_ENCRYPT_REQ = 2, PG_MESSAGE = 3 };
+
+/* A StartupMessage as libpq writes it: length, 3.0, user, database. */
+static const uint8_t pg_startup[] = "\0\0\0\x26\0\x03\0\0user\0postgres\0database\0sonde\0\0";
+
+static void test_pg_classify_startup(void **state)
+{
+	uint8_t v2[sizeof(pg_startup)];
+
+	assert_int_equal(sizeof(pg_startup) - 1, 0x26);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, pg_startup, 0x26), PG_STARTUP);
+	/* length disagreeing with the chunk, protocol 2.0: no */
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, pg_startup, 0x25), PG_NOT);
+	memcpy(v2, pg_startup, sizeof(v2));
+	v2[5] = 0x02;
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, v2, 0x26), PG_NOT);
+}
+
+static void test_pg_classify_encrypt(void **state)
+{
+	static const uint8_t ssl[] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	static const uint8_t gss[] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30 };
+	static const uint8_t cancel[] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2e };
+
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, ssl, 8), PG_ENCRYPT_REQ);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, gss, 8), PG_ENCRYPT_REQ);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, cancel, 8), PG_NOT);
+}
+
+static void test_pg_classify_midstream(void **state)
+{
+	static const uint8_t q[] = "Q\0\0\0\x0dSELECT 1\0";
+	static const uint8_t q_bad[] = "Q\0\0\0\x0dSELECT 1x";
+	/* Parse then Sync, as node-postgres writes an unnamed statement */
+	static const uint8_t parse[] = "P\0\0\0\x10\0SELECT 1\0\0\0S\0\0\0\x04";
+	static const uint8_t parse_bad[] = "P\0\0\0\x10\0SELECT 1\0\0\0z\0\0\0\x04";
+
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, q, 14), PG_MESSAGE);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, q_bad, 14), PG_NOT);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, parse, 22), PG_MESSAGE);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, parse_bad, 22), PG_NOT);
+	/* other protocols' first bytes */
+	assert_int_equal(run(PROTO_OP_PG_CLASSIFY, "GET / HTTP/1.1\r\n"), PG_NOT);
+	assert_int_equal(run(PROTO_OP_PG_CLASSIFY, "POST /x HTTP/1.1\r\n"), PG_NOT);
+	assert_int_equal(run(PROTO_OP_PG_CLASSIFY, "*1\r\n$4\r\nPING\r\n"), PG_NOT);
+}
+
+static void test_pg_ready_for_query(void **state)
+{
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "Z\0\0\0\x05I", 6), 1);
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "Z\0\0\0\x05T", 6), 1);
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "Z\0\0\0\x05" "E", 6), 1);
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "Z\0\0\0\x05X", 6), 0);
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "Z\0\0\0\x06I", 6), 0);
+	assert_int_equal(run_n(PROTO_OP_PG_READY, "C\0\0\0\x05I", 6), 0);
+}
+
+/* ---- MySQL (bpf/proto_mysql.bpf.h) ---- */
+
+enum { MYSQL_NOT = 0, MYSQL_GREETING = 1, MYSQL_COMMAND = 2 };
+
+static void test_mysql_classify(void **state)
+{
+	uint8_t g[64] = { 40, 0, 0, 0, 10 };
+	static const uint8_t query[] = "\x09\0\0\0\x03SELECT 1";
+	static const uint8_t prepare[] = "\x09\0\0\0\x16SELECT 1";
+	static const uint8_t execute[] = "\x0a\0\0\0\x17\x01\0\0\0\0\x01\0\0\0";
+
+	memcpy(g + 5, "10.11.6-MariaDB", 16);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, g, 44), MYSQL_GREETING);
+	memcpy(g + 5, "8.0.36", 7);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, g, 44), MYSQL_GREETING);
+	g[4] = 9; /* protocol 9 */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, g, 44), MYSQL_NOT);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, query, 13), MYSQL_COMMAND);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, prepare, 13), MYSQL_COMMAND);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, execute, 14), MYSQL_COMMAND);
+	/* the packet longer than the chunk, sequence not 0, unknown command */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, query, 12), MYSQL_NOT);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, "\x09\0\0\x01\x03SELECT 1", 13), MYSQL_NOT);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, "\x09\0\0\0\x55SELECT 1", 13), MYSQL_NOT);
+	/* a PostgreSQL query is not MySQL, nor HTTP */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, "Q\0\0\0\x0dSELECT 1\0", 14), MYSQL_NOT);
+	assert_int_equal(run(PROTO_OP_MYSQL_CLASSIFY, "GET / HTTP/1.1\r\n"), MYSQL_NOT);
+}
+
+static void test_mysql_single_packet(void **state)
+{
+	/* command, then the first packet's header and payload start */
+	static const uint8_t ok[] = "\x03\x07\0\0\x01\0\x01\0\x02\0\0\0\0\0";
+	static const uint8_t err[] = "\x03\x30\0\0\x01\xff\x7a\x04#42S02Table";
+	static const uint8_t rows[] = "\x03\x01\0\0\x01\x02\x2a\0\0\x02\x03" "def";
+	static const uint8_t prep_none[] = "\x16\x0c\0\0\x01\0\x01\0\0\0\0\0\0\0";
+	static const uint8_t prep_cols[] = "\x16\x0c\0\0\x01\0\x01\0\0\0\x01\0\x01\0";
+	static const uint8_t auth[] = "\0\x2c\0\0\x02\xfemysql_native_password";
+
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, ok, 14), 11);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, err, 14), 0x34);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, rows, 14), 0);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, prep_none, 14), 16);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, prep_cols, 14), 0);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SINGLE, auth, 14), 0x30);
+}
+
+static void test_mysql_ssl_request(void **state)
+{
+	/* caps with CLIENT_SSL (0x800), max packet, charset, 23 zero bytes */
+	uint8_t p[36] = { 32, 0, 0, 1, 0x05, 0xaa, 0x0f, 0x00 };
+	uint8_t full[64] = { 60, 0, 0, 1, 0x05, 0xaa, 0x0f, 0x00 };
+
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, p, 36), 1);
+	p[5] = 0xa2; /* no CLIENT_SSL */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, p, 36), 0);
+	/* a whole handshake response (user, auth data follow) */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, full, 64), 0);
+}
+
+static void test_mysql_result_end(void **state)
+{
+	/* EOF: length 5, 0xfe, warnings, status */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x05\0\0\x05\xfe\0\0\x02\0", 9), 1);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "xy\x05\0\0\x05\xfe\0\0\x22\0", 11), 1);
+	/* more results follow */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x05\0\0\x05\xfe\0\0\x0a\0", 9), 0);
+	/* OK with 0xfe (CLIENT_DEPRECATE_EOF) */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x07\0\0\x05\xfe\0\0\x02\0\0\0", 11), 1);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x07\0\0\x05\xfe\0\0\x0a\0\0\0", 11), 0);
+	/* a row's last bytes */
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x05\0\0\x05\x04" "abcd", 9), 0);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_RESULT_END, "\x03\0\0\x04\x02hi\x01\0\0\0", 11), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,6 +734,14 @@ int main(void)
 		cmocka_unit_test(test_frame_head_too_long),
 		cmocka_unit_test(test_frame_head_cut),
 		cmocka_unit_test(test_frame_not_http),
+		cmocka_unit_test(test_pg_classify_startup),
+		cmocka_unit_test(test_pg_classify_encrypt),
+		cmocka_unit_test(test_pg_classify_midstream),
+		cmocka_unit_test(test_pg_ready_for_query),
+		cmocka_unit_test(test_mysql_classify),
+		cmocka_unit_test(test_mysql_single_packet),
+		cmocka_unit_test(test_mysql_result_end),
+		cmocka_unit_test(test_mysql_ssl_request),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {

@@ -19,6 +19,7 @@
 #include "discovery.h"
 #include "export/otlp_encode.h"
 #include "model/metrics.h"
+#include "model/dbmetrics.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
 #include "version.h"
@@ -694,6 +695,107 @@ static void test_span_name(void **state)
 	assert_string_equal(name, "HTTP /orders/*/items");
 }
 
+/* A database client call: the OTel database conventions, its name, the
+ * error from the server; none of the HTTP attributes. */
+static void test_db_span(void **state)
+{
+	struct otlp_resource_base b;
+	struct otlp_span_item it = server_item();
+	struct span *sp = &it.span;
+	Opentelemetry__Proto__Trace__V1__Span *s;
+	trace_req *req;
+
+	base_init(&b);
+	sp->kind = SPAN_KIND_CLIENT;
+	sp->proto = SONDE_PROTO_POSTGRES;
+	sp->status = 0;
+	snprintf(sp->db.system, sizeof(sp->db.system), "postgresql");
+	snprintf(sp->db.operation, sizeof(sp->db.operation), "SELECT");
+	snprintf(sp->db.collection, sizeof(sp->db.collection), "users");
+	snprintf(sp->db.namespace_, sizeof(sp->db.namespace_), "shopdb");
+	snprintf(sp->db.status_code, sizeof(sp->db.status_code), "42P01");
+	snprintf(sp->error, sizeof(sp->error), "relation \"users\" does not exist");
+	sp->server.port = 5432;
+	req = round_trip(&b, &it, 1);
+	s = req->resource_spans[0]->scope_spans[0]->spans[0];
+	assert_string_equal(s->name, "SELECT users");
+	assert_int_equal(s->kind, OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CLIENT);
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.system.name"), "postgresql");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.operation.name"), "SELECT");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.collection.name"), "users");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.namespace"), "shopdb");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "error.type"), "42P01");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.response.status_code"),
+			    "42P01");
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "server.address"), "10.1.2.4");
+	assert_int_equal(int_attr(s->attributes, s->n_attributes, "server.port"), 5432);
+	assert_null(find(s->attributes, s->n_attributes, "http.request.method"));
+	assert_null(find(s->attributes, s->n_attributes, "db.query.text")); /* not asked for */
+	assert_int_equal(s->status->code,
+			 OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR);
+	assert_string_equal(s->status->message, "relation \"users\" does not exist");
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+												  NULL);
+	/* success: no error attributes, status unset */
+	sp->db.status_code[0] = sp->error[0] = '\0';
+	snprintf(sp->db.query, sizeof(sp->db.query), "SELECT * FROM users WHERE id = ?");
+	req = round_trip(&b, &it, 1);
+	s = req->resource_spans[0]->scope_spans[0]->spans[0];
+	assert_null(find(s->attributes, s->n_attributes, "error.type"));
+	assert_string_equal(str_attr(s->attributes, s->n_attributes, "db.query.text"),
+			    "SELECT * FROM users WHERE id = ?");
+	assert_int_equal(s->status->code,
+			 OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_UNSET);
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+												  NULL);
+}
+
+static void test_db_metrics(void **state)
+{
+	struct otlp_resource_base b;
+	struct db_series v[3];
+	struct otlp_buf buf;
+	size_t points;
+	metrics_req *req;
+	const Opentelemetry__Proto__Metrics__V1__Metric *m;
+
+	base_init(&b);
+	memset(v, 0, sizeof(v));
+	for (int i = 0; i < 3; i++) {
+		v[i].service = i == 2 ? &billing : &shop;
+		snprintf(v[i].system, sizeof(v[i].system), "mariadb");
+		snprintf(v[i].operation, sizeof(v[i].operation), "SELECT");
+		histogram_observe(&v[i].duration, duration_bounds_s, DURATION_BOUNDS, 0.003 * (i + 1));
+	}
+	snprintf(v[0].collection, sizeof(v[0].collection), "users");
+	snprintf(v[1].error_type, sizeof(v[1].error_type), "1146");
+	assert_int_equal(otlp_encode_dbmetrics(&b, v, 3, NULL, 0, 1, 2, &buf, &points), 0);
+	assert_int_equal(points, 3);
+	req = opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(
+		NULL, buf.len, buf.data);
+	otlp_buf__free(&buf);
+	assert_non_null(req);
+	assert_int_equal(req->n_resource_metrics, 2); /* one per service */
+	m = metric(req->resource_metrics[0]->scope_metrics[0], "db.client.operation.duration");
+	assert_non_null(m);
+	assert_string_equal(m->unit, "s");
+	assert_int_equal(m->histogram->n_data_points, 2);
+	{
+		Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *p = m->histogram->data_points[0];
+
+		assert_int_equal(p->count, 1);
+		assert_int_equal(p->n_explicit_bounds, DURATION_BOUNDS);
+		assert_string_equal(str_attr(p->attributes, p->n_attributes, "db.system.name"), "mariadb");
+		assert_string_equal(str_attr(p->attributes, p->n_attributes, "db.collection.name"), "users");
+		assert_null(find(p->attributes, p->n_attributes, "error.type"));
+		p = m->histogram->data_points[1];
+		assert_string_equal(str_attr(p->attributes, p->n_attributes, "error.type"), "1146");
+		assert_null(find(p->attributes, p->n_attributes, "db.collection.name"));
+	}
+	opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(
+		req, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -706,6 +808,8 @@ int main(void)
 		cmocka_unit_test(test_span_old_attributes),
 		cmocka_unit_test(test_metrics_exponential),
 		cmocka_unit_test(test_span_name),
+		cmocka_unit_test(test_db_span),
+		cmocka_unit_test(test_db_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

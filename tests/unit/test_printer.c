@@ -160,12 +160,53 @@ static void test_blocked_stdout_drops_and_counts(void **state)
 	config__free(&cfg);
 }
 
+/* A database span: its own line and keys, with the server's error. */
+static void test_db_span_lines(void **state)
+{
+	struct span s;
+	char *out;
+
+	memset(&s, 0, sizeof(s));
+	s.kind = SPAN_KIND_CLIENT;
+	s.proto = SONDE_PROTO_MYSQL;
+	s.service = &svc;
+	s.start_ns = 1000;
+	s.end_ns = 2500;
+	snprintf(s.db.system, sizeof(s.db.system), "mariadb");
+	snprintf(s.db.operation, sizeof(s.db.operation), "INSERT");
+	snprintf(s.db.collection, sizeof(s.db.collection), "orders");
+	snprintf(s.db.namespace_, sizeof(s.db.namespace_), "shop");
+	snprintf(s.db.status_code, sizeof(s.db.status_code), "1062");
+	snprintf(s.error, sizeof(s.error), "Duplicate entry '1' for key 'PRIMARY'");
+	snprintf(s.client.addr, sizeof(s.client.addr), "127.0.0.1");
+	s.client.port = 40000;
+	snprintf(s.server.addr, sizeof(s.server.addr), "127.0.0.1");
+	s.server.port = 3306;
+	out = print(printer__text, &s);
+	assert_non_null(strstr(out, " DBClient mariadb \"INSERT orders\" [127.0.0.1:40000]->[127.0.0.1:3306] "
+				    "db=[shop] status=1062 svc=["));
+	assert_non_null(strstr(out, "error=[Duplicate entry '1' for key 'PRIMARY']"));
+	assert_null(strstr(out, "HTTP"));
+	free(out);
+	out = print(printer__json, &s);
+	assert_non_null(strstr(out, "\"kind\":\"client\""));
+	assert_non_null(strstr(out, "\"name\":\"INSERT orders\",\"db_system_name\":\"mariadb\","
+				    "\"db_operation_name\":\"INSERT\",\"db_collection_name\":\"orders\","
+				    "\"db_namespace\":\"shop\",\"db_response_status_code\":\"1062\","
+				    "\"db_query_text\":\"\",\"client_addr\":\"127.0.0.1\""));
+	assert_non_null(strstr(out, "\"server_port\":3306"));
+	assert_non_null(strstr(out, "\"error\":\"Duplicate entry '1' for key 'PRIMARY'\"}"));
+	assert_null(strstr(out, "\"method\""));
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocked_stdout_drops_and_counts),
 		cmocka_unit_test(test_text_is_one_line),
 		cmocka_unit_test(test_json_is_utf8_and_escaped),
+		cmocka_unit_test(test_db_span_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
