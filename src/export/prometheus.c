@@ -20,6 +20,7 @@
 #include "model/metrics.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
+#include "model/netflow.h"
 #include "probes.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -346,6 +347,35 @@ static void render_service_graph(FILE *f, struct sonde_runtime *rt)
 	free(v);
 }
 
+static void render_netflow(FILE *f, struct sonde_runtime *rt)
+{
+	unsigned int keep = netflow_label_mask(&rt->cfg->attr_selects);
+	struct netflow_series *v;
+	size_t n;
+
+	fputs("# HELP " NETFLOW_METRIC_PROM " Transport payload bytes of TCP and UDP flows, by "
+	      "source, destination, direction and transport.\n"
+	      "# TYPE " NETFLOW_METRIC_PROM " counter\n", f);
+	if (netflow_store__collect(rt->netflow, keep, &v, &n)) {
+		log_warn("Prometheus: out of memory collecting network flows");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool first = true;
+
+		fputs(NETFLOW_METRIC_PROM "{", f);
+		for (int l = 0; l < NF__MAX; l++) {
+			if (!(keep & (1u << l)))
+				continue;
+			fprintf(f, "%s%s=", first ? "" : ",", netflow_labels[l].prom);
+			label_value(f, v[i].label[l]);
+			first = false;
+		}
+		fprintf(f, "} %" PRIu64 "\n", v[i].bytes);
+	}
+	free(v);
+}
+
 static void render_self(FILE *f, struct sonde_runtime *rt)
 {
 	fprintf(f, "# HELP sonde_instrumented_processes Processes Sonde traces now.\n"
@@ -366,6 +396,9 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 	for (int i = 0; i < LOSS__MAX; i++)
 		fprintf(f, "sonde_events_lost_total{reason=\"%s\"} %" PRIu64 "\n", user_loss_names[i],
 			(uint64_t)atomic_load(&rt->user_loss[i]));
+	if (rt->netflow)
+		fprintf(f, "sonde_events_lost_total{reason=\"flow_map_full\"} %" PRIu64 "\n",
+			netflow_store__kernel_lost(rt->netflow));
 	fprintf(f, "# HELP sonde_kernel_transactions_total Transactions the kernel side emitted.\n"
 		   "# TYPE sonde_kernel_transactions_total counter\n"
 		   "sonde_kernel_transactions_total %" PRIu64 "\n",
@@ -402,6 +435,9 @@ static void render_self(FILE *f, struct sonde_runtime *rt)
 				name, metric_store__overflowed(rt->metrics, instruments[i].kind));
 		}
 		render_spanmetrics_overflow(f, rt);
+		if (rt->netflow && (rt->cfg->prom_feature_mask & FEATURE_BIT(FEATURE_NETWORK)))
+			fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
+				NETFLOW_METRIC_PROM, netflow_store__overflowed(rt->netflow));
 	}
 	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"
 		   "sonde_build_info{version=\"%s\"} 1\n", sonde_version);
@@ -453,6 +489,8 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 		render_span_metrics(f, rt);
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)))
 		render_service_graph(f, rt);
+	if (rt->netflow && (features & FEATURE_BIT(FEATURE_NETWORK)))
+		render_netflow(f, rt);
 	render_self(f, rt);
 }
 

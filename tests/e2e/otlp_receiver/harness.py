@@ -206,6 +206,35 @@ class Receiver:
                             })
         return out
 
+    def sums(self, name=None):
+        """Every Sum data point received (latest last), with the Sum's
+        temporality and monotonicity."""
+        out = []
+        for req in self.requests("metrics"):
+            for rm in req["request"].get("resourceMetrics", []):
+                resource = attrs(rm.get("resource", {}).get("attributes"))
+                for sm in rm.get("scopeMetrics", []):
+                    for m in sm.get("metrics", []):
+                        if name and m.get("name") != name:
+                            continue
+                        sm_ = m.get("sum")
+                        if sm_ is None:
+                            continue
+                        for p in sm_.get("dataPoints", []):
+                            value = p.get("asInt", p.get("asDouble", 0))
+                            out.append({
+                                "name": m["name"], "unit": m.get("unit"),
+                                "temporality": sm_.get("aggregationTemporality", 0),
+                                "monotonic": bool(sm_.get("isMonotonic", False)),
+                                "attributes": attrs(p.get("attributes")),
+                                "value": float(value) if "asDouble" in p else int(value),
+                                "start_ns": int(p.get("startTimeUnixNano", 0)),
+                                "time_ns": int(p.get("timeUnixNano", 0)),
+                                "resource": resource,
+                                "_mono": req["_mono"],
+                            })
+        return out
+
     def wait_spans(self, predicate, count, timeout, what="spans"):
         def enough():
             got = [s for s in self.spans() if predicate(s)]
