@@ -77,63 +77,70 @@ static __always_inline void add(void *map, const struct sonde_flow_key *k, __u64
 		count(SONDE_FLOW_CNT_MAP_FULL);
 }
 
-/* The L4 header length at @off of a @proto packet, or -1. */
-static __always_inline int l4_header_len(struct __sk_buff *skb, __u32 off, __u8 proto)
-{
-	__u8 doff;
-
-	if (proto == PROTO_UDP)
-		return 8;
-	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
-		return -1;
-	return (doff >> 4) * 4;
-}
-
+/*
+ * Headers are read in place (cgroup_skb may read packet data directly):
+ * they are in the linear part of every packet a socket sends or gets.
+ * A packet whose headers are not there is not counted.
+ */
 static __always_inline void account(struct __sk_buff *skb, __u8 direction)
 {
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
 	struct sonde_flow_key k = {};
-	__u32 len = skb->len, hdr;
-	int l4;
+	__u32 len = skb->len, hdr, l4;
+	__u8 proto;
 
 	if (skb->protocol == ETH_P_IP_BE) {
-		struct iphdr ip;
+		struct iphdr *ip = data;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+		if ((void *)(ip + 1) > end)
 			return;
-		if (ip.protocol != PROTO_TCP && ip.protocol != PROTO_UDP)
+		proto = ip->protocol;
+		if (proto != PROTO_TCP && proto != PROTO_UDP)
 			return;
-		hdr = ip.ihl * 4;
-		/* A later fragment has no L4 header: all of it is payload. */
-		if (ip.frag_off & bpf_htons(0x1FFF))
-			l4 = 0;
-		else
-			l4 = l4_header_len(skb, hdr, ip.protocol);
+		hdr = ip->ihl * 4;
+		if (hdr < sizeof(*ip))
+			return;
 		k.family = 4;
-		k.proto = ip.protocol;
 		k.src[10] = k.src[11] = 0xff;
 		k.dst[10] = k.dst[11] = 0xff;
-		__builtin_memcpy(&k.src[12], &ip.saddr, 4);
-		__builtin_memcpy(&k.dst[12], &ip.daddr, 4);
+		__builtin_memcpy(&k.src[12], &ip->saddr, 4);
+		__builtin_memcpy(&k.dst[12], &ip->daddr, 4);
+		/* A later fragment has no L4 header: all of it is payload. */
+		if (ip->frag_off & bpf_htons(0x1FFF)) {
+			l4 = 0;
+			goto count;
+		}
 	} else if (skb->protocol == ETH_P_IPV6_BE) {
-		struct ipv6hdr ip6;
+		struct ipv6hdr *ip6 = data;
 
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+		if ((void *)(ip6 + 1) > end)
 			return;
 		/* Extension headers are not followed: such packets are rare
 		 * for TCP and UDP, and not counted. */
-		if (ip6.nexthdr != PROTO_TCP && ip6.nexthdr != PROTO_UDP)
+		proto = ip6->nexthdr;
+		if (proto != PROTO_TCP && proto != PROTO_UDP)
 			return;
-		hdr = sizeof(ip6);
-		l4 = l4_header_len(skb, hdr, ip6.nexthdr);
+		hdr = sizeof(*ip6);
 		k.family = 6;
-		k.proto = ip6.nexthdr;
-		__builtin_memcpy(k.src, &ip6.saddr, 16);
-		__builtin_memcpy(k.dst, &ip6.daddr, 16);
+		__builtin_memcpy(k.src, &ip6->saddr, 16);
+		__builtin_memcpy(k.dst, &ip6->daddr, 16);
 	} else {
 		return;
 	}
-	if (l4 < 0 || len <= hdr + (__u32)l4)
-		return; /* no payload: handshake, ACK, or a packet we cannot read */
+	if (proto == PROTO_UDP) {
+		l4 = 8;
+	} else {
+		__u8 *doff = data + (hdr & 0x3c) + 12; /* hdr: 20..60, or 40 */
+
+		if ((void *)(doff + 1) > end)
+			return;
+		l4 = (*doff >> 4) * 4;
+	}
+count:
+	if (len <= hdr + l4)
+		return; /* no payload: handshake, ACK */
+	k.proto = proto;
 	k.direction = direction;
 	if (flow_gen & 1)
 		add(&flows1, &k, len - hdr - l4);
