@@ -1538,6 +1538,14 @@ def render_bar(a, results, opts):
           f"| {f_num(s['sonde_traced_us'])} {pf(s['sonde_traced_us'] <= BAR_SONDE_US)} "
           f"| {rss:.1f} {pf(rss <= BAR_RSS_MIB)} "
           f"| {s['lost']} {pf(s['lost'] == 0)} | {conditions(s)} |")
+        # Network metrics on top: a reference row (the cost of the feature
+        # is the difference with Sonde tracing, same rounds).
+        x = s["traced_net"]
+        vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
+        a(f"| {t.name} | {CONFIG_LABEL['traced_net']} | {f_num(x['ratio'], 3)} "
+          f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
+          f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
+          f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
         for c in MIN_HOOK:
             x = s[c]
             a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} | — "
