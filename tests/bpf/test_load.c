@@ -160,11 +160,39 @@ static void test_netflow_object_counts_payload(void **state)
 	netflow_bpf__destroy(skel);
 }
 
+/* A new flow that finds its map full is counted (flow_map_full), its bytes lost. */
+static void test_netflow_map_full_is_counted(void **state)
+{
+	struct netflow_bpf *skel;
+	uint8_t buf[256];
+	uint64_t values[512], lost = 0;
+	uint32_t id = SONDE_FLOW_CNT_MAP_FULL;
+	int ncpus = libbpf_num_possible_cpus();
+
+	skel = netflow_bpf__open();
+	assert_non_null(skel);
+	assert_int_equal(bpf_map__set_max_entries(skel->maps.flows0, 2), 0);
+	assert_int_equal(netflow_bpf__load(skel), 0);
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 10));   /* flow 1 */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 6, 20, 10));  /* flow 2 */
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 10));   /* flow 3: no room */
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 5));    /* flow 1 again */
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 15);
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.netflow_counters), &id, values),
+			 0);
+	for (int c = 0; c < ncpus; c++)
+		lost += values[c];
+	assert_int_equal(lost, 1);
+	netflow_bpf__destroy(skel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sonde_object_loads),
 		cmocka_unit_test(test_netflow_object_counts_payload),
+		cmocka_unit_test(test_netflow_map_full_is_counted),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {
