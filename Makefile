@@ -41,7 +41,7 @@ LIB_OBJ  += $(BUILD)/obj/gen/ui_assets.o
 SAN_OBJ  += $(BUILD)/san/gen/ui_assets.o
 
 .SECONDARY:
-.PHONY: all test doc-check unit-test bpf-test e2e-test fuzz fuzz-long bench demo setup clean
+.PHONY: all test doc-check unit-test bpf-test e2e-test fuzz fuzz-long soak bench demo setup clean
 all: $(BUILD)/sonde
 
 $(BUILD)/vmlinux.h:
@@ -113,7 +113,12 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.
 $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/traceparent.c \
 		src/util/utf8.c
 	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^
+	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ \
+		$(FUZZ_LDLIBS)
+# Targets with code of their own beyond the common sources.
+$(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
+$(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
+$(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
 
 unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
@@ -136,18 +141,25 @@ bpf-test: $(BUILD)/tests/bpf_load $(BUILD)/tests/bpf_proto
 	$(BUILD)/tests/bpf_proto
 
 FUZZ_SECONDS ?= 20
-# Each target for FUZZ_SECONDS; fuzz_http1 seeded from tests/golden/http1.
+# Each target for FUZZ_SECONDS; seeded from tests/fuzz/seeds/<target> when
+# there is one (fuzz_http1 from tests/golden/http1).
 fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)/fuzz/corpus-$$t; \
 		seeds=; [ $$t = fuzz_http1 ] && seeds=tests/golden/http1; \
+		[ -d tests/fuzz/seeds/$$t ] && seeds=tests/fuzz/seeds/$$t; \
 		echo "== $$t"; \
 		$(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(BUILD)/fuzz/corpus-$$t $$seeds; \
 	done
 
-fuzz-long:
-	$(MAKE) fuzz FUZZ_SECONDS=3600
+# Beyond CI: each target until FUZZ_LONG_RUNS executions or FUZZ_LONG_SECONDS,
+# whichever comes first; execs, time and crashes per target in docs/fuzzing.md.
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_LONG_RUNS ?= 10000000
+fuzz-long: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
+	/usr/bin/python3 tests/fuzz/run_long.py --build $(BUILD)/fuzz --seconds $(FUZZ_LONG_SECONDS) \
+		--runs $(FUZZ_LONG_RUNS) --report docs/fuzzing.md $(FUZZ_TARGETS)
 
 e2e-test: $(BUILD)/sonde
 	/usr/bin/python3 -m pytest -v tests/e2e
@@ -199,6 +211,11 @@ bench: $(BUILD)/sonde $(BENCH_BIN)
 
 demo: $(BUILD)/sonde
 	demo/run.sh
+
+# Not in CI: SOAK_SECONDS (1800) of load with connection churn and server
+# restarts under Sonde; RSS drift and spans vs requests in docs/soak.md.
+soak: $(BUILD)/sonde
+	/usr/bin/python3 bench/soak.py
 
 setup:
 	scripts/setup.sh

@@ -261,6 +261,16 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 	return p;
 }
 
+/* The linker belongs to this thread: its losses are copied where the
+ * exporters' threads read them (sonde_events_lost_total{reason}). */
+static void publish_linker_losses(struct pipeline *p)
+{
+	struct linker_stats st;
+
+	linker__stats(p->linker, &st);
+	atomic_store(&p->rt->user_loss[LOSS_LINK_OVERFLOW], st.overflow);
+}
+
 int pipeline__poll(struct pipeline *p, int timeout_ms)
 {
 	int n = ring_buffer__poll(p->rb, timeout_ms);
@@ -272,6 +282,7 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 	linker__expire(p->linker, mono_now(), export_span, p);
 	if (p->graph)
 		spanmetrics__graph_expire(p->rt->spanmetrics, mono_now());
+	publish_linker_losses(p);
 	return 0;
 }
 
@@ -280,6 +291,7 @@ void pipeline__drain(struct pipeline *p)
 	linker__flush(p->linker, export_span, p);
 	if (p->graph)
 		spanmetrics__graph_flush(p->rt->spanmetrics);
+	publish_linker_losses(p);
 }
 
 void pipeline__flush(struct pipeline *p)
@@ -307,4 +319,5 @@ const char *const user_loss_names[LOSS__MAX] = {
 	[LOSS_DECODE] = "undecodable",
 	[LOSS_UNKNOWN_PROC] = "unknown_process",
 	[LOSS_SERVICE_TABLE_FULL] = "service_table_full",
+	[LOSS_LINK_OVERFLOW] = "link_overflow",
 };

@@ -23,6 +23,7 @@ enum user_loss {
 	LOSS_DECODE = 0,	 /* event not decodable as HTTP/1 */
 	LOSS_UNKNOWN_PROC,	 /* event from a process no longer known */
 	LOSS_SERVICE_TABLE_FULL, /* process reported under the last service: table full */
+	LOSS_LINK_OVERFLOW,	 /* span let go unlinked: the linker's hold was full */
 	LOSS__MAX,
 };
 

@@ -10,6 +10,7 @@
 #include "discovery.h"
 #include "discovery/internal.h"
 #include "util/log.h"
+#include "util/proc_parse.h"
 #include "util/safe_read.h"
 
 static const char *base_name(const char *path)
@@ -164,18 +165,7 @@ void service_name_from_cmdline(const char *exe, const char *argv, size_t argv_le
 
 bool service_name_from_environ(const char *env, size_t len, char *out, size_t size)
 {
-	static const char key[] = "OTEL_SERVICE_NAME=";
-
-	for (size_t off = 0; off < len; off += strnlen(env + off, len - off) + 1) {
-		const char *var = env + off;
-		size_t n = strnlen(var, len - off);
-
-		if (n > sizeof(key) - 1 && !memcmp(var, key, sizeof(key) - 1)) {
-			snprintf(out, size, "%.*s", (int)(n - (sizeof(key) - 1)), var + sizeof(key) - 1);
-			return true;
-		}
-	}
-	return false;
+	return proc_environ_get(env, len, "OTEL_SERVICE_NAME=", out, size); /* util/proc_parse.h */
 }
 
 /* OTEL_SERVICE_NAME from the process's own environment, if set. */

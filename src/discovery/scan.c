@@ -17,10 +17,10 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 
-#include <gelf.h>
-#include <libelf.h>
 
 #include "discovery/internal.h"
+#include "util/elf_inspect.h"
+#include "util/proc_parse.h"
 #include "util/safe_read.h"
 
 /* ---- /proc ---- */
@@ -163,15 +163,10 @@ static int parse_listeners(const char *path, struct netns_listeners *ns)
 		return 0;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		unsigned int port, state;
-		unsigned long long inode;
-		char local[128];
+		uint16_t port;
+		uint64_t inode;
 
-		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-		if (sscanf(line, " %*d: %127[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*u %*u %llu", local,
-			   &port, &state, &inode) != 4)
-			continue;
-		if (state != 0x0A) /* TCP_LISTEN */
+		if (!proc_tcp_listener(line, &port, &inode)) /* util/proc_parse.h, fuzzed */
 			continue;
 		if (add_listener(ns, inode, port))
 			break;
@@ -331,50 +326,23 @@ int listening_ports(struct listener_cache *c, uint32_t pid, uint16_t *ports, int
 
 /* ---- executables ---- */
 
-static bool shstrtab_small(Elf *elf, size_t shstrndx)
-{
-	Elf_Scn *scn = elf_getscn(elf, shstrndx);
-	GElf_Shdr sh;
-
-	return scn && gelf_getshdr(scn, &sh) && sh.sh_size <= (1 << 20);
-}
-
 /* Go binaries carry a .go.buildinfo (or, older, .gopclntab) section. Go
  * moves goroutines between threads, so "the thread serving a request"
  * says nothing there. */
 bool is_go_binary(uint32_t pid)
 {
 	char path[64];
-	bool go = false;
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-	Elf *elf;
+	bool go;
 	int fd;
 
 	/* The binary is the traced user's: a regular file only, and read
-	 * (not mapped: a file cut short under us would be SIGBUS). */
+	 * (not mapped: a file cut short under us would be SIGBUS); parsed as
+	 * hostile input (util/elf_inspect.h, fuzzed). */
 	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
 	fd = safe_open_at(AT_FDCWD, path, 0);
 	if (fd < 0)
 		return false;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ, NULL);
-	/* Section names are read whole by libelf: a hostile binary could
-	 * claim a name table of gigabytes. Real ones are a few KiB. */
-	if (elf && elf_kind(elf) == ELF_K_ELF && !elf_getshdrstrndx(elf, &shstrndx) &&
-	    shstrtab_small(elf, shstrndx)) {
-		while (!go && (scn = elf_nextscn(elf, scn))) {
-			GElf_Shdr sh;
-			const char *name;
-
-			if (!gelf_getshdr(scn, &sh))
-				continue;
-			name = elf_strptr(elf, shstrndx, sh.sh_name);
-			go = name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"));
-		}
-	}
-	if (elf)
-		elf_end(elf);
+	go = elf_fd_is_go(fd);
 	close(fd);
 	return go;
 }

@@ -27,6 +27,7 @@
 #include "export/otlp_transport.h"
 #include "model/metrics.h"
 #include "model/netflow.h"
+#include "model/self_metrics.h"
 #include "runtime.h"
 #include "util/log.h"
 
@@ -37,7 +38,7 @@
 #define SHUTDOWN_BUDGET_MS 1800	   /* destroy returns within about this (the brief's 2 s) */
 #define SERVICES_MAX 4096
 
-static const char *const drop_reason_names[OTLP_DROP__MAX] = {
+const char *const otlp_drop_reason_names[OTLP_DROP__MAX] = {
 	[OTLP_DROP_QUEUE_FULL] = "queue_full",
 	[OTLP_DROP_RETRIES_EXHAUSTED] = "retries_exhausted",
 	[OTLP_DROP_REJECTED] = "rejected",
@@ -107,28 +108,14 @@ uint64_t otlp__dropped(enum otlp_signal signal, enum otlp_drop_reason reason)
 	return atomic_load(&dropped_total[signal][reason]);
 }
 
-void otlp__render_prometheus(FILE *f)
+uint64_t otlp__sent(enum otlp_signal signal)
 {
-	fputs("# HELP sonde_export_dropped_total Spans and metric data points an exporter "
-	      "dropped, by exporter, signal and reason.\n"
-	      "# TYPE sonde_export_dropped_total counter\n", f);
-	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
-		for (int r = 0; r < OTLP_DROP__MAX; r++)
-			fprintf(f, "sonde_export_dropped_total{exporter=\"otlp\",signal=\"%s\","
-				   "reason=\"%s\"} %" PRIu64 "\n",
-				otlp_signal_names[s], drop_reason_names[r],
-				(uint64_t)atomic_load(&dropped_total[s][r]));
-	printer__render_dropped(f); /* the same family: one HELP and TYPE */
-	fputs("# HELP sonde_export_sent_total Spans and metric data points the OTLP collector "
-	      "accepted.\n# TYPE sonde_export_sent_total counter\n", f);
-	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
-		fprintf(f, "sonde_export_sent_total{signal=\"%s\"} %" PRIu64 "\n", otlp_signal_names[s],
-			(uint64_t)atomic_load(&sent_total[s]));
-	fputs("# HELP sonde_export_failed_requests_total OTLP requests that failed and were retried "
-	      "or dropped.\n# TYPE sonde_export_failed_requests_total counter\n", f);
-	for (int s = 0; s < OTLP_SIGNAL__MAX; s++)
-		fprintf(f, "sonde_export_failed_requests_total{signal=\"%s\"} %" PRIu64 "\n",
-			otlp_signal_names[s], (uint64_t)atomic_load(&failed_requests_total[s]));
+	return atomic_load(&sent_total[signal]);
+}
+
+uint64_t otlp__failed_requests(enum otlp_signal signal)
+{
+	return atomic_load(&failed_requests_total[signal]);
 }
 
 /* Wait on @sd's condition variable until @until (monotonic) or shutdown.
@@ -302,13 +289,12 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 	struct otlp_metric_set set = { .exponential = st->exponential };
 	struct series *owned[INSTR__MAX] = { 0 };
 	struct otlp_proc_info *procs = NULL;
+	struct self_sample *self = NULL;
 	size_t nprocs = 0, points = 0, total = 0;
 	struct otlp_buf body;
 	bool failed = false;
 
-	if (!st->rt->metrics)
-		return;
-	for (int f = 0; f < INSTR__MAX && !failed; f++) {
+	for (int f = 0; f < INSTR__MAX && !failed && st->rt->metrics; f++) {
 		enum span_kind kind = instruments[f].kind;
 		/* Resources are per service: never merge two services. */
 		label_mask keep = instrument_labels(&st->rt->cfg->attr_selects, f) |
@@ -337,12 +323,18 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 		}
 	}
 	pthread_mutex_unlock(&st->lock);
+	/* Sonde's own metrics, from the registry the Prometheus endpoint
+	 * walks too; none is no reason to hold back the RED metrics. */
+	if (!failed && self_metrics__collect(st->rt, &self, &set.nself))
+		set.nself = 0;
+	set.self = self;
+	total += set.nself;
 	if (failed) {
 		drop(OTLP_METRICS, OTLP_DROP_ENCODE, total);
 	} else if (total) {
 		if (otlp_encode_metric_set(&st->base, &set, procs, nprocs, st->start_ns,
 					   now_ns(CLOCK_REALTIME), &body, &points)) {
-			drop(OTLP_METRICS, OTLP_DROP_ENCODE, total * 3);
+			drop(OTLP_METRICS, OTLP_DROP_ENCODE, (total - set.nself) * 3 + set.nself);
 		} else {
 			send_with_retry(sd, &body, points, give_up_at);
 			otlp_buf__free(&body);
@@ -351,6 +343,7 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 	for (int f = 0; f < INSTR__MAX; f++)
 		series__free_all(owned[f], set.n[f]);
 	free(procs);
+	free(self);
 }
 
 /* Span metrics and the service graph, when the features list asks. */

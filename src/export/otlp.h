@@ -28,16 +28,18 @@ enum otlp_drop_reason {
 	OTLP_DROP__MAX,
 };
 
-/**
- * otlp__render_prometheus() - Sonde's own export counters in the
- * Prometheus text format: sonde_export_dropped_total{exporter,signal,reason}
- * (the printer's series too),
- * sonde_export_sent_total{signal} and sonde_export_failed_requests_total{signal}.
- * Called by the Prometheus exporter; zero when OTLP is off.
- */
-void otlp__render_prometheus(FILE *f);
+/* The reason label values of sonde_export_dropped_total. */
+extern const char *const otlp_drop_reason_names[OTLP_DROP__MAX];
 
+/*
+ * Sonde's own export counters, process-wide (zero when OTLP is off), read
+ * by the self-metrics registry (model/self_metrics.h) as
+ * sonde_export_dropped_total{signal,reason}, sonde_export_sent_total{signal}
+ * and sonde_export_failed_requests_total{signal}.
+ */
 /** otlp__dropped() - the counter behind one sonde_export_dropped_total series. */
 uint64_t otlp__dropped(enum otlp_signal signal, enum otlp_drop_reason reason);
+uint64_t otlp__sent(enum otlp_signal signal);
+uint64_t otlp__failed_requests(enum otlp_signal signal);
 
 #endif /* SONDE_EXPORT_OTLP_H */

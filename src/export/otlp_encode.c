@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/http_method.h"
 #include "model/route.h"
@@ -554,6 +555,9 @@ out:
 /* ---- metrics ---- */
 
 typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram pb_exp_histogram;
+typedef Opentelemetry__Proto__Metrics__V1__Sum pb_sum;
+typedef Opentelemetry__Proto__Metrics__V1__Gauge pb_gauge;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint pb_number_point;
 typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint pb_exp_point;
 typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets pb_exp_buckets;
 
@@ -627,9 +631,10 @@ static void point_attrs(struct attrs *b, const struct series_key *k, label_mask 
 			 k->http_minor == 1 ? "1.0" : "1.1");
 }
 
-static pb_point *explicit_point(struct arena *a, const struct family *f, const struct series *s)
+/* A histogram of the store as an OTLP explicit-bucket data point. */
+static pb_point *histogram_point(struct arena *a, const struct histogram *h, const double *bounds,
+				 int nbounds)
 {
-	const struct histogram *h = series_histogram(s, instruments[f->instr].hist);
 	pb_point *p = arena_alloc(a, sizeof(*p));
 
 	if (!p)
@@ -641,10 +646,16 @@ static pb_point *explicit_point(struct arena *a, const struct family *f, const s
 	/* The store keeps per-bucket counts with a last +Inf bucket:
 	 * OTLP's layout exactly. */
 	p->bucket_counts = (uint64_t *)h->bucket;
-	p->n_bucket_counts = (size_t)f->nbounds + 1;
-	p->explicit_bounds = (double *)f->bounds;
-	p->n_explicit_bounds = (size_t)f->nbounds;
+	p->n_bucket_counts = (size_t)nbounds + 1;
+	p->explicit_bounds = (double *)bounds;
+	p->n_explicit_bounds = (size_t)nbounds;
 	return p;
+}
+
+static pb_point *explicit_point(struct arena *a, const struct family *f, const struct series *s)
+{
+	return histogram_point(a, series_histogram(s, instruments[f->instr].hist), f->bounds,
+			       f->nbounds);
 }
 
 static pb_exp_point *exponential_point(struct arena *a, const struct exp_histogram *h)
@@ -783,6 +794,119 @@ static void note_service(const struct service **svcs, size_t *n, const struct se
 	svcs[(*n)++] = svc;
 }
 
+/* ---- Sonde's own metrics ---- */
+
+/* The agent itself as a resource: the same host, the same overrides
+ * (OTEL_RESOURCE_ATTRIBUTES), service.name "sonde" unless one is given. */
+static pb_resource *self_resource_new(struct arena *a, const struct otlp_resource_base *base)
+{
+	static const struct service sonde = { .name = "sonde" };
+	/* resource_new keeps pointers into it: it lives as long as the request. */
+	struct otlp_proc_info *self = arena_alloc(a, sizeof(*self));
+	ssize_t n;
+
+	if (!self)
+		return NULL;
+	self->service = &sonde;
+	self->pid = (uint32_t)getpid();
+	n = readlink("/proc/self/exe", self->exe, sizeof(self->exe) - 1);
+	self->exe[n > 0 ? n : 0] = '\0';
+	return resource_new(a, base, self, true);
+}
+
+static pb_metric *self_metric_new(struct arena *a, const struct self_sample *v, size_t n,
+				  uint64_t start_ns, uint64_t now_ns)
+{
+	struct self_msgs {
+		pb_metric metric;
+		pb_sum sum;
+		pb_gauge gauge;
+	} *m = arena_alloc(a, sizeof(*m));
+	const struct self_metric *sm = v[0].metric;
+	pb_number_point **points = arena_alloc(a, n * sizeof(*points));
+
+	if (!m || !points)
+		return NULL;
+	m->metric = (pb_metric)OPENTELEMETRY__PROTO__METRICS__V1__METRIC__INIT;
+	m->metric.name = (char *)sm->otel;
+	m->metric.description = (char *)sm->help;
+	m->metric.unit = (char *)sm->unit;
+	for (size_t i = 0; i < n; i++) {
+		pb_number_point *p = arena_alloc(a, sizeof(*p));
+		struct attrs b;
+
+		if (!p)
+			return NULL;
+		*p = (pb_number_point)OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
+		attrs_init(&b, a, SELF_LABELS_MAX);
+		for (int l = 0; l < sm->nlabels; l++)
+			attr_str(&b, sm->otel_labels[l], v[i].values[l]);
+		p->attributes = b.kv;
+		p->n_attributes = b.n;
+		if (sm->type == SELF_COUNTER)
+			p->start_time_unix_nano = start_ns;
+		p->time_unix_nano = now_ns;
+		p->value_case = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT;
+		p->as_int = (int64_t)v[i].value;
+		points[i] = p;
+	}
+	if (sm->type == SELF_COUNTER) {
+		m->sum = (pb_sum)OPENTELEMETRY__PROTO__METRICS__V1__SUM__INIT;
+		m->sum.aggregation_temporality =
+			OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE;
+		m->sum.is_monotonic = true;
+		m->sum.data_points = points;
+		m->sum.n_data_points = n;
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM;
+		m->metric.sum = &m->sum;
+	} else {
+		m->gauge = (pb_gauge)OPENTELEMETRY__PROTO__METRICS__V1__GAUGE__INIT;
+		m->gauge.data_points = points;
+		m->gauge.n_data_points = n;
+		m->metric.data_case = OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE;
+		m->metric.gauge = &m->gauge;
+	}
+	return &m->metric;
+}
+
+/* One ResourceMetrics for the agent: a metric per run of samples of the
+ * same self-metric (self_metrics__collect keeps them together). */
+static pb_resource_metrics *self_resource_metrics(struct arena *a,
+						  const struct otlp_resource_base *base,
+						  const struct self_sample *v, size_t n,
+						  uint64_t start_ns, uint64_t now_ns)
+{
+	struct self_rm {
+		pb_resource_metrics rm;
+		pb_scope_metrics sm;
+		pb_scope_metrics *sm_list[1];
+	} *m = arena_alloc(a, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
+	m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
+	m->rm.resource = self_resource_new(a, base);
+	m->sm.scope = scope_new(a);
+	m->sm.metrics = arena_alloc(a, n * sizeof(*m->sm.metrics));
+	if (!m->rm.resource || !m->sm.scope || !m->sm.metrics)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+
+		while (j < n && v[j].metric == v[i].metric)
+			j++;
+		m->sm.metrics[m->sm.n_metrics] = self_metric_new(a, v + i, j - i, start_ns, now_ns);
+		if (!m->sm.metrics[m->sm.n_metrics++])
+			return NULL;
+		i = j;
+	}
+	m->sm_list[0] = &m->sm;
+	m->rm.scope_metrics = m->sm_list;
+	m->rm.n_scope_metrics = 1;
+	return &m->rm;
+}
+
 int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct otlp_metric_set *set,
 			   const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
 			   uint64_t now_ns, struct otlp_buf *out, size_t *points)
@@ -805,7 +929,7 @@ int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct o
 	for (int f = 0; f < INSTR__MAX; f++)
 		for (size_t i = 0; i < set->n[f]; i++)
 			note_service(svcs, &nsvcs, set->series[f][i].key.service);
-	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
+	req.resource_metrics = arena_alloc(&a, (nsvcs + 1) * sizeof(*req.resource_metrics));
 	if (!req.resource_metrics)
 		goto out;
 	for (size_t j = 0; j < nsvcs; j++) {
@@ -861,6 +985,15 @@ int otlp_encode_metric_set(const struct otlp_resource_base *base, const struct o
 		m->rm.scope_metrics = m->sm_list;
 		m->rm.n_scope_metrics = 1;
 		req.resource_metrics[req.n_resource_metrics++] = &m->rm;
+	}
+	if (set->nself) {
+		pb_resource_metrics *rm = self_resource_metrics(&a, base, set->self, set->nself,
+								start_ns, now_ns);
+
+		if (!rm)
+			goto out;
+		req.resource_metrics[req.n_resource_metrics++] = rm;
+		*points += set->nself;
 	}
 	if (a.failed)
 		goto out;
@@ -951,18 +1084,10 @@ static bool sm_add_count(struct arena *a, pb_metric *m, struct attrs *b, uint64_
 static bool sm_add_hist(struct arena *a, pb_metric *m, struct attrs *b, const struct histogram *h,
 			uint64_t start_ns, uint64_t now_ns)
 {
-	pb_point *p = arena_alloc(a, sizeof(*p));
+	pb_point *p = histogram_point(a, h, duration_bounds_s, DURATION_BOUNDS);
 
 	if (!p)
 		return false;
-	*p = (pb_point)OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
-	p->count = h->count;
-	p->has_sum_case = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__HAS_SUM_SUM;
-	p->sum = h->sum;
-	p->bucket_counts = (uint64_t *)h->bucket;
-	p->n_bucket_counts = DURATION_BOUNDS + 1;
-	p->explicit_bounds = (double *)duration_bounds_s;
-	p->n_explicit_bounds = DURATION_BOUNDS;
 	p->start_time_unix_nano = start_ns;
 	p->time_unix_nano = now_ns;
 	p->attributes = b->kv;

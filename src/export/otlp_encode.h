@@ -17,6 +17,7 @@
 #include "model/metrics.h"
 #include "model/netflow.h"
 #include "model/spanmetrics.h"
+#include "model/self_metrics.h"
 #include "model/span.h"
 
 /* What a resource says about one process, copied while it is known. */
@@ -74,6 +75,10 @@ struct otlp_metric_set {
 	size_t n[INSTR__MAX];
 	label_mask labels[INSTR__MAX]; /* the attributes of each instrument's points */
 	bool exponential; /* base-2 exponential histograms (series' exp) instead of explicit */
+	/* Sonde's own metrics (model/self_metrics.h), under a resource of their
+	 * own (service.name "sonde"): Sum (monotonic, cumulative) or Gauge. */
+	const struct self_sample *self;
+	size_t nself;
 };
 
 /**

@@ -175,7 +175,7 @@ void printer__json(FILE *f, const struct span *s)
 #define PRINTER_WRITE_BATCH (64u << 10)
 #define PRINTER_STOP_MS 500 /* at shutdown, a blocked stdout is given this long */
 
-static const char *const printer_drop_names[PRINTER_DROP__MAX] = {
+const char *const printer_drop_names[PRINTER_DROP__MAX] = {
 	[PRINTER_DROP_QUEUE_FULL] = "queue_full",
 	[PRINTER_DROP_WRITE_FAILED] = "write_failed",
 	[PRINTER_DROP_SHUTDOWN] = "shutdown",
@@ -186,14 +186,6 @@ static atomic_uint_fast64_t printer_dropped[PRINTER_DROP__MAX];
 uint64_t printer__dropped(enum printer_drop_reason why)
 {
 	return atomic_load(&printer_dropped[why]);
-}
-
-void printer__render_dropped(FILE *f)
-{
-	for (int r = 0; r < PRINTER_DROP__MAX; r++)
-		fprintf(f, "sonde_export_dropped_total{exporter=\"printer\",signal=\"traces\","
-			   "reason=\"%s\"} %" PRIu64 "\n",
-			printer_drop_names[r], (uint64_t)atomic_load(&printer_dropped[r]));
 }
 
 static void count_drop(enum printer_drop_reason why, uint64_t n)

@@ -23,8 +23,7 @@ enum printer_drop_reason {
 
 /** printer__dropped() - lines dropped for @why since start. */
 uint64_t printer__dropped(enum printer_drop_reason why);
-/** printer__render_dropped() - the printer's series of
- * sonde_export_dropped_total, without the family header. */
-void printer__render_dropped(FILE *f);
+/* The reason label values of those series. */
+extern const char *const printer_drop_names[PRINTER_DROP__MAX];
 
 #endif /* SONDE_EXPORT_PRINTER_H */

@@ -15,16 +15,15 @@
 
 #include "discovery.h"
 #include "export/exporter.h"
-#include "export/otlp.h"
 #include "export/prom_web.h"
 #include "model/metrics.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
 #include "model/netflow.h"
 #include "probes.h"
+#include "model/self_metrics.h"
 #include "util/log.h"
 #include "util/utf8.h"
-#include "version.h"
 
 
 /* One histogram family as rendered: name, help, bounds. */
@@ -187,29 +186,6 @@ static const struct family otel_families[] = {
 
 /* ---- span metrics and service graph (features application_span,
  * application_service_graph), named as Tempo's metrics-generator does ---- */
-
-static const char *const span_metric_names[] = {
-	"traces_spanmetrics_calls_total", "traces_spanmetrics_latency",
-	"traces_spanmetrics_size_total",
-};
-static const char *const graph_metric_names[] = {
-	"traces_service_graph_request_total", "traces_service_graph_request_failed_total",
-	"traces_service_graph_request_server_seconds", "traces_service_graph_request_client_seconds",
-};
-
-static void render_spanmetrics_overflow(FILE *f, struct sonde_runtime *rt)
-{
-	unsigned int mask = rt->cfg->prom_feature_mask;
-
-	if (!rt->spanmetrics)
-		return;
-	for (size_t i = 0; (mask & FEATURE_BIT(FEATURE_SPAN)) && i < 3; i++)
-		fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
-			span_metric_names[i], spanmetrics__overflowed(rt->spanmetrics, SM_TABLE_SPAN));
-	for (size_t i = 0; (mask & FEATURE_BIT(FEATURE_SERVICE_GRAPH)) && i < 4; i++)
-		fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
-			graph_metric_names[i], spanmetrics__overflowed(rt->spanmetrics, SM_TABLE_GRAPH));
-}
 
 static void sm_labels(FILE *f, const struct sm_series *s, const char *host)
 {
@@ -376,72 +352,33 @@ static void render_netflow(FILE *f, struct sonde_runtime *rt)
 	free(v);
 }
 
-static void render_self(FILE *f, struct sonde_runtime *rt)
+/* Sonde's own metrics: the registry every metrics exporter walks. */
+struct self_ctx {
+	FILE *f;
+	const struct self_metric *m;
+};
+
+static void self_point(void *arg, const char *const *values, uint64_t value)
 {
-	fprintf(f, "# HELP sonde_instrumented_processes Processes Sonde traces now.\n"
-		   "# TYPE sonde_instrumented_processes gauge\n"
-		   "sonde_instrumented_processes %u\n",
-		atomic_load(&rt->instrumented));
-	fprintf(f, "# HELP sonde_spans_total Spans produced.\n# TYPE sonde_spans_total counter\n"
-		   "sonde_spans_total %" PRIu64 "\n",
-		(uint64_t)atomic_load(&rt->spans_total));
-	fputs("# HELP sonde_events_lost_total Events or transactions lost, by reason.\n"
-	      "# TYPE sonde_events_lost_total counter\n", f);
-	for (int i = 0; i < SONDE_CNT__MAX; i++) {
-		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP)
-			continue; /* not losses: exported below */
-		fprintf(f, "sonde_events_lost_total{reason=\"%s\"} %" PRIu64 "\n",
-			kernel_counter_names[i], rt->probes ? probes__counter(rt->probes, i) : 0);
-	}
-	for (int i = 0; i < LOSS__MAX; i++)
-		fprintf(f, "sonde_events_lost_total{reason=\"%s\"} %" PRIu64 "\n", user_loss_names[i],
-			(uint64_t)atomic_load(&rt->user_loss[i]));
-	if (rt->netflow)
-		fprintf(f, "sonde_events_lost_total{reason=\"flow_map_full\"} %" PRIu64 "\n",
-			netflow_store__kernel_lost(rt->netflow));
-	fprintf(f, "# HELP sonde_kernel_transactions_total Transactions the kernel side emitted.\n"
-		   "# TYPE sonde_kernel_transactions_total counter\n"
-		   "sonde_kernel_transactions_total %" PRIu64 "\n",
-		rt->probes ? probes__counter(rt->probes, SONDE_CNT_TXN_EMITTED) : 0);
-	fprintf(f, "# HELP sonde_connections_skipped_total Connections whose first bytes were not "
-		   "HTTP/1.\n# TYPE sonde_connections_skipped_total counter\n"
-		   "sonde_connections_skipped_total %" PRIu64 "\n",
-		rt->probes ? probes__counter(rt->probes, SONDE_CNT_NOT_HTTP) : 0);
-	if (rt->discovery) {
-		const struct service *svc;
+	const struct self_ctx *c = arg;
 
-		fputs("# HELP sonde_routes_overflow_total Spans whose route was folded into \"" ROUTE_OVERFLOW
-		      "\" by the per-service cap.\n# TYPE sonde_routes_overflow_total counter\n", f);
-		/* Services are only ever added, by the pipeline thread; reading
-		 * the count first keeps us within initialised entries. */
-		for (unsigned int i = 0; (svc = discovery__service_at(rt->discovery, i)); i++) {
-			fputs("sonde_routes_overflow_total{service_name=", f);
-			label_value(f, svc->name);
-			fprintf(f, "} %" PRIu64 "\n", route_table__overflowed(svc->routes));
-		}
+	fputs(c->m->prom, c->f);
+	for (int i = 0; i < c->m->nlabels; i++) {
+		fprintf(c->f, "%s%s=", i ? "," : "{", c->m->labels[i]);
+		label_value(c->f, values[i]);
 	}
-	if (rt->metrics) {
-		bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
+	fprintf(c->f, "%s %" PRIu64 "\n", c->m->nlabels ? "}" : "", value);
+}
 
-		fputs("# HELP sonde_metric_series_overflow_total Observations dropped from a metric "
-		      "because it had reached metrics.max_series_per_metric series.\n"
-		      "# TYPE sonde_metric_series_overflow_total counter\n", f);
-		for (int i = 0; i < INSTR__MAX; i++) {
-			const char *name = legacy ? instruments[i].legacy : instruments[i].prom;
+void prometheus__render_self(FILE *f, const struct sonde_runtime *rt)
+{
+	for (size_t i = 0; i < self_metrics_count; i++) {
+		struct self_ctx c = { .f = f, .m = &self_metrics[i] };
 
-			if (!name)
-				continue;
-			fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
-				name, metric_store__overflowed(rt->metrics, instruments[i].kind));
-		}
-		render_spanmetrics_overflow(f, rt);
-		if (rt->netflow && (rt->cfg->prom_feature_mask & FEATURE_BIT(FEATURE_NETWORK)))
-			fprintf(f, "sonde_metric_series_overflow_total{metric=\"%s\"} %" PRIu64 "\n",
-				NETFLOW_METRIC_PROM, netflow_store__overflowed(rt->netflow));
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", c.m->prom, c.m->help, c.m->prom,
+			c.m->type == SELF_COUNTER ? "counter" : "gauge");
+		c.m->read(rt, self_point, &c);
 	}
-	fprintf(f, "# HELP sonde_build_info Sonde's version.\n# TYPE sonde_build_info gauge\n"
-		   "sonde_build_info{version=\"%s\"} 1\n", sonde_version);
-	otlp__render_prometheus(f);
 }
 
 static void render_family(FILE *f, struct sonde_runtime *rt, const struct family *fam, bool legacy)
@@ -491,7 +428,7 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 		render_service_graph(f, rt);
 	if (rt->netflow && (features & FEATURE_BIT(FEATURE_NETWORK)))
 		render_netflow(f, rt);
-	render_self(f, rt);
+	prometheus__render_self(f, rt);
 }
 
 /* ---- the HTTP endpoint ---- */

@@ -12,4 +12,7 @@
  */
 void prometheus__render(FILE *f, struct sonde_runtime *rt);
 
+/** prometheus__render_self() - Sonde's own metrics alone (model/self_metrics.h). */
+void prometheus__render_self(FILE *f, const struct sonde_runtime *rt);
+
 #endif /* SONDE_EXPORT_PROMETHEUS_H */

@@ -2,6 +2,8 @@
 /* Reading files that others control. See safe_read.h. */
 #include "util/safe_read.h"
 
+#include "util/proc_parse.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -130,41 +132,6 @@ struct as_target {
 	ssize_t result;
 };
 
-/* "Uid:\t0\t0\t0\t0": the fourth is the file-system id. */
-static int parse_ids(const char *status, const char *key, unsigned long *fsid)
-{
-	const char *line = strstr(status, key);
-	unsigned long r, e, s, f;
-
-	if (!line || sscanf(line + strlen(key), "%lu %lu %lu %lu", &r, &e, &s, &f) != 4)
-		return -EINVAL;
-	*fsid = f;
-	return 0;
-}
-
-static int parse_groups(const char *status, gid_t *groups, int max)
-{
-	const char *line = strstr(status, "\nGroups:");
-	int n = 0;
-
-	if (!line)
-		return 0;
-	line += 8;
-	while (n < max) {
-		char *end;
-		unsigned long g;
-
-		while (*line == ' ' || *line == '\t')
-			line++;
-		if (*line < '0' || *line > '9')
-			break;
-		g = strtoul(line, &end, 10);
-		groups[n++] = g;
-		line = end;
-	}
-	return n;
-}
-
 /*
  * Root loses its file-permission capabilities when its fsuid leaves 0 (the
  * kernel's set*id fix-up); a non-root Sonde running on ambient capabilities
@@ -249,7 +216,7 @@ ssize_t safe_read_as(pid_t pid, const char *path, char *buf, size_t size, bool *
 	if (procfd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	n = safe_read_at(procfd, "status", SAFE_READ_NOFOLLOW, status, sizeof(status), NULL);
-	if (n <= 0 || parse_ids(status, "\nUid:", &uid) || parse_ids(status, "\nGid:", &gid)) {
+	if (n <= 0 || proc_status_fsid(status, "\nUid:", &uid) || proc_status_fsid(status, "\nGid:", &gid)) {
 		close(procfd);
 		return n < 0 ? n : -ESRCH;
 	}
@@ -260,7 +227,7 @@ ssize_t safe_read_as(pid_t pid, const char *path, char *buf, size_t size, bool *
 	}
 	t->fsuid = uid;
 	t->fsgid = gid;
-	t->ngroups = parse_groups(status, t->groups, GROUPS_MAX);
+	t->ngroups = proc_status_groups(status, t->groups, GROUPS_MAX);
 	t->path = path;
 	t->buf = buf;
 	t->size = size;

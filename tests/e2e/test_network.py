@@ -264,7 +264,7 @@ def test_flow_bytes_match_what_was_moved(pair, tmp_path, start_sonde, receiver):
     since = time.monotonic()
 
     def otlp_counted():
-        pts = [p for p in receiver.sums("sonde.network.flow.bytes") if p["_mono"] >= since]
+        pts = [p for p in receiver.number_points("sonde.network.flow.bytes") if p["_mono"] >= since]
         latest = {}
         for p in pts:
             a = p["attributes"]
@@ -279,6 +279,13 @@ def test_flow_bytes_match_what_was_moved(pair, tmp_path, start_sonde, receiver):
     p = latest[(A4, B4, "egress", "tcp")]
     assert p["attributes"]["src.cidr"] == f"10.200.{N}.0/24", p
     assert p["attributes"]["dst.cidr"] == f"{B4}/32", p
+    # The feature's self metrics go over OTLP too.
+    lost = [q for q in receiver.number_points("sonde.events.lost")
+            if q["attributes"].get("reason") == "flow_map_full"]
+    assert lost and lost[-1]["value"] == 0, lost[-1:]
+    capped = [q for q in receiver.number_points("sonde.metric.series.overflow")
+              if q["attributes"].get("metric") == "sonde_network_flow_bytes_total"]
+    assert capped and capped[-1]["value"] == 0, capped[-1:]
 
 
 def test_select_aggregates_by_cidr_feature_list_and_cap(pair, tmp_path, start_sonde):

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "discovery.h"
 #include "export/otlp.h"
+#include "export/prometheus.h"
 #include "model/metrics.h"
 #include "runtime.h"
 #include "test_otlp_server.h"
@@ -51,7 +52,7 @@ static uint64_t rendered(const char *series)
 	FILE *f = open_memstream(&text, &len);
 	uint64_t v = UINT64_MAX;
 
-	otlp__render_prometheus(f);
+	prometheus__render_self(f, &(struct sonde_runtime){ 0 });
 	fclose(f);
 	at = strstr(text, series);
 	if (at)
@@ -278,7 +279,7 @@ static void test_prometheus_rendering(void **state)
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
-	otlp__render_prometheus(f);
+	prometheus__render_self(f, &(struct sonde_runtime){ 0 });
 	fclose(f);
 	assert_non_null(strstr(text, "# TYPE sonde_export_dropped_total counter\n"));
 	assert_non_null(strstr(text, "sonde_export_dropped_total{exporter=\"otlp\",signal=\"traces\",reason=\"queue_full\"} "));

@@ -206,9 +206,9 @@ class Receiver:
                             })
         return out
 
-    def sums(self, name=None):
-        """Every Sum data point received (latest last), with the Sum's
-        temporality and monotonicity."""
+    def number_points(self, name=None):
+        """Every Sum and Gauge data point received (latest last): Sonde's
+        own metrics. "kind" is "sum" or "gauge"."""
         out = []
         for req in self.requests("metrics"):
             for rm in req["request"].get("resourceMetrics", []):
@@ -217,21 +217,25 @@ class Receiver:
                     for m in sm.get("metrics", []):
                         if name and m.get("name") != name:
                             continue
-                        sm_ = m.get("sum")
-                        if sm_ is None:
+                        kind = "sum" if "sum" in m else "gauge" if "gauge" in m else None
+                        if kind is None:
                             continue
-                        for p in sm_.get("dataPoints", []):
-                            value = p.get("asInt", p.get("asDouble", 0))
+                        data = m[kind]
+                        for p in data.get("dataPoints", []):
+                            value = p.get("asInt", p.get("asDouble"))
                             out.append({
                                 "name": m["name"], "unit": m.get("unit"),
-                                "temporality": sm_.get("aggregationTemporality", 0),
-                                "monotonic": bool(sm_.get("isMonotonic", False)),
+                                "description": m.get("description"), "kind": kind,
+                                "temporality": data.get("aggregationTemporality", 0),
+                                "monotonic": bool(data.get("isMonotonic", False)),
                                 "attributes": attrs(p.get("attributes")),
-                                "value": float(value) if "asDouble" in p else int(value),
+                                "value": None if value is None else int(value),
                                 "start_ns": int(p.get("startTimeUnixNano", 0)),
                                 "time_ns": int(p.get("timeUnixNano", 0)),
                                 "resource": resource,
+                                "transport": req["transport"],
                                 "_mono": req["_mono"],
+                                "_request": id(req),
                             })
         return out
 
