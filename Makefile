@@ -194,8 +194,19 @@ $(BUILD)/bench/minimal: bench/minimal/minimal.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
+# The alternatives to the network-flow hook (bench/netflow/): tc and the
+# socket tracepoints, measured against the cgroup_skb programs.
+$(BUILD)/bench/netflow_alt.bpf.o: bench/netflow/alt.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/netflow_alt: bench/netflow/alt.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 BENCH_BIN := $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o \
-	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o
+	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o \
+	$(BUILD)/bench/netflow_alt $(BUILD)/bench/netflow_alt.bpf.o
 
 bench: $(BUILD)/sonde $(BENCH_BIN)
 	bench/run.sh

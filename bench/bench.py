@@ -10,6 +10,8 @@ round to round:
   off       Sonde not running
   idle      Sonde running, attached, selecting no process (SONDE_OPEN_PORT=1)
   traced    Sonde running and selecting the server's port
+  traced_net  the same with network flow metrics on (SONDE_NETWORK_METRICS=true:
+            the cgroup_skb programs of bpf/netflow.bpf.c count every packet)
   min_sys   the minimal reference agent (bench/minimal/) on tp_btf/sys_exit
   min_sock  the minimal reference agent on tp_btf/sock_{recv,send}_length
 
@@ -64,12 +66,13 @@ LINK_SEQ_REQUESTS = 200   # link check: requests one at a time
 LINK_SECONDS = 2          # link check: seconds of wrk load
 LINK_SETTLE_TIMEOUT = 10.0  # link check: longest wait for the spans (SONDE_LINK_WAIT is 5 s)
 
-CONFIGS = ("off", "idle", "traced", "min_sys", "min_sock")
-AGENT_CONFIGS = ("idle", "traced", "min_sys", "min_sock")  # an agent is running
+CONFIGS = ("off", "idle", "traced", "traced_net", "min_sys", "min_sock")
+AGENT_CONFIGS = ("idle", "traced", "traced_net", "min_sys", "min_sock")  # an agent is running
 CONFIG_LABEL = {
     "off": "Sonde not running",
     "idle": "Sonde attached, no process matched",
     "traced": "Sonde tracing the server",
+    "traced_net": "Sonde tracing + network metrics",
     "min_sys": "minimal agent on sys_exit",
     "min_sock": "minimal agent on socket hooks",
 }
@@ -535,13 +538,15 @@ def server_env():
 # --------------------------------------------------------------------------
 
 class Sonde:
-    def __init__(self, binary, tmp, open_port, tag, printer="disabled"):
+    def __init__(self, binary, tmp, open_port, tag, printer="disabled", network=False):
         self.binary = binary
         self.prom_port = free_port()
         self.log_path = tmp / f"sonde-{tag}.log"
         env = dict(server_env(), SONDE_OPEN_PORT=str(open_port),
                    SONDE_TRACE_PRINTER=printer,
                    SONDE_PROMETHEUS_PORT=str(self.prom_port), SONDE_LOG_LEVEL="info")
+        if network:
+            env["SONDE_NETWORK_METRICS"] = "true"
         cmd = [str(binary)]
         if SONDE_CPU:
             cmd = ["taskset", "-c", SONDE_CPU] + cmd
@@ -902,11 +907,12 @@ class Runner:
             res["agent_hwm_kb"] = agent.hwm_kb
             return res
         open_port = 1 if config == "idle" else target.sonde_ports
-        sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}")
+        sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}",
+                      network=config == "traced_net")
         try:
             if config == "idle" and sonde.instrumented not in (0, None):
                 raise BenchError(f"idle Sonde instrumented {sonde.instrumented} process(es)")
-            if config == "traced" and sonde.instrumented is not None and \
+            if config in ("traced", "traced_net") and sonde.instrumented is not None and \
                     sonde.instrumented < len(target.procs):
                 raise BenchError(f"Sonde instrumented {sonde.instrumented} process(es) on "
                                  f"port(s) {target.sonde_ports}, expected at least "
@@ -1017,7 +1023,7 @@ class Runner:
             else:
                 open_port = 1 if config == "idle" else target.sonde_ports
                 agent = Sonde(self.sonde_bin, self.tmp, open_port,
-                              f"{target.name}-bpf-{config}")
+                              f"{target.name}-bpf-{config}", network=config == "traced_net")
             perf_out = self.tmp / f"perf-{target.name}-{config}.txt"
             st = {}
             perf = []
@@ -1532,6 +1538,14 @@ def render_bar(a, results, opts):
           f"| {f_num(s['sonde_traced_us'])} {pf(s['sonde_traced_us'] <= BAR_SONDE_US)} "
           f"| {rss:.1f} {pf(rss <= BAR_RSS_MIB)} "
           f"| {s['lost']} {pf(s['lost'] == 0)} | {conditions(s)} |")
+        # Network metrics on top: a reference row (the cost of the feature
+        # is the difference with Sonde tracing, same rounds).
+        x = s["traced_net"]
+        vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
+        a(f"| {t.name} | {CONFIG_LABEL['traced_net']} | {f_num(x['ratio'], 3)} "
+          f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
+          f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
+          f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
         for c in MIN_HOOK:
             x = s[c]
             a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} | — "

@@ -2,6 +2,8 @@
 /* The configuration table and the parsers it drives. See config.h. */
 #include "config.h"
 
+#include "model/netflow.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <regex.h>
@@ -214,7 +216,7 @@ const struct config_option config_options[] = {
 	  OFF(prom_features), NULL,
 	  "Metric families on the Prometheus endpoint: application (RED histograms), "
 	  "application_span (traces_spanmetrics_*), application_service_graph "
-	  "(traces_service_graph_*); network is refused (not supported yet)." },
+	  "(traces_service_graph_*), network (sonde_network_flow_bytes_total)." },
 	{ "otel_metrics_export.features", CONFIG_LIST, "application",
 	  { "SONDE_OTEL_METRICS_FEATURES", "OTEL_EBPF_OTEL_METRICS_FEATURES",
 	    "OTEL_EBPF_OTEL_METRIC_FEATURES", "BEYLA_OTEL_METRICS_FEATURES",
@@ -233,6 +235,16 @@ const struct config_option config_options[] = {
 	  OFF(service_graph_metrics), NULL,
 	  "Add application_service_graph to both features lists: service-graph metrics from "
 	  "linked client/server spans." },
+	{ "network.enable", CONFIG_BOOL, "false",
+	  { "SONDE_NETWORK_METRICS", "BEYLA_NETWORK_METRICS", "OTEL_EBPF_NETWORK_METRICS" },
+	  OFF(network_enable), NULL,
+	  "Add network to both features lists: bytes of every TCP and UDP flow on the host "
+	  "(sonde_network_flow_bytes_total)." },
+	{ "network.cidrs", CONFIG_LIST, NULL,
+	  { "SONDE_NETWORK_CIDRS", "BEYLA_NETWORK_CIDRS", "OTEL_EBPF_NETWORK_CIDRS" },
+	  OFF(network_cidrs), NULL,
+	  "CIDRs (10.0.0.0/8, fd00::/8) whose most specific one containing a flow's address is "
+	  "its src_cidr/dst_cidr label." },
 	{ "ui.port", CONFIG_PORT, "0", { "SONDE_UI_PORT" }, OFF(ui_port), NULL,
 	  "Serve the live view (web page: services, service graph, routes, recent traces) on "
 	  "this port (0: off)." },
@@ -676,6 +688,19 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 		cfg->prom_feature_mask |= FEATURE_BIT(FEATURE_SERVICE_GRAPH);
 		cfg->otlp_feature_mask |= FEATURE_BIT(FEATURE_SERVICE_GRAPH);
 	}
+	if (cfg->network_enable) {
+		cfg->prom_feature_mask |= FEATURE_BIT(FEATURE_NETWORK);
+		cfg->otlp_feature_mask |= FEATURE_BIT(FEATURE_NETWORK);
+	}
+	for (unsigned int i = 0; i < cfg->network_cidrs.count; i++) {
+		struct netflow_cidr c;
+
+		if (netflow_cidr_parse(cfg->network_cidrs.v[i], &c)) {
+			fprintf(errf, "sonde: network.cidrs: '%s' is not a CIDR (10.0.0.0/8, "
+				      "fd00::/8)\n", cfg->network_cidrs.v[i]);
+			return -EINVAL;
+		}
+	}
 	if (cfg->ui_max_traces < 1) {
 		fprintf(errf, "sonde: SONDE_UI_MAX_TRACES must be at least 1\n");
 		return -EINVAL;
@@ -706,6 +731,7 @@ const char *const metric_feature_names[FEATURE__MAX] = {
 	[FEATURE_APPLICATION] = "application",
 	[FEATURE_SPAN] = "application_span",
 	[FEATURE_SERVICE_GRAPH] = "application_service_graph",
+	[FEATURE_NETWORK] = "network",
 };
 
 int config__features(const struct route_patterns *list, unsigned int *mask, char *err,
@@ -723,14 +749,14 @@ int config__features(const struct route_patterns *list, unsigned int *mask, char
 			*mask |= FEATURE_BIT(f);
 			continue;
 		}
-		if (!strcasecmp(v, "network") || !strcasecmp(v, "network_inter_zone")) {
+		if (!strcasecmp(v, "network_inter_zone")) {
 			snprintf(err, err_size,
-				 "'%s': network metrics are not supported by Sonde yet; remove it", v);
+				 "'%s': inter-zone metrics are not supported by Sonde yet; remove it", v);
 			return -EINVAL;
 		}
 		snprintf(err, err_size,
 			 "'%s' is not a feature (application, application_span, "
-			 "application_service_graph)", v);
+			 "application_service_graph, network)", v);
 		return -EINVAL;
 	}
 	return 0;
@@ -755,6 +781,7 @@ void config__free(struct sonde_config *cfg)
 	list_clear(&cfg->prom_features);
 	list_clear(&cfg->otlp_features);
 	list_clear(&cfg->semconv_opt_in);
+	list_clear(&cfg->network_cidrs);
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

@@ -209,6 +209,10 @@ struct sonde_config {
 	bool prom_no_application;
 	bool otlp_no_application;
 
+	/* network flow metrics (netflow_probe.c, model/netflow.h) */
+	bool network_enable;		    /* network.enable: the network feature everywhere */
+	struct route_patterns network_cidrs; /* network.cidrs */
+
 	/* live view (export/ui.c) */
 	int ui_port; /* 0: off */
 	char *ui_address;
@@ -238,6 +242,7 @@ enum metric_feature {
 	FEATURE_APPLICATION = 0,   /* "application": the RED histograms */
 	FEATURE_SPAN,		   /* "application_span": traces_spanmetrics_* */
 	FEATURE_SERVICE_GRAPH,	   /* "application_service_graph": traces_service_graph_* */
+	FEATURE_NETWORK,	   /* "network": sonde_network_flow_bytes_total */
 	FEATURE__MAX,
 };
 
@@ -247,8 +252,8 @@ extern const char *const metric_feature_names[FEATURE__MAX];
 
 /**
  * config__features() - parse a features list into FEATURE_BIT()s.
- * Return: 0, or -EINVAL with @err filled (unknown name, or "network",
- * which Sonde does not support yet).
+ * Return: 0, or -EINVAL with @err filled (unknown name, or
+ * "network_inter_zone", which Sonde does not support yet).
  */
 int config__features(const struct route_patterns *list, unsigned int *mask, char *err,
 		     size_t err_size);

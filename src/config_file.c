@@ -11,14 +11,14 @@
 #include <yaml.h>
 
 #include "model/metrics.h"
+#include "model/netflow.h"
 
 const char *const config_path_env[] = { "SONDE_CONFIG_PATH", "OTEL_EBPF_CONFIG_PATH",
 					"BEYLA_CONFIG_PATH", NULL };
 
 /* Keys Beyla/OBI have that Sonde does not implement yet: named, so the
  * user hears they were not applied rather than that they are misspelt. */
-static const char *const not_yet[] = { "network",
-				       "attributes.kubernetes",
+static const char *const not_yet[] = { "attributes.kubernetes",
 				       "attributes.instance_id",
 				       "attributes.host_id",
 				       "kubernetes",
@@ -264,6 +264,9 @@ static bool label_known(const char *pattern)
 	for (int i = 0; i < LABEL__MAX; i++)
 		if (metric_label_matches(i, pattern))
 			return true;
+	for (int i = 0; i < NF__MAX; i++)
+		if (netflow_label_matches(i, pattern))
+			return true;
 	return false;
 }
 
@@ -272,7 +275,7 @@ static bool metric_known(const char *pattern)
 	for (int i = 0; i < INSTR__MAX; i++)
 		if (instrument_matches(i, pattern))
 			return true;
-	return false;
+	return netflow_metric_matches(pattern);
 }
 
 /* The include or exclude list of one metric: a name or a list of names. */
@@ -307,6 +310,9 @@ static int load_label_list(struct loader *l, yaml_node_t *v, const char *key,
 			for (int i = 0; i < LABEL__MAX; i++)
 				len += snprintf(known + len, sizeof(known) - len, "%s%s", i ? ", " : "",
 						metric_labels[i].prom);
+			for (int i = 0; i < NF__MAX; i++)
+				len += snprintf(known + len, sizeof(known) - len, ", %s",
+						netflow_labels[i].prom);
 			return fail(l, item, key, "unknown label '%s' (known: %s)", name, known);
 		}
 		snprintf(out[(*n)++], ATTR_NAME_LEN, "%s", name);
@@ -341,8 +347,8 @@ static int load_attr_select(struct loader *l, yaml_node_t *n, const char *key)
 				    "unknown metric (known: http_server_request_duration_seconds, "
 				    "http_server_request_body_size_bytes, "
 				    "http_server_response_body_size_bytes and their http_client_ "
-				    "twins, their OTel names like http.server.request.duration, or "
-				    "a glob like http_*)");
+				    "twins, their OTel names like http.server.request.duration, "
+				    "sonde_network_flow_bytes_total, or a glob like http_*)");
 		if (v->type != YAML_MAPPING_NODE || !v->data.mapping.pairs.top ||
 		    v->data.mapping.pairs.top == v->data.mapping.pairs.start)
 			return fail(l, v, full, "expected include and/or exclude lists");

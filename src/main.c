@@ -19,13 +19,18 @@
 #include "export/otlp_config.h"
 #include "export/prom_web.h"
 #include "model/metrics.h"
+#include "model/netflow.h"
 #include "model/spanmetrics.h"
+#include "netflow_probe.h"
 #include "pipeline.h"
 #include "probes.h"
 #include "runtime.h"
 #include "util/log.h"
 #include "version.h"
 
+
+/* How often the kernel's flow counts are moved into the flow table. */
+#define NETFLOW_DRAIN_NS 500000000ull
 
 static volatile sig_atomic_t stopping;
 
@@ -59,7 +64,8 @@ int main(int argc, char **argv)
 	struct sonde_runtime rt = { .cfg = &cfg };
 	struct pipeline *pipeline = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t next_scan, next_clock;
+	uint64_t next_scan, next_clock, next_flows = 0;
+	struct netflow_probe *netflow = NULL;
 	const char *config_path = NULL;
 	bool check_only = false, print_only = false;
 	int rc = 1;
@@ -129,6 +135,14 @@ int main(int argc, char **argv)
 	rt.probes = probes__start(&cfg);
 	if (!rt.metrics || !rt.probes)
 		goto out;
+	if ((cfg.prom_feature_mask | cfg.otlp_feature_mask) & FEATURE_BIT(FEATURE_NETWORK)) {
+		/* A separate object, loaded only now: the capture is the same
+		 * with or without it. */
+		rt.netflow = netflow_store__new(&cfg);
+		if (!rt.netflow || !(netflow = netflow_probe__start()))
+			goto out;
+		next_flows = now_ns(CLOCK_MONOTONIC) + NETFLOW_DRAIN_NS;
+	}
 	rt.discovery = discovery__new(&cfg, probes__traced_set(rt.probes), getpid());
 	if (!rt.discovery) {
 		log_error("cannot start discovery: %s", strerror(errno));
@@ -161,6 +175,10 @@ int main(int argc, char **argv)
 			atomic_store(&rt.instrumented, discovery__count(rt.discovery));
 			next_scan = now + cfg.discovery_interval_ms * 1000000ull;
 		}
+		if (netflow && now >= next_flows) {
+			netflow_probe__drain(netflow, rt.netflow);
+			next_flows = now + NETFLOW_DRAIN_NS;
+		}
 		if (now >= next_clock) {
 			/* Wall time can be stepped (NTP): follow it. */
 			rt.mono_to_real_ns = mono_to_real();
@@ -171,6 +189,11 @@ int main(int argc, char **argv)
 	pipeline__poll(pipeline, 0);
 	pipeline__drain(pipeline);
 	pipeline__flush(pipeline);
+	if (netflow) {
+		/* Both maps, so the last export has every byte counted. */
+		netflow_probe__drain(netflow, rt.netflow);
+		netflow_probe__drain(netflow, rt.netflow);
+	}
 	log_info("stopping");
 	pipeline__free(pipeline); /* exporters' threads end here */
 	pipeline = NULL;
@@ -180,10 +203,12 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	pipeline__free(pipeline);
+	netflow_probe__stop(netflow);
 	probes__stop(rt.probes);
 	discovery__free(rt.discovery);
 	metric_store__free(rt.metrics);
 	spanmetrics__free(rt.spanmetrics);
+	netflow_store__free(rt.netflow);
 	config__free(&cfg);
 	return rc;
 }

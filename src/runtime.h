@@ -14,6 +14,7 @@
 
 struct discovery;
 struct metric_store;
+struct netflow_store;
 struct probes;
 struct spanmetrics;
 
@@ -34,6 +35,8 @@ struct sonde_runtime {
 	/* Span metrics and the service graph (model/spanmetrics.h); NULL when
 	 * no exporter shows them and the live view is off. */
 	struct spanmetrics *spanmetrics;
+	/* Network flow bytes (model/netflow.h); NULL unless an exporter shows them. */
+	struct netflow_store *netflow;
 	atomic_uint_fast64_t spans_total;
 	atomic_uint_fast64_t user_loss[LOSS__MAX];
 	atomic_uint instrumented; /* copy of discovery__count for other threads */

@@ -27,6 +27,7 @@
 #include "export/printer.h"
 #include "export/otlp_transport.h"
 #include "model/metrics.h"
+#include "model/netflow.h"
 #include "model/self_metrics.h"
 #include "runtime.h"
 #include "util/log.h"
@@ -415,6 +416,33 @@ static void export_spanmetrics(struct sender *sd, uint64_t give_up_at)
 	free(edges);
 }
 
+/* Network flow bytes, when the features list asks. */
+static void export_netflow(struct sender *sd, uint64_t give_up_at)
+{
+	struct otlp_state *st = sd->st;
+	struct netflow_series *v = NULL;
+	unsigned int keep = netflow_label_mask(&st->rt->cfg->attr_selects);
+	size_t n = 0, points;
+	struct otlp_buf body;
+
+	if (!st->rt->netflow || !(st->rt->cfg->otlp_feature_mask & FEATURE_BIT(FEATURE_NETWORK)))
+		return;
+	if (netflow_store__collect(st->rt->netflow, keep, &v, &n)) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, 1);
+		return;
+	}
+	if (n) {
+		if (otlp_encode_netflow(&st->base, v, n, keep, st->start_ns, now_ns(CLOCK_REALTIME),
+					&body, &points)) {
+			drop(OTLP_METRICS, OTLP_DROP_ENCODE, n);
+		} else {
+			send_with_retry(sd, &body, points, give_up_at);
+			otlp_buf__free(&body);
+		}
+	}
+	free(v);
+}
+
 static void *metrics_main(void *arg)
 {
 	struct sender *sd = arg;
@@ -440,6 +468,7 @@ static void *metrics_main(void *arg)
 			export_dbmetrics(sd, final ? UINT64_MAX : next + interval);
 		}
 		export_spanmetrics(sd, final ? UINT64_MAX : next + interval);
+		export_netflow(sd, final ? UINT64_MAX : next + interval);
 		pthread_mutex_lock(&st->lock);
 		if (final)
 			break;

@@ -15,6 +15,7 @@
 #include "discovery.h"
 #include "export/otlp_config.h"
 #include "model/metrics.h"
+#include "model/netflow.h"
 #include "model/spanmetrics.h"
 #include "model/self_metrics.h"
 #include "model/span.h"
@@ -121,5 +122,16 @@ void otlp_span_name(const struct span *s, char *out, size_t size);
 
 /** otlp_span_is_error() - 5xx on servers, 4xx and 5xx on clients. */
 bool otlp_span_is_error(const struct span *s);
+
+/**
+ * otlp_encode_netflow() - an ExportMetricsServiceRequest of the network
+ * flow bytes (sonde.network.flow.bytes: a cumulative monotonic Sum, unit
+ * By) of @n series with the labels of @keep as attributes (src.address,
+ * dst.address, direction, transport, src.cidr, dst.cidr), in one resource
+ * (service.name "sonde"). Otherwise as otlp_encode_spanmetrics().
+ */
+int otlp_encode_netflow(const struct otlp_resource_base *base, const struct netflow_series *v,
+			size_t n, unsigned int keep, uint64_t start_ns, uint64_t now_ns,
+			struct otlp_buf *out, size_t *points);
 
 #endif /* SONDE_EXPORT_OTLP_ENCODE_H */

@@ -20,6 +20,7 @@
 #include "model/dbmetrics.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
+#include "model/netflow.h"
 #include "probes.h"
 #include "model/self_metrics.h"
 #include "util/log.h"
@@ -323,6 +324,35 @@ static void render_service_graph(FILE *f, struct sonde_runtime *rt)
 	free(v);
 }
 
+static void render_netflow(FILE *f, struct sonde_runtime *rt)
+{
+	unsigned int keep = netflow_label_mask(&rt->cfg->attr_selects);
+	struct netflow_series *v;
+	size_t n;
+
+	fputs("# HELP " NETFLOW_METRIC_PROM " Transport payload bytes of TCP and UDP flows, by "
+	      "source, destination, direction and transport.\n"
+	      "# TYPE " NETFLOW_METRIC_PROM " counter\n", f);
+	if (netflow_store__collect(rt->netflow, keep, &v, &n)) {
+		log_warn("Prometheus: out of memory collecting network flows");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool first = true;
+
+		fputs(NETFLOW_METRIC_PROM "{", f);
+		for (int l = 0; l < NF__MAX; l++) {
+			if (!(keep & (1u << l)))
+				continue;
+			fprintf(f, "%s%s=", first ? "" : ",", netflow_labels[l].prom);
+			label_value(f, v[i].label[l]);
+			first = false;
+		}
+		fprintf(f, "} %" PRIu64 "\n", v[i].bytes);
+	}
+	free(v);
+}
+
 /* Sonde's own metrics: the registry every metrics exporter walks. */
 struct self_ctx {
 	FILE *f;
@@ -438,6 +468,8 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 		render_span_metrics(f, rt);
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)))
 		render_service_graph(f, rt);
+	if (rt->netflow && (features & FEATURE_BIT(FEATURE_NETWORK)))
+		render_netflow(f, rt);
 	prometheus__render_self(f, rt);
 }
 

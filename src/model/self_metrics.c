@@ -11,6 +11,7 @@
 #include "export/otlp.h"
 #include "export/printer.h"
 #include "model/metrics.h"
+#include "model/netflow.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
 #include "probes.h"
@@ -48,6 +49,12 @@ static void read_lost(const struct sonde_runtime *rt, self_point_fn point, void 
 	for (int i = 0; i < LOSS__MAX; i++)
 		point(arg, &user_loss_names[i],
 		      atomic_load(&((struct sonde_runtime *)rt)->user_loss[i]));
+	if (rt->netflow) {
+		/* network metrics: new flows the kernel's table had no room for */
+		const char *v = "flow_map_full";
+
+		point(arg, &v, netflow_store__kernel_lost(rt->netflow));
+	}
 }
 
 static void read_kernel_txns(const struct sonde_runtime *rt, self_point_fn point, void *arg)
@@ -112,6 +119,11 @@ static void read_series_overflow(const struct sonde_runtime *rt, self_point_fn p
 		for (size_t i = 0; (mask & FEATURE_BIT(FEATURE_SERVICE_GRAPH)) && i < 4; i++)
 			point(arg, &graph_names[i],
 			      spanmetrics__overflowed(rt->spanmetrics, SM_TABLE_GRAPH));
+	}
+	if (rt->netflow) {
+		const char *v = NETFLOW_METRIC_PROM;
+
+		point(arg, &v, netflow_store__overflowed(rt->netflow));
 	}
 }
 

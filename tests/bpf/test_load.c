@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "sonde.skel.h"
+#include "netflow.skel.h"
+#include "sonde/netflow_abi.h"
 
 static char verifier_log[1 << 16];
 static size_t verifier_log_len;
@@ -75,10 +78,121 @@ static void test_sonde_object_loads(void **state)
 	sonde_bpf__destroy(skel);
 }
 
+/* An Ethernet frame (BPF_PROG_TEST_RUN wants one) holding an IPv4 packet
+ * 10.0.0.1 -> 10.0.0.2 of @proto with an L4 header of @l4 bytes and
+ * @payload bytes after it. Return: its length. */
+static size_t frame(uint8_t *buf, int proto, int l4, int payload)
+{
+	size_t len = 14 + 20 + l4 + payload;
+
+	memset(buf, 0, len);
+	buf[12] = 0x08; /* ETH_P_IP */
+	buf[14] = 0x45;
+	buf[16] = (20 + l4 + payload) >> 8;
+	buf[17] = (20 + l4 + payload) & 0xff;
+	buf[22] = 64;
+	buf[23] = proto;
+	buf[26] = 10, buf[29] = 1;
+	buf[30] = 10, buf[33] = 2;
+	if (proto == 6)
+		buf[14 + 20 + 12] = (l4 / 4) << 4; /* TCP data offset */
+	return len;
+}
+
+static uint64_t flow_bytes(struct netflow_bpf *skel, int proto, int direction)
+{
+	struct sonde_flow_key k;
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t values[512], sum = 0;
+
+	memset(&k, 0, sizeof(k));
+	k.src[10] = k.src[11] = k.dst[10] = k.dst[11] = 0xff;
+	k.src[12] = 10, k.src[15] = 1;
+	k.dst[12] = 10, k.dst[15] = 2;
+	k.family = 4;
+	k.proto = proto;
+	k.direction = direction;
+	assert_true(ncpus > 0 && ncpus <= 512);
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.flows0), &k, values))
+		return 0;
+	for (int c = 0; c < ncpus; c++)
+		sum += values[c];
+	return sum;
+}
+
+static void run(struct bpf_program *prog, const uint8_t *data, size_t len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = data, .data_size_in = len);
+
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(prog), &opts), 0);
+	assert_int_equal(opts.retval, 1); /* every packet passes */
+}
+
+/* The network-flow object loads, and counts transport payload: the packet
+ * minus its IP and TCP (options included) or UDP header; nothing for a
+ * packet without payload. */
+static void test_netflow_object_counts_payload(void **state)
+{
+	struct netflow_bpf *skel;
+	uint8_t buf[2048];
+	int err;
+
+	libbpf_set_print(keep_log);
+	skel = netflow_bpf__open();
+	assert_non_null(skel);
+	err = netflow_bpf__load(skel);
+	if (err)
+		fprintf(stderr, "load failed: %s\n%s\n", strerror(-err), verifier_log);
+	assert_int_equal(err, 0);
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 32, 1000));	/* TCP, options */
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 234));
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 0));	/* a pure ACK */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 17, 8, 512)); /* UDP */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 1, 8, 100));	/* ICMP: not counted */
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 1234);
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_INGRESS), 0);
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_INGRESS), 512);
+	assert_int_equal(flow_bytes(skel, 1, SONDE_FLOW_INGRESS), 0);
+	/* The other map after a flip. */
+	skel->bss->flow_gen = 1;
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 66));
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 1234);
+	netflow_bpf__destroy(skel);
+}
+
+/* A new flow that finds its map full is counted (flow_map_full), its bytes lost. */
+static void test_netflow_map_full_is_counted(void **state)
+{
+	struct netflow_bpf *skel;
+	uint8_t buf[256];
+	uint64_t values[512], lost = 0;
+	uint32_t id = SONDE_FLOW_CNT_MAP_FULL;
+	int ncpus = libbpf_num_possible_cpus();
+
+	skel = netflow_bpf__open();
+	assert_non_null(skel);
+	assert_int_equal(bpf_map__set_max_entries(skel->maps.flows0, 2), 0);
+	assert_int_equal(netflow_bpf__load(skel), 0);
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 10));   /* flow 1 */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 6, 20, 10));  /* flow 2 */
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 10));   /* flow 3: no room */
+	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 5));    /* flow 1 again */
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 15);
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 0);
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.netflow_counters), &id, values),
+			 0);
+	for (int c = 0; c < ncpus; c++)
+		lost += values[c];
+	assert_int_equal(lost, 1);
+	netflow_bpf__destroy(skel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sonde_object_loads),
+		cmocka_unit_test(test_netflow_object_counts_payload),
+		cmocka_unit_test(test_netflow_map_full_is_counted),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {

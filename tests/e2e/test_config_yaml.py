@@ -149,9 +149,9 @@ def test_bad_config_file_exits_2_with_position(tmp_path, start_sonde):
             - name: x
               open_ports: 8080
         network:
-          enable: true
+          enable: sometimes
         """)
     sonde = start_sonde({"SONDE_CONFIG_PATH": str(cfg)}, prom=False, wait_ready=False)
     wait_until(lambda: sonde.proc.poll() is not None, 10, what="sonde to exit")
     assert sonde.proc.returncode == 2
-    sonde.wait_log(rf"{cfg}:5:1: network: not supported by Sonde yet", 5)
+    sonde.wait_log(rf"{cfg}:6:11: network.enable: 'sometimes' is not a boolean", 5)

@@ -303,12 +303,13 @@ def test_span_metrics_series_cap(start_server, start_sonde):
 
 
 @pytest.mark.parametrize("env,yaml,message", [
-    ({}, "prometheus_export:\n  features: [application, network]\n",
-     "network metrics are not supported by Sonde yet"),
+    ({}, "prometheus_export:\n  features: [application, network_inter_zone]\n",
+     "inter-zone metrics are not supported by Sonde yet"),
     ({}, "otel_metrics_export:\n  features: [application_spans]\n",
      "'application_spans' is not a feature"),
-    ({"BEYLA_PROMETHEUS_FEATURES": "application,network"}, "",
-     "network metrics are not supported by Sonde yet"),
+    ({"BEYLA_PROMETHEUS_FEATURES": "application,network_inter_zone"}, "",
+     "inter-zone metrics are not supported by Sonde yet"),
+    ({}, "network:\n  cidrs: [10.0.0.0/33]\n", "network.cidrs: '10.0.0.0/33' is not a CIDR"),
 ])
 def test_features_refused(tmp_path, env, yaml, message):
     cfg = tmp_path / "sonde.yml"
