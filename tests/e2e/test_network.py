@@ -38,7 +38,7 @@ CIDRS = ["10.0.0.0/8", f"10.200.{N}.0/24", f"{B4}/32", "192.168.0.0/16",
          f"fd00:200:{N}::/64", "fd00::/8"]
 
 PEER = r"""
-import json, socket, sys, threading, time
+import json, socket, struct, sys, threading, time
 
 mode, out = sys.argv[1], sys.argv[2]
 BIG, SMALL_CONNS, SMALL_REQ, SMALL_RESP, BIG_RESP, UDP4, UDP6, UDP_SIZE = map(int, sys.argv[3:11])
@@ -54,8 +54,14 @@ def read_all(c):
         n += len(d)
 
 
+def wire_bytes(c):
+    # tcpi_bytes_sent (struct tcp_info, offset 200): payload bytes this
+    # socket put on the wire, retransmissions included.
+    return struct.unpack_from("Q", c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232), 200)[0]
+
+
 if mode == "server":
-    got = {"tcp_in": 0, "tcp_out": 0, "udp4_in": 0, "udp6_in": 0}
+    got = {"tcp_in": 0, "tcp_out": 0, "tcp_out_wire": 0, "udp4_in": 0, "udp6_in": 0}
     lock = threading.Lock()
     ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((b4, 5001)); ls.listen(128)
@@ -79,10 +85,14 @@ if mode == "server":
         n = read_all(c)
         reply = b"r" * (BIG_RESP if n == BIG else SMALL_RESP)
         c.sendall(reply)
+        c.shutdown(socket.SHUT_WR)
+        read_all(c)  # the peer's close: every reply byte is acknowledged
+        wire = wire_bytes(c)
         c.close()
         with lock:
             got["tcp_in"] += n
             got["tcp_out"] += len(reply)
+            got["tcp_out_wire"] += wire
         conns += 1
     deadline = time.time() + 5
     while time.time() < deadline:
@@ -94,13 +104,14 @@ if mode == "server":
         json.dump(got, open(out, "w"))
     print("done", flush=True)
 else:
-    sent = {"tcp_out": 0, "tcp_in": 0, "udp4_out": 0, "udp6_out": 0}
+    sent = {"tcp_out": 0, "tcp_out_wire": 0, "tcp_in": 0, "udp4_out": 0, "udp6_out": 0}
 
     def exchange(payload):
         c = socket.create_connection((b4, 5001))
         c.sendall(payload)
         c.shutdown(socket.SHUT_WR)
         n = read_all(c)
+        sent["tcp_out_wire"] += wire_bytes(c)
         c.close()
         sent["tcp_out"] += len(payload)
         sent["tcp_in"] += n
@@ -177,12 +188,14 @@ def run_traffic(pair, tmp_path):
 
 
 def expected_flows(sent, got):
-    """(src, dst, direction, transport) -> bytes."""
+    """(src, dst, direction, transport) -> bytes. TCP as it went on the wire:
+    the payload bytes each sender's kernel sent, retransmissions included
+    (tcpi_bytes_sent), which is what a packet-level count sees."""
     return {
-        (A4, B4, "egress", "tcp"): sent["tcp_out"],
-        (A4, B4, "ingress", "tcp"): got["tcp_in"],
-        (B4, A4, "egress", "tcp"): got["tcp_out"],
-        (B4, A4, "ingress", "tcp"): sent["tcp_in"],
+        (A4, B4, "egress", "tcp"): sent["tcp_out_wire"],
+        (A4, B4, "ingress", "tcp"): sent["tcp_out_wire"],
+        (B4, A4, "egress", "tcp"): got["tcp_out_wire"],
+        (B4, A4, "ingress", "tcp"): got["tcp_out_wire"],
         (A4, B4, "egress", "udp"): sent["udp4_out"],
         (A4, B4, "ingress", "udp"): got["udp4_in"],
         (A6, B6, "egress", "udp"): sent["udp6_out"],
@@ -302,7 +315,7 @@ def test_select_aggregates_by_cidr_feature_list_and_cap(pair, tmp_path, start_so
     sonde = start_sonde({"SONDE_CONFIG_PATH": str(cfg)})
     sonde.wait_log(r"network metrics: counting TCP and UDP flows", 5)
     sent, got = run_traffic(pair, tmp_path)
-    want = sent["tcp_out"] + sent["udp4_out"]  # egress from A4: TCP and UDP
+    want = sent["tcp_out_wire"] + sent["udp4_out"]  # egress from A4: TCP and UDP
 
     def counted():
         m = sonde.metrics()
@@ -315,9 +328,12 @@ def test_select_aggregates_by_cidr_feature_list_and_cap(pair, tmp_path, start_so
                           for _, lab, _ in series), series[:3]
     tcp = m.select("sonde_network_flow_bytes_total", src_cidr=f"10.200.{N}.0/24",
                    dst_cidr=f"{B4}/32", direction="egress", transport="tcp")
-    assert len(tcp) == 1 and within_1pct(tcp[0][2], sent["tcp_out"]), tcp
+    assert len(tcp) == 1 and within_1pct(tcp[0][2], sent["tcp_out_wire"]), tcp
     # Loopback flows (our scrapes) aggregate into the pair of empty CIDRs.
-    assert m.select("sonde_network_flow_bytes_total", src_cidr="", dst_cidr="", transport="tcp")
+    # (They reach the counters at the next flush of the flow maps.)
+    wait_until(lambda: sonde.metrics().select("sonde_network_flow_bytes_total", src_cidr="",
+                                              dst_cidr="", transport="tcp"),
+               5, interval=0.25, what="the loopback flows under the pair of empty CIDRs")
     # The cap: 2 flows at most; our traffic alone needs more.
     sonde.stop()
     capped = start_sonde({"SONDE_OPEN_PORT": str(free_port()), "SONDE_NETWORK_METRICS": "true",
