@@ -171,7 +171,7 @@ void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
 {
 	const struct proc_info *known = discovery__lookup(d, pid);
 	const struct selector *by;
-	char exe[256];
+	char exe[256] = "";
 	uint16_t port = 0;
 
 	if (known && !after_exec)
@@ -184,7 +184,8 @@ void discovery__check_pid(struct discovery *d, uint32_t pid, bool after_exec)
 		 * parent's service, whatever program it runs. */
 		if (known && known->ppid && after_exec && stdio_is_socket(pid)) {
 			log_info("pid %u exec'd %s to serve an inherited connection: still traced as "
-				 "service %s", pid, exe, known->service->name);
+				 "service %s", pid, exe[0] ? exe : "a program (gone already)",
+				 known->service->name);
 			return;
 		}
 		/* A traced process that exec'd an unselected program leaves. */

@@ -101,17 +101,15 @@ bool proc_gone(uint32_t pid)
 }
 
 /* Is descriptor 0 or 1 of @pid a socket? (readlink of /proc/PID/fd/N,
- * which names a socket "socket:[inode]".) A process already gone counts
- * as one: a short-lived handler often exits before its exec is looked at,
- * and its spans, still in the ring buffer, need it known until its exit
- * event comes. */
+ * which names a socket "socket:[inode]".) A process whose descriptors
+ * cannot be read any more counts as one: a short-lived handler has often
+ * exited (gone, or a zombie without descriptors) before its exec is looked
+ * at, and its spans, still in the ring buffer behind the exec, need it
+ * known until its exit event comes. */
 bool stdio_is_socket(uint32_t pid)
 {
 	char path[64], target[64];
-
-	snprintf(path, sizeof(path), "/proc/%u", pid);
-	if (access(path, F_OK) && errno == ENOENT)
-		return true;
+	bool readable = false;
 
 	for (int fd = 0; fd <= 1; fd++) {
 		ssize_t n;
@@ -120,8 +118,9 @@ bool stdio_is_socket(uint32_t pid)
 		n = readlink(path, target, sizeof(target) - 1);
 		if (n > 7 && !memcmp(target, "socket:", 7))
 			return true;
+		readable |= n > 0;
 	}
-	return false;
+	return !readable;
 }
 
 /* ---- listening sockets ---- */
