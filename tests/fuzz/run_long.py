@@ -26,6 +26,10 @@ WHAT = {
                 "(src/util/elf_inspect.c, libelf)",
     "fuzz_proc": "/proc text parsers: status ids/groups, environ, net/tcp lines "
                  "(src/util/proc_parse.c)",
+    "fuzz_config": "configuration files: YAML loading, option table, finish and print back "
+                   "(src/config_file.c, src/config.c)",
+    "fuzz_postgres": "PostgreSQL client-side decoder (src/decode/postgres.c, sql.c)",
+    "fuzz_mysql": "MySQL/MariaDB client-side decoder (src/decode/mysql.c, sql.c)",
 }
 
 
@@ -47,6 +51,8 @@ def seeds_of(target):
         return [str(d)]
     if target == "fuzz_http1":
         return [str(REPO / "tests" / "golden" / "http1")]
+    if target in ("fuzz_postgres", "fuzz_mysql"):
+        return [str(REPO / "tests" / "golden" / "db")]
     return []
 
 
