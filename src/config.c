@@ -516,7 +516,15 @@ int config__set(struct sonde_config *cfg, const struct config_option *opt, const
 		break;
 	case CONFIG_REGEX: {
 		regex_t re;
-		int rerr = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
+		const char *why_not;
+		int rerr;
+
+		if (config__regex_sane(value, &why_not)) {
+			snprintf(err, err_size, "'%.64s' is refused as a regular expression: %s", value,
+				 why_not);
+			return -EINVAL;
+		}
+		rerr = regcomp(&re, value, REG_EXTENDED | REG_NOSUB);
 
 		if (rerr) {
 			char why[128];
@@ -704,6 +712,54 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	if (cfg->ui_max_traces < 1) {
 		fprintf(errf, "sonde: SONDE_UI_MAX_TRACES must be at least 1\n");
 		return -EINVAL;
+	}
+	return 0;
+}
+
+int config__regex_sane(const char *re, const char **why)
+{
+	size_t len = strlen(re);
+	int run = 0, total = 0;
+	bool escaped = false;
+
+	if (len > 512) {
+		*why = "longer than 512 bytes";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = re[i];
+		bool quantifier = !escaped && (c == '*' || c == '+' || c == '?' || c == '{');
+
+		if (quantifier) {
+			if (++run > 1) {
+				*why = "stacked repetitions (like \"a++\") make it explode when compiled";
+				return -EINVAL;
+			}
+			if (++total > 32) {
+				*why = "more than 32 repetitions";
+				return -EINVAL;
+			}
+			if (c == '{') { /* {n,m} is one repetition, its bounds small */
+				unsigned long bound = 0;
+
+				while (i + 1 < len && re[i + 1] != '}') {
+					i++;
+					if (re[i] >= '0' && re[i] <= '9')
+						bound = bound * 10 + (re[i] - '0');
+					else
+						bound = 0;
+					if (bound > 100) {
+						*why = "a repetition count above 100";
+						return -EINVAL;
+					}
+				}
+				if (i + 1 < len)
+					i++;
+			}
+		} else {
+			run = 0;
+		}
+		escaped = !escaped && c == '\\';
 	}
 	return 0;
 }

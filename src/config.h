@@ -317,6 +317,15 @@ int config__finish(struct sonde_config *cfg, FILE *errf);
 void config__free(struct sonde_config *cfg);
 void selector__free(struct selector *s);
 
+/**
+ * config__regex_sane() - refuse a regular expression whose compilation
+ * could take unbounded memory or time: longer than 512 bytes, or with
+ * stacked repetitions ("a++", "(x*)+{9}"): glibc's regcomp duplicates the
+ * tree per repetition, exponentially (found by fuzzing: 2 GB for a
+ * 130-byte expression). Return: 0, or -EINVAL with @why set.
+ */
+int config__regex_sane(const char *re, const char **why);
+
 /** config__list_append() - add comma-separated items to a list option. */
 int config__list_append(struct route_patterns *l, const char *s);
 

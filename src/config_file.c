@@ -212,8 +212,13 @@ static int load_selector(struct loader *l, yaml_node_t *n, const char *key, bool
 			regex_t re;
 			int rc;
 
+			const char *why_not;
+
 			if (!scalar(v))
 				return fail(l, v, full, "expected a regular expression");
+			if (config__regex_sane(scalar(v), &why_not))
+				return fail(l, v, full, "'%.64s' is refused as a regular expression: %s",
+					    scalar(v), why_not);
 			rc = regcomp(&re, scalar(v), REG_EXTENDED | REG_NOSUB);
 			if (rc) {
 				regerror(rc, &re, err, sizeof(err));

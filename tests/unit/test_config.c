@@ -247,6 +247,28 @@ static void test_help_lists_every_variable(void **state)
 	free(md);
 }
 
+/* Regular expressions whose compilation would explode are refused; the
+ * ones users write pass. (The refused one is what fuzzing found: 2 GB.) */
+static void test_regex_sanity(void **state)
+{
+	const char *why = NULL;
+	char big[600];
+
+	assert_int_equal(config__regex_sane("java", &why), 0);
+	assert_int_equal(config__regex_sane("^/usr/(local/)?bin/(node|python3\\.[0-9]+)$", &why), 0);
+	assert_int_equal(config__regex_sane("a{2,5}b+c*", &why), 0);
+	assert_int_equal(config__regex_sane("a\\++", &why), 0); /* an escaped + then one + */
+	assert_int_equal(config__regex_sane("(j++++++++ava", &why), -EINVAL);
+	assert_non_null(strstr(why, "stacked"));
+	assert_int_equal(config__regex_sane("a*+", &why), -EINVAL);
+	assert_int_equal(config__regex_sane("a{1,2}{3}", &why), -EINVAL);
+	assert_int_equal(config__regex_sane("(a{1,1000})", &why), -EINVAL);
+	assert_non_null(strstr(why, "above 100"));
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	assert_int_equal(config__regex_sane(big, &why), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +282,7 @@ int main(void)
 		cmocka_unit_test_setup(test_nothing_selected_is_an_error, setup),
 		cmocka_unit_test_setup(test_durations, setup),
 		cmocka_unit_test_setup(test_help_lists_every_variable, setup),
+		cmocka_unit_test(test_regex_sanity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
