@@ -123,7 +123,10 @@ def test_self_metrics_over_otlp_match_prometheus(start_sonde, start_server, rece
     assert dict(build[1])["version"] == prom.label_values("sonde_build_info", "version")[0]
     assert got[build]["value"] == 1
     assert got[("sonde.export.sent", (("signal", "traces"),))]["value"] >= n
-    assert prom.sum("sonde_export_sent_total", signal="metrics") > 0
+    # The scrape above may have come before the first metrics export was
+    # acknowledged: the counter must move, soon.
+    wait_until(lambda: sonde.metrics().sum("sonde_export_sent_total", signal="metrics") > 0, 10,
+               what="sonde_export_sent_total{signal=metrics} to count an accepted export")
 
     # Their own resource: Sonde, not a traced service.
     res = got[("sonde.spans", ())]["resource"]
