@@ -11,7 +11,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
+	    -ldw -lcapstone
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -102,8 +103,30 @@ $(BUILD)/sonde: $(OBJ)
 # One unit-test executable per module, sanitizers on.
 $(BUILD)/tests/%: tests/unit/%.c $(SAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit -DGOLDEN_DIR='"$(CURDIR)/tests/golden"' $(CFLAGS) $(SAN) \
+	$(CC) $(CPPFLAGS) -Itests/unit -DGOLDEN_DIR='"$(CURDIR)/tests/golden"' $(UNIT_DEFS) $(CFLAGS) $(SAN) \
 		-o $@ $< $(SAN_OBJ) $(LDLIBS) -lcmocka
+
+# Real Go binaries for the Go binary inspection's tests (src/gobin/): the
+# TLS test program built by Debian's Go 1.19 and by Go 1.26, each once with
+# its symbols and DWARF and once stripped.
+GO_OLD   ?= /usr/lib/go-1.19/bin/go
+GO_NEW   ?= /usr/local/go/bin/go
+GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath GO111MODULE=off \
+	    GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
+GOTLS_SRC := tests/e2e/servers/gotls/main.go
+GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped)
+$(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
+$(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
+$(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
+$(BUILD)/gobin/gotls-1.26-stripped: GO := $(GO_NEW)
+$(BUILD)/gobin/gotls-%-stripped: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -ldflags='-s -w' -o $@ $<
+$(BUILD)/gobin/gotls-%: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -o $@ $<
+$(BUILD)/tests/test_gobin: $(GOBIN_FIXTURES)
+$(BUILD)/tests/test_gobin: UNIT_DEFS := -DGOBIN_DIR='"$(CURDIR)/$(BUILD)/gobin"'
 
 $(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
 	@mkdir -p $(@D)

@@ -16,10 +16,11 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev
 	protobuf-c-compiler
+	libcapstone-dev libdw-dev # Go binary inspection (src/gobin/): RETs, DWARF offsets
 	# tests: unit-test framework, fuzzer runtime, real peers and consumers
 	libcmocka-dev libclang-rt-14-dev
 	python3 python3-pytest python3-requests python3-flask
-	golang-go openjdk-17-jdk-headless nginx-light prometheus
+	golang-go golang-1.19-go binutils openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
 	openssl # the OTLP tests' TLS certificates
 	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
