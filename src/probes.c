@@ -353,6 +353,11 @@ void traced_set__mark_port(const struct traced_set *t, uint16_t port)
 		__atomic_fetch_or(&t->server_ports[port / 64], 1ULL << (port % 64), __ATOMIC_SEQ_CST);
 }
 
+struct bpf_object *probes__object(const struct probes *p)
+{
+	return p->skel->obj;
+}
+
 int probes__events_map_fd(const struct probes *p)
 {
 	return bpf_map__fd(p->skel->maps.events);
