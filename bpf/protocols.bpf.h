@@ -13,10 +13,13 @@
 #include "proto_http1.bpf.h"
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
+#include "proto_tls.bpf.h"
 
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
+	if (tls_classify(head, len))
+		return SONDE_PROTO_TLS;
 	if (http1_classify(head, len))
 		return SONDE_PROTO_HTTP1;
 	if (pg_classify(head, len))
@@ -41,6 +44,13 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 		mysql_on_data(c, a, s, n, request_dir, id);
 		break;
 	}
+}
+
+/* A protocol whose socket bytes are not framed here: TLS, whose
+ * plaintext comes from uprobes (tls.bpf.h). */
+static __always_inline bool proto_is_opaque(__u8 proto)
+{
+	return proto == SONDE_PROTO_TLS;
 }
 
 /* Bytes that a classifier needs before it may say no. */
@@ -88,7 +98,7 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 			if (!inbound)
 				client_tuple_add(c);
 		}
-		if (!held) {
+		if (!held || proto_is_opaque(proto)) {
 			c->ev.req_len = 0; /* the protocol takes the chunk as it came */
 			c->ev.req_bytes = 0;
 			return 0;

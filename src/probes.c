@@ -37,6 +37,8 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_NO_BUFFER] = "io_without_user_buffer",
 	[SONDE_CNT_PEER_LINK_LOST] = "peer_link_map_full",
 	[SONDE_CNT_TRACED_MAP_FULL] = "traced_map_full",
+	[SONDE_CNT_TLS_CONN] = "tls_connections",
+	[SONDE_CNT_TLS_NO_SOCKET] = "tls_without_socket",
 };
 
 #define MAX_LINKS 64
@@ -227,9 +229,13 @@ struct probes *probes__start(const struct sonde_config *cfg)
 			  "restricted): %s", strerror(-err));
 		goto fail;
 	}
-	bpf_object__for_each_program(prog, p->skel->obj)
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		/* uprobes (TLS libraries) are attached per process: probes_tls.c */
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+			continue;
 		if (attach(p, prog))
 			goto fail;
+	}
 	return p;
 fail:
 	probes__stop(p);
@@ -345,6 +351,11 @@ void traced_set__mark_port(const struct traced_set *t, uint16_t port)
 {
 	if (t->server_ports)
 		__atomic_fetch_or(&t->server_ports[port / 64], 1ULL << (port % 64), __ATOMIC_SEQ_CST);
+}
+
+struct bpf_object *probes__object(const struct probes *p)
+{
+	return p->skel->obj;
 }
 
 int probes__events_map_fd(const struct probes *p)

@@ -56,6 +56,10 @@ enum sonde_proto {
 	SONDE_PROTO_HTTP1 = 1,
 	SONDE_PROTO_POSTGRES = 2, /* PostgreSQL v3, client side */
 	SONDE_PROTO_MYSQL = 3,	  /* MySQL / MariaDB, client side */
+	/* A socket carrying TLS: its ciphertext is skipped, its plaintext
+	 * comes from uprobes (bpf/tls.bpf.h) into a connection of its own,
+	 * classified like socket bytes. No event carries this id. */
+	SONDE_PROTO_TLS = 4,
 	SONDE_PROTO__MAX,
 };
 
@@ -89,6 +93,9 @@ enum sonde_link_kind {
 #define SONDE_EVF_PIPELINED 1u /* a response to a request read with an earlier one */
 #define SONDE_EVF_UNFRAMED 2u  /* response head longer than the capture: its end was not framed */
 
+/* Connection flags in struct sonde_txn_event (kept for the connection's life). */
+#define SONDE_CONNF_TLS 1u /* the bytes are TLS plaintext (url.scheme https) */
+
 /* Flags in struct sonde_traced_proc. */
 #define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
 
@@ -115,6 +122,8 @@ enum sonde_counter {
 	SONDE_CNT_NO_BUFFER,	    /* socket I/O with no user buffer to read (io_uring, *mmsg) */
 	SONDE_CNT_PEER_LINK_LOST,   /* a traced client's end could not be recorded: map full */
 	SONDE_CNT_TRACED_MAP_FULL,  /* a traced process's child left untraced: traced map full */
+	SONDE_CNT_TLS_CONN,	    /* TLS connections seen (not a loss: their plaintext is followed) */
+	SONDE_CNT_TLS_NO_SOCKET,    /* TLS plaintext whose socket was not known: skipped */
 	SONDE_CNT__MAX,
 };
 
@@ -153,7 +162,7 @@ struct sonde_txn_event {
 	__u16 req_len;	   /* bytes valid in req[] */
 	__u16 resp_len;	   /* bytes valid in resp[] */
 	__u8 flags;	   /* SONDE_EVF_* */
-	__u8 _pad0;
+	__u8 conn_flags;   /* SONDE_CONNF_* */
 	__u32 error;	   /* errno of a failed connection, else 0 */
 	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
 	struct sonde_txn_ref parent; /* the transaction this one is part of */

@@ -42,7 +42,7 @@ static void read_lost(const struct sonde_runtime *rt, self_point_fn point, void 
 {
 	for (int i = 0; i < SONDE_CNT__MAX; i++) {
 		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP ||
-		    i == SONDE_CNT_INCOMPLETE)
+		    i == SONDE_CNT_INCOMPLETE || i == SONDE_CNT_TLS_CONN)
 			continue; /* not losses: metrics of their own */
 		point(arg, &kernel_counter_names[i], kernel(rt, i));
 	}
@@ -72,6 +72,11 @@ static void read_incomplete(const struct sonde_runtime *rt, self_point_fn point,
 static void read_skipped(const struct sonde_runtime *rt, self_point_fn point, void *arg)
 {
 	one(point, arg, kernel(rt, SONDE_CNT_NOT_HTTP));
+}
+
+static void read_tls_conns(const struct sonde_runtime *rt, self_point_fn point, void *arg)
+{
+	one(point, arg, kernel(rt, SONDE_CNT_TLS_CONN));
 }
 
 static void read_routes_overflow(const struct sonde_runtime *rt, self_point_fn point, void *arg)
@@ -179,6 +184,9 @@ const struct self_metric self_metrics[] = {
 	{ "sonde_connections_skipped_total", "sonde.connections.skipped",
 	  "Connections whose first bytes were not HTTP/1.", "{connection}", SELF_COUNTER, 0, { 0 },
 	  { 0 }, read_skipped },
+	{ "sonde_tls_connections_total", "sonde.tls.connections",
+	  "Connections whose first bytes were TLS: their plaintext is followed by uprobes.",
+	  "{connection}", SELF_COUNTER, 0, { 0 }, { 0 }, read_tls_conns },
 	{ "sonde_routes_overflow_total", "sonde.routes.overflow",
 	  "Spans whose route was folded into \"" ROUTE_OVERFLOW "\" by the per-service cap.",
 	  "{span}", SELF_COUNTER, 1, { "service_name" }, { "service.name" }, read_routes_overflow },
