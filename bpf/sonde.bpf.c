@@ -393,3 +393,5 @@ int BPF_PROG(on_exit_proc, struct task_struct *p)
 
 /* TLS libraries' uprobes, attached per traced process by user space. */
 #include "tls_openssl.bpf.h"
+/* Go's crypto/tls: uprobes at entry and at each RET, attached per process. */
+#include "tls_go.bpf.h"

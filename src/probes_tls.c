@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "probes_gotls.h"
 #include "util/log.h"
 
 /* The OpenSSL functions that move plaintext, entry and return. */
@@ -40,6 +41,7 @@ struct tls_target {
 	dev_t dev;
 	ino_t ino;
 	struct bpf_link *links[NHOOKS];
+	struct gotls_links *go; /* a Go executable's crypto/tls uprobes */
 };
 
 struct tls_proc {
@@ -61,6 +63,7 @@ struct exe_verdict {
 
 struct tls_probes {
 	struct bpf_program *progs[NHOOKS];
+	struct gotls *go; /* Go's crypto/tls (probes_gotls.c) */
 	int traced_fd;
 	struct tls_proc *procs;
 	int nprocs, cap;
@@ -221,9 +224,11 @@ static struct tls_proc *proc_find(struct tls_probes *t, uint32_t pid)
 
 static void proc_detach(struct tls_proc *p)
 {
-	for (int i = 0; i < p->ntargets; i++)
+	for (int i = 0; i < p->ntargets; i++) {
 		for (size_t h = 0; h < NHOOKS; h++)
 			bpf_link__destroy(p->targets[i].links[h]);
+		gotls_links__free(p->targets[i].go);
+	}
 	free(p->targets);
 	p->targets = NULL;
 	p->ntargets = 0;
@@ -272,6 +277,25 @@ static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *pa
 			 strerror(errno));
 }
 
+/* A Go executable: its crypto/tls (each file inspected once). */
+static void proc_attach_go(struct tls_probes *t, struct tls_proc *p, const char *path,
+			   const struct stat *st)
+{
+	struct gotls_links *go = gotls__attach(t->go, p->pid, path, st->st_dev, st->st_ino);
+	struct tls_target *grown;
+
+	if (!go)
+		return;
+	grown = realloc(p->targets, (p->ntargets + 1) * sizeof(*grown));
+	if (!grown) {
+		gotls_links__free(go);
+		return;
+	}
+	p->targets = grown;
+	p->targets[p->ntargets++] = (struct tls_target){ .dev = st->st_dev, .ino = st->st_ino,
+							 .go = go };
+}
+
 /*
  * The TLS files process @p maps now: each libssl, and the executable when
  * OpenSSL is linked into it. Paths are taken through /proc/PID/root, so a
@@ -315,6 +339,8 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 		return;
 	if (exe_verdict(t, file, &st, p->pid) == TLS_EXE_OPENSSL_SYMBOLS)
 		proc_attach(t, p, file, &st);
+	else
+		proc_attach_go(t, p, file, &st);
 }
 
 void tls_probes__scan(struct tls_probes *t)
@@ -380,6 +406,7 @@ struct tls_probes *tls_probes__new(struct bpf_object *obj, int traced_fd)
 	if (!t)
 		return NULL;
 	t->traced_fd = traced_fd;
+	t->go = gotls__new(obj);
 	for (size_t h = 0; h < NHOOKS; h++) {
 		t->progs[h] = bpf_object__find_program_by_name(obj, openssl_hooks[h].prog);
 		if (!t->progs[h])
@@ -395,5 +422,6 @@ void tls_probes__free(struct tls_probes *t)
 	for (int i = 0; i < t->nprocs; i++)
 		proc_detach(&t->procs[i]);
 	free(t->procs);
+	gotls__free(t->go);
 	free(t);
 }

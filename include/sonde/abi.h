@@ -99,6 +99,24 @@ enum sonde_link_kind {
 /* Flags in struct sonde_traced_proc. */
 #define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
 
+/*
+ * Go crypto/tls uprobes (bpf/tls_go.bpf.h, attached by src/probes_gotls.c):
+ * the attach cookie of each carries where, in that binary, the socket's
+ * descriptor is reached from a *tls.Conn (offsets from its DWARF or from
+ * the table of src/gobin/offsets.c) and which way the plaintext goes:
+ *   bits  0-15  tls.Conn.conn's data word (the net.Conn interface's pointer)
+ *   bits 16-31  net.TCPConn.conn.fd (the *netFD)
+ *   bits 32-47  net.netFD.pfd.Sysfd (the descriptor)
+ *   bit  48     inbound: (*Conn).Read (else Write)
+ */
+#define SONDE_GOTLS_COOKIE(conn, fd, sysfd, inbound)                                     \
+	((__u64)(__u16)(conn) | (__u64)(__u16)(fd) << 16 | (__u64)(__u16)(sysfd) << 32 | \
+	 (__u64)!!(inbound) << 48)
+#define SONDE_GOTLS_CONN(cookie) ((__u16)(cookie))
+#define SONDE_GOTLS_FD(cookie) ((__u16)((cookie) >> 16))
+#define SONDE_GOTLS_SYSFD(cookie) ((__u16)((cookie) >> 32))
+#define SONDE_GOTLS_INBOUND(cookie) ((bool)(((cookie) >> 48) & 1))
+
 /* A transaction, named across events: connection id and its number there. */
 struct sonde_txn_ref {
 	__u64 conn_id; /* unique per connection as Sonde saw it open; 0: none */

@@ -5,10 +5,14 @@
 //	gotls server PORT CERT KEY      serves /status/N (answers N) and any path
 //	                                (200, a body of ?size=N bytes, default 2)
 //	gotls client URL COUNT CAFILE   COUNT GETs of URL on one keep-alive
-//	                                connection, then prints "done"
+//	                                connection, then prints "done"; with
+//	                                GOTLS_WAIT=1, first waits for a line on
+//	                                stdin (a test's cue that it is traced);
+//	                                with GOTLS_BODY=N, POSTs of N bytes
 package main
 
 import (
+	"bufio"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -43,6 +47,10 @@ func serve(port, cert, key string) {
 }
 
 func client(url string, count int, caFile string) {
+	if os.Getenv("GOTLS_WAIT") == "1" {
+		fmt.Println("waiting")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -52,8 +60,16 @@ func client(url string, count int, caFile string) {
 	pool.AppendCertsFromPEM(pem)
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 1}}
+	body, _ := strconv.Atoi(os.Getenv("GOTLS_BODY"))
 	for i := 0; i < count; i++ {
-		resp, err := c.Get(url)
+		var resp *http.Response
+		var err error
+		if body > 0 {
+			resp, err = c.Post(url, "application/octet-stream",
+				strings.NewReader(strings.Repeat("b", body)))
+		} else {
+			resp, err = c.Get(url)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)

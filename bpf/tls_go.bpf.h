@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Go's crypto/tls as a source of TLS plaintext. Go binaries carry their
+ * own TLS, so there is no library to hook: user space (src/probes_gotls.c)
+ * finds crypto/tls.(*Conn).Read and .Write in the binary's Go symbol table
+ * (src/gobin/) and puts a uprobe on each entry and on each of their RET
+ * instructions, never a uretprobe: a uretprobe replaces the return address
+ * on the stack, and Go moves goroutine stacks (copying them as they grow),
+ * after which the return goes astray.
+ *
+ * Go's register ABI (ABIInternal, Go 1.17+ on amd64): the receiver in RAX,
+ * the slice's pointer and length in RBX and RCX; the result n in RAX at the
+ * RET; the current goroutine (g) in R14. A call in flight is keyed by its
+ * goroutine, not its thread: a goroutine blocked in Read may resume on
+ * another thread.
+ *
+ * The socket comes from the connection itself: *tls.Conn -> its net.Conn
+ * (an interface: the data word) -> *net.TCPConn -> *netFD -> pfd.Sysfd,
+ * the descriptor, then the current task's file table -> struct file ->
+ * struct socket -> struct sock. The offsets of that walk differ per binary
+ * and arrive in the attach cookie (SONDE_GOTLS_COOKIE, abi.h). From there
+ * the plaintext takes the TLS entry every TLS source uses, tls_plaintext()
+ * (tls.bpf.h). Included once, by sonde.bpf.c.
+ */
+#ifndef SONDE_TLS_GO_BPF_H
+#define SONDE_TLS_GO_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "sonde/abi.h"
+#include "maps.bpf.h"
+#include "tls.bpf.h"
+
+#define GO_S_IFMT 0170000
+#define GO_S_IFSOCK 0140000
+
+/* A (*Conn).Read or .Write in flight: its goroutine in its process. */
+struct go_tls_key {
+	__u64 g;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct go_tls_call {
+	__u64 sk;  /* struct sock * of the connection */
+	__u64 buf; /* the slice's bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SONDE_MAX_INFLIGHT);
+	__type(key, struct go_tls_key);
+	__type(value, struct go_tls_call);
+} go_tls_calls SEC(".maps");
+
+/* The struct sock behind descriptor @fd of the current process, if @fd is
+ * a socket; 0 otherwise. */
+static __always_inline __u64 fd_to_sock(__s64 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *sock;
+
+	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (!fds || bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return 0;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & GO_S_IFMT) != GO_S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(f, private_data);
+	return sock ? (__u64)BPF_CORE_READ(sock, sk) : 0;
+}
+
+/* The socket of *tls.Conn @conn (offsets in @cookie), 0 when the walk
+ * fails (a net.Conn that is not a *net.TCPConn ends on a descriptor that
+ * is not a socket, or on nothing). */
+static __always_inline __u64 go_tls_sock(__u64 conn, __u64 cookie)
+{
+	__u64 tcpconn = 0, netfd = 0;
+	__s64 fd = -1;
+
+	if (!conn ||
+	    bpf_probe_read_user(&tcpconn, sizeof(tcpconn),
+				(void *)(conn + SONDE_GOTLS_CONN(cookie))) || !tcpconn ||
+	    bpf_probe_read_user(&netfd, sizeof(netfd),
+				(void *)(tcpconn + SONDE_GOTLS_FD(cookie))) || !netfd ||
+	    bpf_probe_read_user(&fd, sizeof(fd), (void *)(netfd + SONDE_GOTLS_SYSFD(cookie))))
+		return 0;
+	return fd_to_sock(fd);
+}
+
+#if defined(__TARGET_ARCH_x86)
+/* func (c *Conn) Read(b []byte) (int, error) and Write alike: entry. */
+SEC("uprobe")
+int go_tls_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_tls_key key = { .g = ctx->r14, .tgid = id >> 32 };
+	struct go_tls_call call = { .buf = ctx->bx };
+
+	if (!is_traced(id >> 32) || !call.buf)
+		return 0;
+	call.sk = go_tls_sock(ctx->ax, bpf_get_attach_cookie(ctx));
+	if (!call.sk) {
+		counter_add(SONDE_CNT_TLS_NO_SOCKET, 1);
+		return 0;
+	}
+	bpf_map_update_elem(&go_tls_calls, &key, &call, BPF_ANY);
+	return 0;
+}
+
+/* Each RET of those functions: n in RAX. A return whose entry was not
+ * seen (the call began before the uprobes) finds nothing. */
+SEC("uprobe")
+int go_tls_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_tls_key key = { .g = ctx->r14, .tgid = id >> 32 };
+	struct go_tls_call *p = bpf_map_lookup_elem(&go_tls_calls, &key), call;
+	long n = (long)ctx->ax;
+
+	if (!p)
+		return 0;
+	call = *p;
+	bpf_map_delete_elem(&go_tls_calls, &key);
+	if (n <= 0 || n > 0x7fffffff)
+		return 0;
+	tls_plaintext(call.sk, call.buf, (__u32)n, SONDE_GOTLS_INBOUND(bpf_get_attach_cookie(ctx)),
+		      id);
+	return 0;
+}
+#endif /* __TARGET_ARCH_x86 */
+
+#endif /* SONDE_TLS_GO_BPF_H */
