@@ -189,7 +189,7 @@ fuzz-long: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	/usr/bin/python3 tests/fuzz/run_long.py --build $(BUILD)/fuzz --seconds $(FUZZ_LONG_SECONDS) \
 		--runs $(FUZZ_LONG_RUNS) --report docs/fuzzing.md $(FUZZ_TARGETS)
 
-e2e-test: $(BUILD)/sonde
+e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES)
 	/usr/bin/python3 -m pytest -v tests/e2e
 
 # The README's configuration table is generated from the option table.

@@ -10,9 +10,10 @@
  *
  * Go's register ABI (ABIInternal, Go 1.17+ on amd64): the receiver in RAX,
  * the slice's pointer and length in RBX and RCX; the result n in RAX at the
- * RET; the current goroutine (g) in R14. A call in flight is keyed by its
+ * RET; the current goroutine (g) in R14. A Read in flight is keyed by its
  * goroutine, not its thread: a goroutine blocked in Read may resume on
- * another thread.
+ * another thread. Writes are taken at their entry (below): only Read's
+ * RETs carry uprobes.
  *
  * The socket comes from the connection itself: *tls.Conn -> its net.Conn
  * (an interface: the data word) -> *net.TCPConn -> *netFD -> pfd.Sysfd,
@@ -93,27 +94,41 @@ static __always_inline __u64 go_tls_sock(__u64 conn, __u64 cookie)
 }
 
 #if defined(__TARGET_ARCH_x86)
-/* func (c *Conn) Read(b []byte) (int, error) and Write alike: entry. */
+/*
+ * func (c *Conn) Read(b []byte) (int, error) and Write alike: entry.
+ * A Write's plaintext is taken here, whole (Go's Write sends all of b or
+ * fails the connection): at its return it could come after the peer's
+ * answer, read by another goroutine on another CPU, and the transaction
+ * would see a response before its request. A Read's bytes exist only at
+ * its return: the call is remembered for it.
+ */
 SEC("uprobe")
 int go_tls_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = bpf_get_current_pid_tgid(), cookie;
 	struct go_tls_key key = { .g = ctx->r14, .tgid = id >> 32 };
 	struct go_tls_call call = { .buf = ctx->bx };
+	__u64 len = ctx->cx;
 
-	if (!is_traced(id >> 32) || !call.buf)
+	if (!is_traced(id >> 32) || !call.buf || !len)
 		return 0;
-	call.sk = go_tls_sock(ctx->ax, bpf_get_attach_cookie(ctx));
+	cookie = bpf_get_attach_cookie(ctx);
+	call.sk = go_tls_sock(ctx->ax, cookie);
 	if (!call.sk) {
 		counter_add(SONDE_CNT_TLS_NO_SOCKET, 1);
+		return 0;
+	}
+	if (!SONDE_GOTLS_INBOUND(cookie)) {
+		if (len <= 0x7fffffff)
+			tls_plaintext(call.sk, call.buf, (__u32)len, false, id);
 		return 0;
 	}
 	bpf_map_update_elem(&go_tls_calls, &key, &call, BPF_ANY);
 	return 0;
 }
 
-/* Each RET of those functions: n in RAX. A return whose entry was not
- * seen (the call began before the uprobes) finds nothing. */
+/* Each RET of (*Conn).Read: n in RAX. A return whose entry was not seen
+ * (the call began before the uprobes) finds nothing. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
@@ -128,8 +143,7 @@ int go_tls_return(struct pt_regs *ctx)
 	bpf_map_delete_elem(&go_tls_calls, &key);
 	if (n <= 0 || n > 0x7fffffff)
 		return 0;
-	tls_plaintext(call.sk, call.buf, (__u32)n, SONDE_GOTLS_INBOUND(bpf_get_attach_cookie(ctx)),
-		      id);
+	tls_plaintext(call.sk, call.buf, (__u32)n, true, id);
 	return 0;
 }
 #endif /* __TARGET_ARCH_x86 */

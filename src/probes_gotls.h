@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Go crypto/tls uprobes for one traced process (the programs are
- * bpf/tls_go.bpf.h): on the entry and on every RET of
- * crypto/tls.(*Conn).Read and .Write of its executable, found by the Go
+ * bpf/tls_go.bpf.h): on the entries of crypto/tls.(*Conn).Read and .Write
+ * of its executable and on every RET of Read, found by the Go
  * binary inspection (src/gobin/), with the process's pid so that only it
  * traps. Driven by the TLS uprobes' per-process scan (src/probes_tls.c),
  * which keeps the links with the process and drops them when it goes.
