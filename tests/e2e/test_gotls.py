@@ -100,7 +100,7 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
         server = _start_server(server_exe, port, certs, log)
     try:
         sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-(srv|cli)$",
-                             "SONDE_TRACE_PRINTER": "json"}, prom=False)
+                             "SONDE_TRACE_PRINTER": "json"})
         sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15,
                        "the server's Go TLS uprobes")
         stripped_line = sonde.wait_log(r"gotls: /proc/%d/exe \((go[0-9.]+)\).*offsets from "
@@ -164,6 +164,36 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
         others = [s for s in sonde.snapshot() if s.get("pid") in (server.pid, cpid, ppid)
                   and s.get("path") not in ("/hello", "/status/201")]
         assert others == []
+        # Every byte reached a socket, every transaction decoded; 2 TLS
+        # connections, each seen from both of its traced ends.
+        m = sonde.metrics()
+        for reason in ("tls_without_socket", "undecodable", "conn_map_full"):
+            assert m.sum("sonde_events_lost_total", reason=reason) == 0, reason
+        assert m.sum("sonde_tls_connections_total") == 4
+
+        # A handshake that fails (the client does not trust the server's
+        # certificate): no span, no harm; the server still answers after.
+        other_ca = tmp_path / "other-ca"
+        other_ca.mkdir()
+        res = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             str(other_ca / "key.pem"), "-out", str(other_ca / "cert.pem"), "-days", "1",
+             "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+            capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        bad = subprocess.Popen([str(client_exe), "client", f"https://127.0.0.1:{port}/bad", "1",
+                                str(other_ca / "cert.pem")], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={"PATH": "/usr/bin:/bin", "GOTLS_WAIT": "1"})
+        _register(bad)
+        assert bad.stdout.readline().strip() == "waiting"
+        sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {bad.pid}\b", 15)
+        _, err = bad.communicate("go\n", timeout=60)
+        assert bad.returncode == 2 and "certificate" in err, err
+        vpid, _ = _run_client(client_exe, f"https://127.0.0.1:{port}/after", 1, certs, sonde)
+        both(vpid, "/after", 1)
+        assert [s for s in sonde.snapshot() if s.get("path") == "/bad"
+                or s.get("pid") == bad.pid] == []
     finally:
         kill_process_group(server)
 
