@@ -63,6 +63,10 @@ static void test_sonde_object_loads(void **state)
 	assert_true(uprobes >= 8);
 	assert_non_null(bpf_object__find_program_by_name(skel->obj, "ssl_read_enter"));
 	assert_non_null(bpf_object__find_program_by_name(skel->obj, "ssl_write_ex_return"));
+	/* Go's crypto/tls: entries and RETs (src/probes_gotls.c). */
+	assert_true(uprobes >= 10);
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "go_tls_enter"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "go_tls_return"));
 	/* Socket I/O (two socket-layer tracepoints), TCP state changes
 	 * (connect, passive open, listen, close); exec, fork and exit for
 	 * discovery. No syscall is hooked: nothing every syscall pays. */

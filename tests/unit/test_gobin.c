@@ -394,13 +394,37 @@ static void test_damaged(void **state)
 	free(img);
 }
 
+/* The fuzz target's seed (tests/fuzz/make_gobin_seed.py) is read as meant:
+ * every structure in it reaches the fuzzer. */
+static void test_fuzz_seed(void **state)
+{
+	struct gobin *g;
+	struct gobin_func f;
+	uint32_t ret = 99;
+	char buf[32];
+	uint64_t off;
+
+	assert_int_equal(gobin__open(GOLDEN_DIR "/../fuzz/seeds/fuzz_gobin/tiny_go", &g), 0);
+	assert_string_equal(gobin__version(g), "go1.26.8");
+	assert_string_equal(gobin__main_path(g), "command-line-arguments");
+	assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)), 0);
+	assert_int_equal(gobin__find_func(g, "main.main", &f), 0);
+	assert_int_equal(f.size, 1);
+	assert_int_equal(gobin__func_returns(g, &f, &ret, 1), 1);
+	assert_int_equal(ret, 0);
+	assert_true(gobin__has_dwarf(g));
+	assert_int_equal(gobin__dwarf_offset(g, "FD", "Sysfd", &off), 0);
+	assert_int_equal(off, 16);
+	gobin__close(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version),	    cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_file_offset), cmocka_unit_test(test_returns),
 		cmocka_unit_test(test_offsets),	    cmocka_unit_test(test_not_go),
-		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
