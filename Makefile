@@ -143,7 +143,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
-$(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/returns.c
+$(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
 $(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw -lcapstone
 $(BUILD)/fuzz/fuzz_config: src/config.c src/config_file.c src/model/metrics.c src/model/netflow.c \
 		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c

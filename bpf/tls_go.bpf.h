@@ -35,6 +35,9 @@
 
 #define GO_S_IFMT 0170000
 #define GO_S_IFSOCK 0140000
+/* x86 EFLAGS: a JBE jumps when CF or ZF is set. */
+#define GO_EFLAGS_CF 0x1
+#define GO_EFLAGS_ZF 0x40
 
 /* A (*Conn).Read or .Write in flight: its goroutine in its process. */
 struct go_tls_key {
@@ -101,18 +104,24 @@ static __always_inline __u64 go_tls_sock(__u64 conn, __u64 cookie)
  * answer, read by another goroutine on another CPU, and the transaction
  * would see a response before its request. A Read's bytes exist only at
  * its return: the call is remembered for it.
+ *
+ * The uprobe sits on the JBE of the prologue's stack check when user space
+ * found it (a conditional jump the kernel emulates: one trap, where the
+ * entry's CMP is single-stepped, a second one); when that JBE jumps, the
+ * stack grows and the call starts over: seen then.
  */
 SEC("uprobe")
 int go_tls_enter(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid(), cookie;
+	__u64 id = bpf_get_current_pid_tgid(), cookie = bpf_get_attach_cookie(ctx);
 	struct go_tls_key key = { .g = ctx->r14, .tgid = id >> 32 };
 	struct go_tls_call call = { .buf = ctx->bx };
 	__u64 len = ctx->cx;
 
+	if (SONDE_GOTLS_IS_AT_JBE(cookie) && (ctx->flags & (GO_EFLAGS_CF | GO_EFLAGS_ZF)))
+		return 0;
 	if (!is_traced(id >> 32) || !call.buf || !len)
 		return 0;
-	cookie = bpf_get_attach_cookie(ctx);
 	call.sk = go_tls_sock(ctx->ax, cookie);
 	if (!call.sk) {
 		counter_add(SONDE_CNT_TLS_NO_SOCKET, 1);

@@ -30,7 +30,8 @@ static const struct {
 #define NFUNCS (sizeof(hooked) / sizeof(hooked[0]))
 
 struct gotls_fn {
-	uint64_t entry; /* file offset */
+	uint64_t entry;	 /* file offset */
+	uint32_t enter;	 /* the entry uprobe's offset from it: the stack check's JBE, or 0 */
 	uint64_t cookie;
 	int nrets;
 	uint32_t rets[GOTLS_MAX_RETS]; /* from the entry */
@@ -138,6 +139,8 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 			goto out;
 		}
 		fn->entry = f.file_offset;
+		if (gobin__func_stack_check(g, &f, &fn->enter))
+			fn->enter = 0; /* an unknown prologue: the entry, single-stepped */
 		fn->nrets = 0;
 		if (!hooked[i].inbound)
 			continue; /* a Write is taken whole at its entry (bpf/tls_go.bpf.h) */
@@ -158,10 +161,12 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		goto out;
 	}
 	for (size_t i = 0; i < NFUNCS; i++)
-		plan->fns[i].cookie = SONDE_GOTLS_COOKIE(conn, fd, sysfd, hooked[i].inbound);
+		plan->fns[i].cookie = SONDE_GOTLS_COOKIE(conn, fd, sysfd, hooked[i].inbound) |
+				      (plan->fns[i].enter ? SONDE_GOTLS_AT_JBE : 0);
 	plan->ok = true;
-	log_info("gotls: %s (%s): Read with %d RETs, struct offsets from %s", path, ver,
-		 plan->fns[0].nrets,
+	log_info("gotls: %s (%s): Read with %d RETs, entries %s, struct offsets from %s", path,
+		 ver, plan->fns[0].nrets,
+		 plan->fns[0].enter && plan->fns[1].enter ? "at the stack check" : "at the entry",
 		 dwarf ? "DWARF" : "the table for its Go version");
 out:
 	gobin__close(g);
@@ -219,7 +224,7 @@ struct gotls_links *gotls__attach(struct gotls *t, uint32_t pid, const char *pat
 		for (int r = 0; r < fn->nrets; r++)
 			if (!attach_one(l, t->ret, pid, path, fn->entry + fn->rets[r], fn->cookie))
 				goto fail;
-		if (!attach_one(l, t->enter, pid, path, fn->entry, fn->cookie))
+		if (!attach_one(l, t->enter, pid, path, fn->entry + fn->enter, fn->cookie))
 			goto fail;
 	}
 	log_info("gotls: %d uprobes on %s in process %u", l->n, path, pid);

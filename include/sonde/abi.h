@@ -108,14 +108,18 @@ enum sonde_link_kind {
  *   bits 16-31  net.TCPConn.conn.fd (the *netFD)
  *   bits 32-47  net.netFD.pfd.Sysfd (the descriptor)
  *   bit  48     inbound: (*Conn).Read (else Write)
+ *   bit  49     the uprobe is on the prologue's stack-check JBE, not the entry
+ *               (gobin__func_stack_check): a taken branch restarts the call
  */
 #define SONDE_GOTLS_COOKIE(conn, fd, sysfd, inbound)                                     \
 	((__u64)(__u16)(conn) | (__u64)(__u16)(fd) << 16 | (__u64)(__u16)(sysfd) << 32 | \
 	 (__u64)!!(inbound) << 48)
+#define SONDE_GOTLS_AT_JBE (1ULL << 49)
 #define SONDE_GOTLS_CONN(cookie) ((__u16)(cookie))
 #define SONDE_GOTLS_FD(cookie) ((__u16)((cookie) >> 16))
 #define SONDE_GOTLS_SYSFD(cookie) ((__u16)((cookie) >> 32))
 #define SONDE_GOTLS_INBOUND(cookie) ((bool)(((cookie) >> 48) & 1))
+#define SONDE_GOTLS_IS_AT_JBE(cookie) ((bool)(((cookie) >> 49) & 1))
 
 /* A transaction, named across events: connection id and its number there. */
 struct sonde_txn_ref {

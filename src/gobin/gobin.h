@@ -8,7 +8,9 @@
  *     Go symbol table (.gopclntab), which stripping (-ldflags=-s -w) keeps,
  *   - the offsets of a function's RET instructions (capstone), where
  *     Sonde puts uprobes instead of uretprobes: a uretprobe rewrites the
- *     return address on the stack, and Go moves goroutine stacks,
+ *     return address on the stack, and Go moves goroutine stacks; and of
+ *     the branch of its stack-bound check, a cheaper place for an entry
+ *     uprobe,
  *   - struct field offsets from DWARF (libdw) when the binary has it, else
  *     from a table of known offsets per Go version (gobin_offsets.c).
  *
@@ -104,6 +106,18 @@ int gobin__find_func(const struct gobin *g, const char *name, struct gobin_func 
  */
 int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint32_t *offsets,
 			size_t max);
+
+/**
+ * gobin__func_stack_check() - the offset from @fn's entry of the JBE that
+ * ends Go's stack-bound check (x86-64): an instruction the kernel emulates
+ * for a uprobe (a conditional jump: one trap), where the entry's cmp is
+ * single-stepped (two), with the arguments still in their registers. When
+ * it jumps (the flags say below-or-equal), the stack grows and the function
+ * starts over: a uprobe there sees each call once by ignoring that case.
+ * Return: 0 and *@off; -ENOENT when the prologue is not the expected one
+ * (a function without a stack check, or an unknown compiler's).
+ */
+int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, uint32_t *off);
 
 /** gobin__has_dwarf() - the binary carries DWARF that libdw reads. */
 bool gobin__has_dwarf(const struct gobin *g);

@@ -107,6 +107,34 @@ static int objdump_rets(const char *path, const struct gobin_func *fn, uint32_t 
 	return n;
 }
 
+/* GNU objdump's view of [@start, @start + 32): is the instruction at @at a
+ * jbe, preceded by a compare with the stack bound 0x10(%r14)? */
+static bool objdump_stack_check(const char *path, uint64_t start, uint64_t at)
+{
+	char cmd[1024], line[512];
+	bool compared = false, jbe = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
+		 (unsigned long long)start, (unsigned long long)(start + 32), path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a;
+		char mnem[32];
+
+		if (sscanf(line, " %llx:\t%31s", &a, mnem) != 2)
+			continue;
+		if (a < at && !strcmp(mnem, "cmp") && strstr(line, "0x10(%r14)"))
+			compared = true;
+		if (a == at)
+			jbe = !strcmp(mnem, "jbe");
+	}
+	assert_int_equal(pclose(p), 0);
+	return compared && jbe;
+}
+
 static void test_version(void **state)
 {
 	for (size_t i = 0; i < 2; i++) {
@@ -237,6 +265,12 @@ static void test_returns(void **state)
 				assert_int_equal(gobin__func_returns(g, &f, ours, 1), n);
 				assert_int_equal(ours[0], theirs[0]);
 				assert_int_equal(gobin__func_returns(g, &f, NULL, 0), n);
+				/* The stack check's branch, where objdump sees it. */
+				uint32_t jbe = 0;
+
+				assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+				assert_true(jbe >= 4 && jbe < 32);
+				assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
 			}
 			gobin__close(g);
 		}
@@ -412,6 +446,7 @@ static void test_fuzz_seed(void **state)
 	assert_int_equal(f.size, 1);
 	assert_int_equal(gobin__func_returns(g, &f, &ret, 1), 1);
 	assert_int_equal(ret, 0);
+	assert_int_equal(gobin__func_stack_check(g, &f, &ret), -ENOENT); /* no prologue */
 	assert_true(gobin__has_dwarf(g));
 	assert_int_equal(gobin__dwarf_offset(g, "FD", "Sysfd", &off), 0);
 	assert_int_equal(off, 16);
