@@ -125,6 +125,12 @@ $(BUILD)/gobin/gotls-%-stripped: $(GOTLS_SRC)
 $(BUILD)/gobin/gotls-%: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO) build -o $@ $<
+# For the end-to-end test of uprobes on RETs: every Go function call moves
+# its goroutine's stack (the runtime's own test hook, Go 1.19+).
+$(BUILD)/gobin/gotls-1.26-stackmove: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO_NEW) build -ldflags='-s -w' \
+		-gcflags=all=-d=maymorestack=runtime.mayMoreStackMove -o $@ $<
 $(BUILD)/tests/test_gobin: $(GOBIN_FIXTURES)
 $(BUILD)/tests/test_gobin: UNIT_DEFS := -DGOBIN_DIR='"$(CURDIR)/$(BUILD)/gobin"'
 
@@ -191,7 +197,7 @@ fuzz-long: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	/usr/bin/python3 tests/fuzz/run_long.py --build $(BUILD)/fuzz --seconds $(FUZZ_LONG_SECONDS) \
 		--runs $(FUZZ_LONG_RUNS) --report docs/fuzzing.md $(FUZZ_TARGETS)
 
-e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES)
+e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES) $(BUILD)/gobin/gotls-1.26-stackmove
 	/usr/bin/python3 -m pytest -v tests/e2e
 
 # The README's configuration table is generated from the option table.

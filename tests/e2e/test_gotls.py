@@ -214,3 +214,40 @@ def test_go_https_untraced(gotls_bins, certs, tmp_path, start_sonde):
         assert "gotls:" not in sonde.log_text(last=500)
     finally:
         kill_process_group(server)
+
+
+def test_go_https_stacks_moving(gotls_bins, certs, tmp_path, start_sonde):
+    """Server and client built so that every Go function call moves its
+    goroutine's stack (the runtime's maymorestack=mayMoreStackMove test
+    hook): the plaintext is still right, which a uretprobe's rewritten
+    return address on a moved stack would not allow (why RETs are probed)."""
+    res = subprocess.run(["make", "-s", "build/gobin/gotls-1.26-stackmove"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    exe = gotls_bins / "gotls-1.26-stackmove"
+    server_exe = _copy(exe, tmp_path / "gotls-srv")
+    client_exe = _copy(exe, tmp_path / "gotls-cli")
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(server_exe, port, certs, log)
+    try:
+        sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-(srv|cli)$",
+                             "SONDE_TRACE_PRINTER": "json"}, prom=False)
+        sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15)
+        n = 20
+        cpid, out = _run_client(client_exe, f"https://127.0.0.1:{port}/moving?size=3000", n,
+                                certs, sonde)
+        assert out.split()[:2] == ["200", "3000"]
+        wait_until(lambda: len(_spans_of(sonde, server.pid, "/moving")) >= n
+                   and len(_spans_of(sonde, cpid, "/moving")) >= n, SPAN_WAIT,
+                   what=f"{n} server and client spans")
+        time.sleep(1.5)
+        srv = _spans_of(sonde, server.pid, "/moving")
+        cli = _spans_of(sonde, cpid, "/moving")
+        assert len(srv) == n and len(cli) == n
+        for s in srv + cli:
+            assert (s["method"], s["status"], s["response_size"], s["scheme"]) == \
+                ("GET", 200, 3000, "https"), s
+        assert {s["parent_span_id"] for s in srv} == {c["span_id"] for c in cli}
+    finally:
+        kill_process_group(server)
