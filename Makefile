@@ -114,7 +114,8 @@ GO_NEW   ?= /usr/local/go/bin/go
 GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath GO111MODULE=off \
 	    GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
 GOTLS_SRC := tests/e2e/servers/gotls/main.go
-GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped)
+GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
+		  $(BUILD)/gobin/gotls-1.26-stackmove
 $(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
@@ -125,8 +126,8 @@ $(BUILD)/gobin/gotls-%-stripped: $(GOTLS_SRC)
 $(BUILD)/gobin/gotls-%: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO) build -o $@ $<
-# For the end-to-end test of uprobes on RETs: every Go function call moves
-# its goroutine's stack (the runtime's own test hook, Go 1.19+).
+# And one where every Go function call moves its goroutine's stack (the
+# runtime's own test hook, Go 1.19+): uprobes on RETs, restarted prologues.
 $(BUILD)/gobin/gotls-1.26-stackmove: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO_NEW) build -ldflags='-s -w' \
@@ -197,7 +198,7 @@ fuzz-long: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	/usr/bin/python3 tests/fuzz/run_long.py --build $(BUILD)/fuzz --seconds $(FUZZ_LONG_SECONDS) \
 		--runs $(FUZZ_LONG_RUNS) --report docs/fuzzing.md $(FUZZ_TARGETS)
 
-e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES) $(BUILD)/gobin/gotls-1.26-stackmove
+e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES)
 	/usr/bin/python3 -m pytest -v tests/e2e
 
 # The README's configuration table is generated from the option table.

@@ -6,6 +6,7 @@
 #include <capstone/capstone.h>
 #include <errno.h>
 #include <gelf.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Go pads between functions with INT3 (cmd/link, amd64's function
@@ -74,16 +75,35 @@ int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint
 	return n;
 }
 
+/* A call at the top of the prologue to the runtime's maymorestack test
+ * hook (a build with -gcflags=-d=maymorestack=runtime.mayMoreStack...). */
+static bool calls_maymorestack(const struct gobin *g, const cs_insn *insn)
+{
+	struct gobin_func hook;
+	char name[64];
+	unsigned long long target;
+	char *end;
+
+	target = strtoull(insn->op_str, &end, 16);
+	return *end == 0 && gobin__func_at(g, target, name, sizeof(name), &hook) == 0 &&
+	       !strncmp(name, "runtime.mayMoreStack", 20);
+}
+
 /*
  * Go's amd64 prologue (cmd/internal/obj/x86/obj6.go, stacksplit) compares
  * the stack pointer, or for a larger frame SP minus the frame in R12, with
  * the goroutine's stack bound at 16(R14), then JBE (JLS) to morestack,
- * which grows the stack and restarts the function. Recognised: up to three
- * instructions that are a CMP or write R12 only (LEA, MOV, SUB into R12),
- * then JBE. The argument registers are untouched up to there.
+ * which grows the stack and jumps back to the compare. Recognised: a CMP
+ * with 16(R14) after instructions that write R12 only (LEA, MOV, SUB into
+ * R12), then JBE. The argument registers are untouched up to there. A
+ * build with Go's maymorestack test hook (which the end-to-end tests use
+ * to move stacks at every call) first spills the argument registers to
+ * the caller's frame, calls the hook and reloads them: that is accepted
+ * too, the registers being the arguments again at the JBE.
  */
 int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, uint32_t *off)
 {
+	enum { SPILLS, RELOADS, CHECK } phase = SPILLS;
 	const uint8_t *code = func_code(g, fn);
 	uint64_t addr = fn->addr;
 	size_t left = fn->size;
@@ -96,7 +116,7 @@ int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, 
 		return g->machine != EM_X86_64 ? -ENOTSUP : -EINVAL;
 	if (disasm_open(&cs, &insn))
 		return -ENOMEM;
-	for (int i = 0; i < 4 && left && cs_disasm_iter(cs, &code, &left, &addr, insn); i++) {
+	for (int i = 0; i < 24 && left && cs_disasm_iter(cs, &code, &left, &addr, insn); i++) {
 		if (insn->id == X86_INS_JBE) {
 			if (compared) {
 				*off = (uint32_t)(insn->address - fn->addr);
@@ -106,10 +126,23 @@ int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, 
 		}
 		if (insn->id == X86_INS_CMP && strstr(insn->op_str, "[r14 + 0x10]")) {
 			compared = true;
+			phase = CHECK;
 			continue;
 		}
 		if ((insn->id == X86_INS_LEA || insn->id == X86_INS_MOV || insn->id == X86_INS_SUB) &&
-		    !strncmp(insn->op_str, "r12,", 4))
+		    !strncmp(insn->op_str, "r12,", 4)) {
+			phase = CHECK;
+			continue;
+		}
+		if (phase == SPILLS && insn->id == X86_INS_MOV &&
+		    !strncmp(insn->op_str, "qword ptr [rsp + ", 17))
+			continue;
+		if (phase == SPILLS && insn->id == X86_INS_CALL && calls_maymorestack(g, insn)) {
+			phase = RELOADS;
+			continue;
+		}
+		if (phase == RELOADS && insn->id == X86_INS_MOV &&
+		    strstr(insn->op_str, ", qword ptr [rsp + "))
 			continue;
 		break;
 	}

@@ -284,37 +284,91 @@ static bool name_is(const struct gobin *g, uint64_t off, const char *name, size_
 	       !memcmp(g->pclntab.data + off, name, len) && g->pclntab.data[off + len] == 0;
 }
 
+/* Function @i of the table: its entry and end (offsets from the text's
+ * start) and where its name is in the table. */
+static int func_row(const struct gobin *g, const struct pcln *h, uint64_t i, uint64_t *entry,
+		    uint64_t *next, uint64_t *name)
+{
+	const uint8_t *d = g->pclntab.data, *ft = d + h->pcln + i * 8;
+	uint64_t f = h->pcln + le(ft + 4, 4);
+	int32_t name_off;
+
+	*entry = le(ft, 4);
+	*next = le(ft + 8, 4);
+	if (f >= g->pclntab.size || g->pclntab.size - f < 8)
+		return -EINVAL;
+	name_off = (int32_t)le(d + f + 4, 4);
+	*name = name_off < 0 ? UINT64_MAX : h->funcname + (uint64_t)name_off;
+	return 0;
+}
+
+/* @fn from a row: in .text, or -EINVAL. */
+static int func_fill(const struct gobin *g, const struct pcln *h, uint64_t entry, uint64_t next,
+		     struct gobin_func *fn)
+{
+	if (next <= entry || !g->text.data)
+		return -EINVAL;
+	fn->addr = h->text_start + entry;
+	fn->size = next - entry;
+	if (fn->addr < g->text.addr || fn->addr - g->text.addr > g->text.size ||
+	    fn->size > g->text.size - (fn->addr - g->text.addr))
+		return -EINVAL;
+	fn->file_offset = fn->addr - g->text.addr + g->text.offset;
+	return 0;
+}
+
 int gobin__find_func(const struct gobin *g, const char *name, struct gobin_func *fn)
 {
-	const uint8_t *d = g->pclntab.data;
 	size_t len = strlen(name);
 	struct pcln h;
 	int err;
 
-	if (!d)
+	if (!g->pclntab.data)
 		return -ENOENT;
 	err = pcln_header(g, &h);
 	if (err)
 		return err;
 	for (uint64_t i = 0; i < h.nfunc; i++) {
-		const uint8_t *ft = d + h.pcln + i * 8;
-		uint64_t entry = le(ft, 4), next = le(ft + 8, 4), f = h.pcln + le(ft + 4, 4);
-		int32_t name_off;
+		uint64_t entry, next, name_at;
 
-		if (f >= g->pclntab.size || g->pclntab.size - f < 8)
+		if (func_row(g, &h, i, &entry, &next, &name_at))
 			return -EINVAL;
-		name_off = (int32_t)le(d + f + 4, 4);
-		if (name_off < 0 || !name_is(g, h.funcname + (uint64_t)name_off, name, len))
+		if (name_is(g, name_at, name, len))
+			return func_fill(g, &h, entry, next, fn);
+	}
+	return -ENOENT;
+}
+
+int gobin__func_at(const struct gobin *g, uint64_t addr, char *name, size_t size,
+		   struct gobin_func *fn)
+{
+	struct pcln h;
+	int err;
+
+	if (!g->pclntab.data)
+		return -ENOENT;
+	err = pcln_header(g, &h);
+	if (err)
+		return err;
+	if (addr < h.text_start)
+		return -ENOENT;
+	for (uint64_t i = 0; i < h.nfunc; i++) {
+		uint64_t entry, next, name_at;
+
+		if (func_row(g, &h, i, &entry, &next, &name_at))
+			return -EINVAL;
+		if (addr - h.text_start < entry || addr - h.text_start >= next)
 			continue;
-		if (next <= entry || !g->text.data)
+		if (name_at >= g->pclntab.size)
 			return -EINVAL;
-		fn->addr = h.text_start + entry;
-		fn->size = next - entry;
-		if (fn->addr < g->text.addr || fn->addr - g->text.addr > g->text.size ||
-		    fn->size > g->text.size - (fn->addr - g->text.addr))
-			return -EINVAL;
-		fn->file_offset = fn->addr - g->text.addr + g->text.offset;
-		return 0;
+		if (size) {
+			size_t n = strnlen((const char *)g->pclntab.data + name_at,
+					   g->pclntab.size - name_at);
+
+			snprintf(name, size, "%.*s", (int)n,
+				 (const char *)g->pclntab.data + name_at);
+		}
+		return func_fill(g, &h, entry, next, fn);
 	}
 	return -ENOENT;
 }

@@ -95,6 +95,14 @@ bool gobin__register_abi(const struct gobin *g);
 int gobin__find_func(const struct gobin *g, const char *name, struct gobin_func *fn);
 
 /**
+ * gobin__func_at() - the function whose code holds address @addr: its name
+ * copied into @name (cut to @size) and *@fn.
+ * Return: 0; -ENOENT when no function holds it; as gobin__find_func().
+ */
+int gobin__func_at(const struct gobin *g, uint64_t addr, char *name, size_t size,
+		   struct gobin_func *fn);
+
+/**
  * gobin__func_returns() - the offsets from @fn's entry of its RET
  * instructions, found by disassembling it (x86-64), in address order.
  * Disassembly must account for every byte up to the function's trailing

@@ -107,7 +107,7 @@ static int objdump_rets(const char *path, const struct gobin_func *fn, uint32_t 
 	return n;
 }
 
-/* GNU objdump's view of [@start, @start + 32): is the instruction at @at a
+/* GNU objdump's view of [@start, @at]: is the instruction at @at a
  * jbe, preceded by a compare with the stack bound 0x10(%r14)? */
 static bool objdump_stack_check(const char *path, uint64_t start, uint64_t at)
 {
@@ -117,7 +117,7 @@ static bool objdump_stack_check(const char *path, uint64_t start, uint64_t at)
 
 	snprintf(cmd, sizeof(cmd),
 		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
-		 (unsigned long long)start, (unsigned long long)(start + 32), path);
+		 (unsigned long long)start, (unsigned long long)(at + 8), path);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (fgets(line, sizeof(line), p)) {
@@ -215,6 +215,51 @@ static void test_functions(void **state)
 		gobin__close(g);
 		gobin__close(s);
 	}
+}
+
+/* From an address back to its function, as the symbol table says. */
+static void test_func_at(void **state)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *s = open_fixture(versions[i], true);
+		struct gobin_func f, at;
+		char name[64];
+
+		assert_int_equal(gobin__find_func(s, READ_FN, &f), 0);
+		assert_int_equal(gobin__func_at(s, f.addr + f.size / 2, name, sizeof(name), &at), 0);
+		assert_string_equal(name, READ_FN);
+		assert_int_equal(at.addr, f.addr);
+		assert_int_equal(at.size, f.size);
+		assert_int_equal(gobin__func_at(s, f.addr + f.size, name, sizeof(name), &at), 0);
+		assert_string_not_equal(name, READ_FN); /* the next one */
+		assert_int_equal(at.addr, f.addr + f.size);
+		assert_int_equal(gobin__func_at(s, f.addr, name, 4, &at), 0);
+		assert_string_equal(name, "cry"); /* cut */
+		assert_int_equal(gobin__func_at(s, 0x1000, name, sizeof(name), &at), -ENOENT);
+		assert_int_equal(gobin__func_at(s, UINT64_MAX, name, sizeof(name), &at), -ENOENT);
+		gobin__close(s);
+	}
+}
+
+/* A build whose every call moves its stack (Go's maymorestack test hook):
+ * the prologue spills, calls the hook and reloads before the stack check. */
+static void test_stack_check_hooked(void **state)
+{
+	static const char path[] = GOBIN_DIR "/gotls-1.26-stackmove";
+	static const char *const names[] = { READ_FN, WRITE_FN };
+	struct gobin *g;
+
+	assert_int_equal(gobin__open(path, &g), 0);
+	for (size_t k = 0; k < 2; k++) {
+		struct gobin_func f;
+		uint32_t jbe = 0;
+
+		assert_int_equal(gobin__find_func(g, names[k], &f), 0);
+		assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+		assert_true(jbe > 32 && jbe < 96); /* past 4 spills, the call, 4 reloads */
+		assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+	}
+	gobin__close(g);
 }
 
 /* The function's entry bytes in the file: what a uprobe at file_offset hits. */
@@ -460,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_file_offset), cmocka_unit_test(test_returns),
 		cmocka_unit_test(test_offsets),	    cmocka_unit_test(test_not_go),
 		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
+		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
