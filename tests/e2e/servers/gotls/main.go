@@ -9,13 +9,6 @@
 //	                                GOTLS_WAIT=1, first waits for a line on
 //	                                stdin (a test's cue that it is traced);
 //	                                with GOTLS_BODY=N, POSTs of N bytes
-//	gotls deepclient ADDR PATH COUNT CAFILE
-//	                                COUNT GETs of PATH over one tls.Dial
-//	                                connection, each written and read by a
-//	                                new goroutine from a recursion of
-//	                                varying depth, so that some calls of
-//	                                (*tls.Conn).Read/Write grow the stack
-//	                                (their prologue restarts them)
 package main
 
 import (
@@ -85,58 +78,6 @@ func client(url string, count int, caFile string) {
 	fmt.Println("done")
 }
 
-// deep recurses d frames, then runs f: the stack at f varies with d.
-//
-//go:noinline
-func deep(d int, f func() int) int {
-	var pad [5]int64
-	pad[d%5] = int64(d)
-	if d == 0 {
-		return f()
-	}
-	return deep(d-1, f) + int(pad[d%5]-int64(d))
-}
-
-func deepClient(addr, path string, count int, caFile string) {
-	waitCue()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	br := bufio.NewReader(conn)
-	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n"
-	for i := 0; i < count; i++ {
-		done := make(chan int)
-		go func(depth int) {
-			done <- deep(depth, func() int {
-				if _, err := conn.Write([]byte(req)); err != nil {
-					return -1
-				}
-				resp, err := http.ReadResponse(br, nil)
-				if err != nil {
-					return -2
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				return resp.StatusCode
-			})
-		}(i % 300)
-		if st := <-done; st != 200 {
-			fmt.Fprintln(os.Stderr, "request", i, "failed:", st)
-			os.Exit(2)
-		}
-	}
-	fmt.Println("done")
-}
-
 func waitCue() {
 	if os.Getenv("GOTLS_WAIT") == "1" {
 		fmt.Println("waiting")
@@ -145,11 +86,6 @@ func waitCue() {
 }
 
 func main() {
-	if len(os.Args) == 6 && os.Args[1] == "deepclient" {
-		n, _ := strconv.Atoi(os.Args[4])
-		deepClient(os.Args[2], os.Args[3], n, os.Args[5])
-		return
-	}
 	if len(os.Args) == 5 && os.Args[1] == "server" {
 		serve(os.Args[2], os.Args[3], os.Args[4])
 	}
@@ -158,7 +94,6 @@ func main() {
 		client(os.Args[2], n, os.Args[4])
 		return
 	}
-	fmt.Fprintln(os.Stderr, "usage: gotls server PORT CERT KEY | gotls client URL COUNT CAFILE"+
-		" | gotls deepclient ADDR PATH COUNT CAFILE")
+	fmt.Fprintln(os.Stderr, "usage: gotls server PORT CERT KEY | gotls client URL COUNT CAFILE")
 	os.Exit(64)
 }
