@@ -315,9 +315,30 @@ def test_traced_client_calls_traced_server(tls_servers, start_sonde, certs):
         assert cli["scheme"] == back_srv["scheme"] == "https"
 
 
+def ssl_read_first_byte(pid):
+    """The first instruction byte of SSL_read as process @pid has it in
+    memory: 0xcc where the kernel planted a uprobe's breakpoint."""
+    lib, base = None, None
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and "/libssl.so" in parts[5] and int(parts[2], 16) == 0:
+                lib, base = parts[5], int(parts[0].split("-")[0], 16)
+                break
+    assert lib, f"process {pid} maps no libssl"
+    nm = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True,
+                        check=True).stdout
+    addr = next(int(ln.split()[0], 16) for ln in nm.splitlines() if ln.split()[-1].split("@")[0] == "SSL_read")
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        mem.seek(base + addr)
+        return mem.read(1)[0]
+
+
 def test_untraced_tls_process_produces_nothing(tls_servers, start_sonde, certs):
     """Two HTTPS servers on the same libssl, only one selected: the other
-    gets no uprobes and no spans, while the traced one's requests are seen."""
+    gets no uprobes and no spans, while the traced one's requests are seen.
+    The uprobes carry the traced pid: the kernel plants the breakpoint in
+    the traced process's SSL_read only, so the other never even traps."""
     traced = tls_servers("python")
     other = tls_servers("python")
     sonde = start_sonde({"SONDE_OPEN_PORT": str(traced.port), "SONDE_TRACE_PRINTER": "json"})
@@ -330,6 +351,8 @@ def test_untraced_tls_process_produces_nothing(tls_servers, start_sonde, certs):
                 s.get("pid") == other.pid], "spans from a process that is not traced"
     assert not [ln for ln in sonde.log if f"in process {other.pid}" in ln], \
         "uprobes attached to a process that is not traced"
+    assert ssl_read_first_byte(traced.pid) == 0xCC, "no breakpoint in the traced process"
+    assert ssl_read_first_byte(other.pid) != 0xCC, "a breakpoint in a process not traced"
 
 
 def test_handshake_failure(tls_servers, start_sonde, certs):
