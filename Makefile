@@ -11,7 +11,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl
+LDLIBS   := -lbpf -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -207,7 +207,18 @@ $(BUILD)/bench/netflow_alt: bench/netflow/alt.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
+# The uprobe cost probe of the benchmark (bench/uprobe/): an empty uprobe and
+# an empty uprobe+uretprobe pair on a function called in a loop.
+$(BUILD)/bench/uprobe.bpf.o: bench/uprobe/uprobe.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/uprobe: bench/uprobe/uprobe.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 BENCH_BIN := $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o \
+	$(BUILD)/bench/uprobe $(BUILD)/bench/uprobe.bpf.o \
 	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o \
 	$(BUILD)/bench/netflow_alt $(BUILD)/bench/netflow_alt.bpf.o
 

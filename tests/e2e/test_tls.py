@@ -315,23 +315,22 @@ def test_traced_client_calls_traced_server(tls_servers, start_sonde, certs):
         assert cli["scheme"] == back_srv["scheme"] == "https"
 
 
-def ssl_read_first_byte(pid):
-    """The first instruction byte of SSL_read as process @pid has it in
-    memory: 0xcc where the kernel planted a uprobe's breakpoint."""
-    lib, base = None, None
+def libssl_breakpoints(pid):
+    """The bytes of libssl's code that process @pid has in memory unlike
+    the file's: the breakpoints (0xcc) the kernel planted for uprobes."""
     with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 6 and "/libssl.so" in parts[5] and int(parts[2], 16) == 0:
-                lib, base = parts[5], int(parts[0].split("-")[0], 16)
-                break
-    assert lib, f"process {pid} maps no libssl"
-    nm = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True,
-                        check=True).stdout
-    addr = next(int(ln.split()[0], 16) for ln in nm.splitlines() if ln.split()[-1].split("@")[0] == "SSL_read")
+        maps = [ln.split() for ln in f]
+    code = [m for m in maps if len(m) >= 6 and "/libssl.so" in m[5] and m[1].startswith("r-x")]
+    assert code, f"process {pid} maps no libssl code"
+    start, end = (int(x, 16) for x in code[0][0].split("-"))
+    off, lib = int(code[0][2], 16), code[0][5]
     with open(f"/proc/{pid}/mem", "rb") as mem:
-        mem.seek(base + addr)
-        return mem.read(1)[0]
+        mem.seek(start)
+        live = mem.read(end - start)
+    with open(lib, "rb") as f:
+        f.seek(off)
+        disk = f.read(end - start)
+    return [live[i] for i in range(min(len(live), len(disk))) if live[i] != disk[i]]
 
 
 def test_untraced_tls_process_produces_nothing(tls_servers, start_sonde, certs):
@@ -351,8 +350,9 @@ def test_untraced_tls_process_produces_nothing(tls_servers, start_sonde, certs):
                 s.get("pid") == other.pid], "spans from a process that is not traced"
     assert not [ln for ln in sonde.log if f"in process {other.pid}" in ln], \
         "uprobes attached to a process that is not traced"
-    assert ssl_read_first_byte(traced.pid) == 0xCC, "no breakpoint in the traced process"
-    assert ssl_read_first_byte(other.pid) != 0xCC, "a breakpoint in a process not traced"
+    planted = libssl_breakpoints(traced.pid)
+    assert planted and set(planted) == {0xCC}, f"no breakpoint in the traced process: {planted}"
+    assert libssl_breakpoints(other.pid) == [], "breakpoints in a process not traced"
 
 
 def test_handshake_failure(tls_servers, start_sonde, certs):
