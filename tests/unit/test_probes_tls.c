@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Unit tests of what probes_tls.c decides about a traced process's files:
- * which mapped files are libssl, and whether an executable carries OpenSSL
- * itself (with symbols to attach to, or stripped: reported). On real
+ * which mapped files are libssl, whether an executable carries OpenSSL
+ * itself (with symbols to attach to, or stripped: reported), and where in
+ * them the uprobes go (tls_hookpoints.c). On real
  * binaries: OpenSSL programs built here, linked statically against
  * Debian's libssl.a, then stripped; nginx (libssl.so, imported symbols);
  * a program without OpenSSL.
@@ -11,6 +12,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include <cmocka.h>
 
 #include "probes_tls.h"
+#include "tls_hookpoints.h"
 
 static char dir[] = "/tmp/sonde-test-tls-XXXXXX";
 
@@ -134,6 +137,86 @@ static void test_libssl_itself(void **state)
 	assert_int_equal(kind_of("/usr/lib/x86_64-linux-gnu/libssl.so.3"), TLS_EXE_OPENSSL_SYMBOLS);
 }
 
+static int points_of(const char *path, struct tls_hook_point *pts)
+{
+	int fd = open(path, O_RDONLY), n;
+
+	assert_true(fd >= 0);
+	n = tls_hook_points(fd, pts);
+	close(fd);
+	return n;
+}
+
+static void test_emulated_instructions(void **state)
+{
+	static const uint8_t push_rbp[] = { 0x55 }, push_r12[] = { 0x41, 0x54 },
+			     call[] = { 0xe8, 0, 0, 0, 0 }, jmp8[] = { 0xeb, 0x10 },
+			     js[] = { 0x78, 0x2f }, jne32[] = { 0x0f, 0x85, 0, 0, 0, 0 },
+			     nop[] = { 0x90 }, sub_rsp[] = { 0x48, 0x83, 0xec, 0x18 },
+			     lea[] = { 0x8d, 0x47, 0x01 }, mov[] = { 0x48, 0x89, 0xe5 },
+			     ret[] = { 0xc3 }, endbr[] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+	assert_true(tls_insn_emulated(push_rbp, 1));
+	assert_true(tls_insn_emulated(push_r12, 2));
+	assert_true(tls_insn_emulated(call, 5));
+	assert_true(tls_insn_emulated(jmp8, 2));
+	assert_true(tls_insn_emulated(js, 2));
+	assert_true(tls_insn_emulated(jne32, 6));
+	assert_true(tls_insn_emulated(nop, 1));
+	assert_false(tls_insn_emulated(sub_rsp, 4));
+	assert_false(tls_insn_emulated(lea, 3));
+	assert_false(tls_insn_emulated(mov, 3));
+	assert_false(tls_insn_emulated(ret, 1));
+	assert_false(tls_insn_emulated(endbr, 4));
+	assert_false(tls_insn_emulated(push_r12, 1)); /* cut short */
+	assert_false(tls_insn_emulated(jne32, 1));
+}
+
+/* Debian's libssl.so.3: SSL_read and SSL_write begin with sub (single-
+ * stepped); both wrappers of each direction call one internal function
+ * that begins with push: one emulated pair per direction, there. */
+static void test_libssl_points(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	int n = points_of("/usr/lib/x86_64-linux-gnu/libssl.so.3", pts);
+	uint8_t b[2];
+	int fd;
+
+	assert_int_equal(n, 2);
+	assert_int_equal(pts[0].kind, TLS_HOOK_READ_EX);
+	assert_int_equal(pts[1].kind, TLS_HOOK_WRITE_EX);
+	assert_string_equal(pts[0].name, "SSL_read*");
+	assert_string_equal(pts[1].name, "SSL_write*");
+	fd = open("/usr/lib/x86_64-linux-gnu/libssl.so.3", O_RDONLY);
+	for (int i = 0; i < n; i++) {
+		assert_true(pts[i].internal && pts[i].emulated);
+		/* the probed instruction is what the kernel emulates */
+		assert_int_equal(pread(fd, b, 2, (off_t)pts[i].offset), 2);
+		assert_true(tls_insn_emulated(b, 2));
+	}
+	assert_true(pts[0].offset != pts[1].offset);
+	close(fd);
+}
+
+/* A program with OpenSSL linked in: points whichever way it was compiled,
+ * one per direction at least, each on an instruction of the file. */
+static void test_static_points(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	char path[128];
+	int n;
+
+	snprintf(path, sizeof(path), "%s/static", dir);
+	n = points_of(path, pts);
+	assert_true(n >= 2);
+	for (int i = 0; i < n; i++)
+		assert_true(pts[i].offset > 0);
+	/* no symbols, no points */
+	snprintf(path, sizeof(path), "%s/stripped", dir);
+	assert_int_equal(points_of(path, pts), 0);
+	assert_int_equal(points_of("/bin/true", pts), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +226,9 @@ int main(void)
 		cmocka_unit_test(test_dynamic_openssl_user),
 		cmocka_unit_test(test_no_openssl),
 		cmocka_unit_test(test_libssl_itself),
+		cmocka_unit_test(test_emulated_instructions),
+		cmocka_unit_test(test_libssl_points),
+		cmocka_unit_test(test_static_points),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
