@@ -119,6 +119,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 # Targets with code of their own beyond the common sources.
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
+$(BUILD)/fuzz/fuzz_tls_elf: src/probes_tls.c src/tls_hookpoints.c src/util/log.c
+$(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -lcapstone
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
 $(BUILD)/fuzz/fuzz_config: src/config.c src/config_file.c src/model/metrics.c src/model/netflow.c \
 		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c

@@ -167,12 +167,17 @@ SERVER_REQUESTS = [
 
 
 @pytest.mark.parametrize("kind", ["python", "node", "nginx"])
-def test_https_server(kind, tls_servers, start_sonde, certs):
+def test_https_server(kind, tls_servers, start_sonde, certs, tmp_path):
     """Requests on a keep-alive connection, then two more on new connections
     by curl: one server span each, HTTP attributes from the plaintext,
-    scheme https, the sizes the client saw."""
+    scheme https, the sizes the client saw; the duration metric, with its
+    url_scheme label selected, says https."""
     server = tls_servers(kind)
-    sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json"})
+    cfg = tmp_path / "sonde.yml"
+    cfg.write_text("attributes:\n  select:\n    http_server_request_duration_seconds:\n"
+                   "      include: [\"url_scheme\"]\n")
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json",
+                         "SONDE_CONFIG_PATH": str(cfg)})
     pids = server.pids()
     sonde.wait_instrumented(pids)
     wait_tls_attached(sonde, [server.pid, *server.worker_pids])
@@ -198,6 +203,9 @@ def test_https_server(kind, tls_servers, start_sonde, certs):
         assert s["duration_ns"] > 0 and s["trace_id"] and s["parent_span_id"] == "", s
     # TLS connections are counted, not "skipped as not HTTP"
     m = sonde.metrics()
+    series = m.select("http_server_request_duration_seconds_count")
+    assert series and {labels.get("url_scheme") for _, labels, _ in series} == {"https"}, series
+    assert sum(v for _, _, v in series) == len(sent), series
     assert m.sum("sonde_tls_connections_total") >= 3
     assert m.sum("sonde_connections_skipped_total") == 0, "TLS counted as not HTTP"
 

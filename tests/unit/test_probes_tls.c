@@ -198,6 +198,19 @@ static void test_libssl_points(void **state)
 	close(fd);
 }
 
+/* The fuzz seed (tests/fuzz/seeds/fuzz_tls_elf/mini_libssl.so): wrappers
+ * beginning with sub, internal functions with push: the internal ones,
+ * each once, though two wrappers call it. */
+static void test_mini_libssl_points(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	int n = points_of(GOLDEN_DIR "/../fuzz/seeds/fuzz_tls_elf/mini_libssl.so", pts);
+
+	assert_int_equal(n, 2);
+	assert_true(pts[0].internal && pts[0].emulated && pts[0].kind == TLS_HOOK_READ_EX);
+	assert_true(pts[1].internal && pts[1].emulated && pts[1].kind == TLS_HOOK_WRITE_EX);
+}
+
 /* A program with OpenSSL linked in: points whichever way it was compiled,
  * one per direction at least, each on an instruction of the file. */
 static void test_static_points(void **state)
@@ -229,6 +242,7 @@ int main(void)
 		cmocka_unit_test(test_emulated_instructions),
 		cmocka_unit_test(test_libssl_points),
 		cmocka_unit_test(test_static_points),
+		cmocka_unit_test(test_mini_libssl_points),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
