@@ -211,10 +211,14 @@ def test_https_server(kind, tls_servers, start_sonde, certs, tmp_path):
 
 
 CLIENT_SCRIPT = r"""
-import ssl, sys, urllib.request, urllib.error
+import sys
 port, cafile = sys.argv[1], sys.argv[2]
-ctx = ssl.create_default_context(cafile=cafile)   # libssl is mapped from here on
 print("ready", flush=True)
+sys.stdin.readline()
+# dlopen of _ssl, which maps libssl: after Sonde started (urllib imports ssl too)
+import ssl, urllib.request, urllib.error
+ctx = ssl.create_default_context(cafile=cafile)
+print("imported", flush=True)
 sys.stdin.readline()
 for path, body in (("/cli/one?status=200", None), ("/cli/two?status=404", None),
                    ("/cli/three", b"y" * 42)):
@@ -227,9 +231,16 @@ for path, body in (("/cli/one?status=200", None), ("/cli/two?status=404", None),
 """
 
 
-def test_urllib_client(tls_servers, start_sonde, certs, tmp_path):
-    """A Python urllib client selected by pid: one client span per call,
-    scheme https, the server's port and statuses."""
+def maps_libssl(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "/libssl.so" in f.read()
+
+
+def test_urllib_client_dlopen(tls_servers, start_sonde, certs, tmp_path):
+    """A Python urllib client selected by pid, traced before it loads libssl
+    (its `import ssl` dlopens _ssl, which maps libssl.so.3): the uprobes
+    follow within a scan, then one client span per call, scheme https, the
+    server's port and statuses."""
     server = tls_servers("python")
     script = tmp_path / "client.py"
     script.write_text(CLIENT_SCRIPT)
@@ -239,9 +250,14 @@ def test_urllib_client(tls_servers, start_sonde, certs, tmp_path):
     _register(proc)
     try:
         assert proc.stdout.readline().strip() == "ready"
+        assert not maps_libssl(proc.pid), "libssl already mapped (test setup)"
         sonde = start_sonde({"SONDE_TARGET_PID": str(proc.pid), "SONDE_TRACE_PRINTER": "json"})
         sonde.wait_instrumented([proc.pid])
-        wait_tls_attached(sonde, [proc.pid])
+        proc.stdin.write("import\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "imported"
+        assert maps_libssl(proc.pid), "import ssl did not map libssl (test setup)"
+        wait_tls_attached(sonde, [proc.pid], timeout=10)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         out, _ = proc.communicate(timeout=30)
@@ -253,6 +269,22 @@ def test_urllib_client(tls_servers, start_sonde, certs, tmp_path):
         assert all(s["parent_span_id"] == "" for s in spans), spans
     finally:
         kill_process_group(proc)
+
+
+def test_nginx_started_after_sonde(certs, tmp_path, start_sonde):
+    """nginx started while Sonde runs: its master is selected when it
+    listens, its workers are forked after that (traced by the kernel from
+    their fork) and get uprobes of their own; their requests are spans."""
+    port = free_port()
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(port), "SONDE_TRACE_PRINTER": "json"})
+    server = start_tls_server("nginx", certs, tmp_path, port)
+    try:
+        wait_tls_attached(sonde, [server.pid, *server.worker_pids])
+        sent = https_requests(port, certs, [("GET", "/late/1", None), ("GET", "/late/2", None)])
+        check_spans(sonde, port, sent, pids=set(server.worker_pids))
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir, ignore_errors=True)
 
 
 def test_curl_client(tls_servers, start_sonde, certs, tmp_path):
