@@ -11,8 +11,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
-	    -ldw -lcapstone
+LDLIBS   := -lbpf -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
+	    -ldw
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -149,6 +149,9 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 # Targets with code of their own beyond the common sources.
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
+$(BUILD)/fuzz/fuzz_tls_elf: src/probes_tls.c src/tls_hookpoints.c src/util/log.c \
+		src/probes_gotls.c src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
+$(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -lcapstone -ldw
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
 $(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
 $(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw -lcapstone
@@ -239,7 +242,18 @@ $(BUILD)/bench/netflow_alt: bench/netflow/alt.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
+# The uprobe cost probe of the benchmark (bench/uprobe/): an empty uprobe and
+# an empty uprobe+uretprobe pair on a function called in a loop.
+$(BUILD)/bench/uprobe.bpf.o: bench/uprobe/uprobe.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/uprobe: bench/uprobe/uprobe.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 BENCH_BIN := $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o \
+	$(BUILD)/bench/uprobe $(BUILD)/bench/uprobe.bpf.o \
 	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o \
 	$(BUILD)/bench/netflow_alt $(BUILD)/bench/netflow_alt.bpf.o
 

@@ -250,8 +250,9 @@ static __always_inline __u64 tls_call_socket(const struct tls_call *call, __u64 
 }
 
 /*
- * The call returns: @ret bytes moved (@ret is the count, or with @ex the
- * _ex variants' 1 for success, the count being in *len_ptr).
+ * The call returns: @ret bytes moved (@ret is the count, or with @ex a
+ * success above 0, the count being in *len_ptr: the _ex variants, and the
+ * internal functions both variants call, tls_hookpoints.h).
  */
 static __always_inline void tls_call_return(long ret, bool inbound, bool ex)
 {
@@ -265,7 +266,7 @@ static __always_inline void tls_call_return(long ret, bool inbound, bool ex)
 	call = *p;
 	bpf_map_delete_elem(&tls_calls, &id);
 	if (ex) {
-		if (ret != 1 || !call.len_ptr ||
+		if (ret <= 0 || !call.len_ptr ||
 		    bpf_probe_read_user(&n, sizeof(n), (void *)call.len_ptr))
 			return;
 	} else {

@@ -22,7 +22,9 @@ packages=(
 	python3 python3-pytest python3-requests python3-flask
 	golang-go golang-1.19-go binutils openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
-	openssl # the OTLP tests' TLS certificates
+	openssl # the OTLP and TLS tests' certificates
+	libssl-dev # the TLS unit test builds programs with OpenSSL linked in (tests/unit/test_probes_tls.c)
+	libcapstone-dev # x86 decoding: where TLS uprobes go (src/tls_hookpoints.c)
 	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
 	xxd # embeds the live view's files (ui/) in the binary (scripts/embed_ui.sh)
 	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)

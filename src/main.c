@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t next_scan, next_clock, next_flows = 0, next_tls;
 	struct tls_probes *tls = NULL;
+	unsigned int tls_seen = 0;
 	struct netflow_probe *netflow = NULL;
 	const char *config_path = NULL;
 	bool check_only = false, print_only = false;
@@ -182,8 +183,11 @@ int main(int argc, char **argv)
 			atomic_store(&rt.instrumented, discovery__count(rt.discovery));
 			next_scan = now + cfg.discovery_interval_ms * 1000000ull;
 		}
-		if (now >= next_tls) {
-			/* new traced processes, forked children, dlopen'd libssl */
+		if (now >= next_tls || discovery__count(rt.discovery) != tls_seen) {
+			/* New traced processes at once (a short-lived client's
+			 * TLS comes soon after its exec), and every second
+			 * forked children and libraries loaded by dlopen. */
+			tls_seen = discovery__count(rt.discovery);
 			tls_probes__scan(tls);
 			next_tls = now + TLS_SCAN_NS;
 		}

@@ -16,31 +16,24 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "tls_hookpoints.h"
 #include "probes_gotls.h"
 #include "util/log.h"
 
-/* The OpenSSL functions that move plaintext, entry and return. */
-static const struct tls_hook {
-	const char *func;
-	const char *prog;
-	bool retprobe;
-} openssl_hooks[] = {
-	{ "SSL_read", "ssl_read_enter", false },
-	{ "SSL_read", "ssl_read_return", true },
-	{ "SSL_write", "ssl_write_enter", false },
-	{ "SSL_write", "ssl_write_return", true },
-	{ "SSL_read_ex", "ssl_read_ex_enter", false },
-	{ "SSL_read_ex", "ssl_read_ex_return", true },
-	{ "SSL_write_ex", "ssl_write_ex_enter", false },
-	{ "SSL_write_ex", "ssl_write_ex_return", true },
+/* The programs of each kind of hook point: entry, return. */
+static const char *const hook_progs[TLS_HOOK__MAX][2] = {
+	[TLS_HOOK_READ] = { "ssl_read_enter", "ssl_read_return" },
+	[TLS_HOOK_WRITE] = { "ssl_write_enter", "ssl_write_return" },
+	[TLS_HOOK_READ_EX] = { "ssl_read_ex_enter", "ssl_read_ex_return" },
+	[TLS_HOOK_WRITE_EX] = { "ssl_write_ex_enter", "ssl_write_ex_return" },
 };
-#define NHOOKS (sizeof(openssl_hooks) / sizeof(openssl_hooks[0]))
+#define NLINKS (2 * TLS_HOOK_POINTS_MAX)
 
 /* One file (libssl or an executable) whose functions a process's uprobes hold. */
 struct tls_target {
 	dev_t dev;
 	ino_t ino;
-	struct bpf_link *links[NHOOKS];
+	struct bpf_link *links[NLINKS];
 	struct gotls_links *go; /* a Go executable's crypto/tls uprobes */
 };
 
@@ -52,23 +45,27 @@ struct tls_proc {
 	struct tls_target *targets;
 };
 
-/* What an executable was found to be, inspected once per file. */
-struct exe_verdict {
+/* What a file was found to be, inspected once: an executable's OpenSSL,
+ * and where the uprobes go in a file that has it. */
+struct file_verdict {
 	dev_t dev;
 	ino_t ino;
+	bool is_exe;
 	enum tls_exe_kind kind;
+	int npoints;
+	struct tls_hook_point points[TLS_HOOK_POINTS_MAX];
 };
 
-#define EXE_CACHE 256
+#define FILE_CACHE 256
 
 struct tls_probes {
-	struct bpf_program *progs[NHOOKS];
+	struct bpf_program *progs[TLS_HOOK__MAX][2];
 	struct gotls *go; /* Go's crypto/tls (probes_gotls.c) */
 	int traced_fd;
 	struct tls_proc *procs;
 	int nprocs, cap;
-	struct exe_verdict exes[EXE_CACHE];
-	unsigned int nexes; /* entries used, then overwritten round-robin */
+	struct file_verdict files[FILE_CACHE];
+	unsigned int nfiles; /* entries used, then overwritten round-robin */
 };
 
 bool tls_is_libssl(const char *path)
@@ -162,30 +159,61 @@ enum tls_exe_kind tls_exe_kind(int fd)
 	return TLS_EXE_NONE;
 }
 
-/* The verdict on executable @path (@st its identity), inspected once;
- * a stripped one is reported when first found. */
-static enum tls_exe_kind exe_verdict(struct tls_probes *t, const char *path, const struct stat *st,
-				     uint32_t pid)
+/* Where the uprobes go in @path, said once per file. */
+static void plan_points(struct file_verdict *v, int fd, const char *path)
 {
-	struct exe_verdict *v;
+	char desc[256] = "";
+	size_t len = 0;
+
+	v->npoints = tls_hook_points(fd, v->points);
+	for (int i = 0; i < v->npoints && len < sizeof(desc); i++) {
+		const struct tls_hook_point *pt = &v->points[i];
+
+		len += snprintf(desc + len, sizeof(desc) - len, "%s%s%s", i ? ", " : "", pt->name,
+				pt->emulated ? "" : " (single-stepped)");
+	}
+	log_info("tls: %s: uprobes on %s", path, v->npoints ? desc : "nothing (no SSL_read)");
+	for (int i = 0; i < v->npoints; i++)
+		if (!v->points[i].emulated) {
+			log_warn("tls: %s: %s begins with an instruction the kernel single-steps: "
+				 "each call costs a second trap (see bench/uprobe)", path,
+				 v->points[i].name);
+			break;
+		}
+}
+
+/*
+ * The verdict on file @path (@st its identity; @is_exe: the process's
+ * executable, else a libssl), inspected once. An executable's OpenSSL is
+ * looked for first; a stripped one is reported when first found.
+ */
+static const struct file_verdict *file_verdict(struct tls_probes *t, const char *path,
+					       const struct stat *st, bool is_exe, uint32_t pid)
+{
+	struct file_verdict *v;
 	int fd;
 
-	for (unsigned int i = 0; i < t->nexes && i < EXE_CACHE; i++)
-		if (t->exes[i].dev == st->st_dev && t->exes[i].ino == st->st_ino)
-			return t->exes[i].kind;
-	v = &t->exes[t->nexes++ % EXE_CACHE];
+	for (unsigned int i = 0; i < t->nfiles && i < FILE_CACHE; i++)
+		if (t->files[i].dev == st->st_dev && t->files[i].ino == st->st_ino)
+			return &t->files[i];
+	v = &t->files[t->nfiles++ % FILE_CACHE];
+	memset(v, 0, sizeof(*v));
 	v->dev = st->st_dev;
 	v->ino = st->st_ino;
-	v->kind = TLS_EXE_NONE;
+	v->is_exe = is_exe;
+	v->kind = is_exe ? TLS_EXE_NONE : TLS_EXE_OPENSSL_SYMBOLS;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
+	if (fd < 0)
+		return v;
+	if (is_exe)
 		v->kind = tls_exe_kind(fd);
-		close(fd);
-	}
+	if (v->kind == TLS_EXE_OPENSSL_SYMBOLS)
+		plan_points(v, fd, path);
+	close(fd);
 	if (v->kind == TLS_EXE_OPENSSL_STRIPPED)
 		log_warn("tls: process %u's executable links OpenSSL statically but is stripped "
 			 "(no SSL_read symbol): its TLS traffic is not seen", pid);
-	return v->kind;
+	return v;
 }
 
 /* ---- processes ---- */
@@ -225,7 +253,7 @@ static struct tls_proc *proc_find(struct tls_probes *t, uint32_t pid)
 static void proc_detach(struct tls_proc *p)
 {
 	for (int i = 0; i < p->ntargets; i++) {
-		for (size_t h = 0; h < NHOOKS; h++)
+		for (size_t h = 0; h < NLINKS; h++)
 			bpf_link__destroy(p->targets[i].links[h]);
 		gotls_links__free(p->targets[i].go);
 	}
@@ -242,9 +270,9 @@ static bool proc_has_target(const struct tls_proc *p, dev_t dev, ino_t ino)
 	return false;
 }
 
-/* Attach the hooks to the file at @path as process @p maps it. */
+/* Attach the uprobes of @v to the file at @path as process @p maps it. */
 static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *path,
-			const struct stat *st)
+			const struct stat *st, const struct file_verdict *v)
 {
 	struct tls_target *grown, *tg;
 	int attached = 0;
@@ -257,18 +285,20 @@ static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *pa
 	memset(tg, 0, sizeof(*tg));
 	tg->dev = st->st_dev;
 	tg->ino = st->st_ino;
-	for (size_t h = 0; h < NHOOKS; h++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = openssl_hooks[h].func,
-			    .retprobe = openssl_hooks[h].retprobe);
+	for (int i = 0; i < v->npoints; i++) {
+		for (int ret = 0; ret < 2; ret++) {
+			struct bpf_program *prog = t->progs[v->points[i].kind][ret];
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+			struct bpf_link *l;
 
-		if (!t->progs[h])
-			continue;
-		/* A function the library lacks (SSL_read_ex before 1.1.1) is
-		 * not an error: the others still work. */
-		tg->links[h] = bpf_program__attach_uprobe_opts(t->progs[h], (pid_t)p->pid, path, 0,
-							       &opts);
-		if (tg->links[h])
-			attached++;
+			if (!prog)
+				continue;
+			/* no function name: the offset is the probed instruction's in the file */
+			l = bpf_program__attach_uprobe_opts(prog, (pid_t)p->pid, path,
+							    v->points[i].offset, &opts);
+			if (l)
+				tg->links[attached++] = l;
+		}
 	}
 	if (attached)
 		log_info("tls: %d uprobes on %s in process %u", attached, path, p->pid);
@@ -305,6 +335,7 @@ static void proc_attach_go(struct tls_probes *t, struct tls_proc *p, const char 
 static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 {
 	char path[64], line[4096 + 128], file[4096 + 64];
+	const struct file_verdict *v;
 	bool saw_libssl = false;
 	struct stat st;
 	FILE *maps;
@@ -329,7 +360,7 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 		snprintf(file, sizeof(file), "/proc/%u/root%s", p->pid, name);
 		if (stat(file, &st) || proc_has_target(p, st.st_dev, st.st_ino))
 			continue;
-		proc_attach(t, p, file, &st);
+		proc_attach(t, p, file, &st, file_verdict(t, file, &st, false, p->pid));
 	}
 	fclose(maps);
 	if (saw_libssl)
@@ -337,9 +368,10 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 	snprintf(file, sizeof(file), "/proc/%u/exe", p->pid);
 	if (stat(file, &st) || proc_has_target(p, st.st_dev, st.st_ino))
 		return;
-	if (exe_verdict(t, file, &st, p->pid) == TLS_EXE_OPENSSL_SYMBOLS)
-		proc_attach(t, p, file, &st);
-	else
+	v = file_verdict(t, file, &st, true, p->pid);
+	if (v->kind == TLS_EXE_OPENSSL_SYMBOLS)
+		proc_attach(t, p, file, &st, v);
+	else if (v->kind == TLS_EXE_NONE)
 		proc_attach_go(t, p, file, &st);
 }
 
@@ -407,11 +439,13 @@ struct tls_probes *tls_probes__new(struct bpf_object *obj, int traced_fd)
 		return NULL;
 	t->traced_fd = traced_fd;
 	t->go = gotls__new(obj);
-	for (size_t h = 0; h < NHOOKS; h++) {
-		t->progs[h] = bpf_object__find_program_by_name(obj, openssl_hooks[h].prog);
-		if (!t->progs[h])
-			log_warn("tls: program %s missing from the BPF object", openssl_hooks[h].prog);
-	}
+	for (int k = 0; k < TLS_HOOK__MAX; k++)
+		for (int ret = 0; ret < 2; ret++) {
+			t->progs[k][ret] = bpf_object__find_program_by_name(obj, hook_progs[k][ret]);
+			if (!t->progs[k][ret])
+				log_warn("tls: program %s missing from the BPF object",
+					 hook_progs[k][ret]);
+		}
 	return t;
 }
 

@@ -660,7 +660,7 @@ static void point_attrs(struct attrs *b, const struct series_key *k, label_mask 
 	if ((mask & LABEL_BIT(LABEL_SERVER_PORT)) && port)
 		attr_int(b, label_attr(LABEL_SERVER_PORT, k->kind, old), port);
 	if (mask & LABEL_BIT(LABEL_URL_SCHEME))
-		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), "http");
+		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), series_scheme_name(k));
 	if ((mask & LABEL_BIT(LABEL_PROTOCOL_VERSION)) && k->http_minor)
 		attr_str(b, label_attr(LABEL_PROTOCOL_VERSION, k->kind, old),
 			 k->http_minor == 1 ? "1.0" : "1.1");
