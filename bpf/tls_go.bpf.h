@@ -12,8 +12,8 @@
  * the slice's pointer and length in RBX and RCX; the result n in RAX at the
  * RET; the current goroutine (g) in R14. A Read in flight is keyed by its
  * goroutine, not its thread: a goroutine blocked in Read may resume on
- * another thread. Writes are taken at their entry (below): only Read's
- * RETs carry uprobes.
+ * another thread. Writes are taken at their entry (below); a Read's bytes
+ * at its copy into b, or at its RETs.
  *
  * The socket comes from the connection itself: *tls.Conn -> its net.Conn
  * (an interface: the data word) -> *net.TCPConn -> *netFD -> pfd.Sysfd,
@@ -136,21 +136,50 @@ int go_tls_enter(struct pt_regs *ctx)
 	return 0;
 }
 
-/* Each RET of (*Conn).Read: n in RAX. A return whose entry was not seen
- * (the call began before the uprobes) finds nothing. */
+/* The call of (*Conn).Read that began on this goroutine, consumed. */
+static __always_inline bool go_tls_read_call(struct go_tls_call *call, __u64 id, __u64 g)
+{
+	struct go_tls_key key = { .g = g, .tgid = id >> 32 };
+	struct go_tls_call *p = bpf_map_lookup_elem(&go_tls_calls, &key);
+
+	if (!p)
+		return false;
+	*call = *p;
+	bpf_map_delete_elem(&go_tls_calls, &key);
+	return true;
+}
+
+/*
+ * Inside (*Conn).Read, its one call of runtime.memmove(to, from, n): the
+ * copy of decrypted bytes from the connection's input buffer into b
+ * (bytes.Reader.Read, inlined). The bytes are in `from` (RBX), n (RCX)
+ * long. A direct call, which the kernel emulates: one trap, where a RET is
+ * single-stepped (two, the second about forty times the cost here). User
+ * space puts this uprobe where it finds exactly one such call, else
+ * go_tls_return on every RET.
+ */
+SEC("uprobe")
+int go_tls_read_copy(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), n = ctx->cx;
+	struct go_tls_call call;
+
+	if (!go_tls_read_call(&call, id, ctx->r14) || !n || n > 0x7fffffff)
+		return 0;
+	tls_plaintext(call.sk, ctx->bx, (__u32)n, true, id);
+	return 0;
+}
+
+/* Each RET of (*Conn).Read: n in RAX, the bytes in b. A return whose entry
+ * was not seen (the call began before the uprobes) finds nothing. */
 SEC("uprobe")
 int go_tls_return(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct go_tls_key key = { .g = ctx->r14, .tgid = id >> 32 };
-	struct go_tls_call *p = bpf_map_lookup_elem(&go_tls_calls, &key), call;
+	struct go_tls_call call;
 	long n = (long)ctx->ax;
 
-	if (!p)
-		return 0;
-	call = *p;
-	bpf_map_delete_elem(&go_tls_calls, &key);
-	if (n <= 0 || n > 0x7fffffff)
+	if (!go_tls_read_call(&call, id, ctx->r14) || n <= 0 || n > 0x7fffffff)
 		return 0;
 	tls_plaintext(call.sk, call.buf, (__u32)n, true, id);
 	return 0;

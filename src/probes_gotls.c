@@ -33,7 +33,8 @@ struct gotls_fn {
 	uint64_t entry;	 /* file offset */
 	uint32_t enter;	 /* the entry uprobe's offset from it: the stack check's JBE, or 0 */
 	uint64_t cookie;
-	int nrets;
+	uint32_t copy;	 /* Read: its one call of runtime.memmove, from the entry; 0: none */
+	int nrets;	 /* Read without such a call: its RETs */
 	uint32_t rets[GOTLS_MAX_RETS]; /* from the entry */
 };
 
@@ -46,7 +47,7 @@ struct gotls_plan {
 };
 
 struct gotls {
-	struct bpf_program *enter, *ret;
+	struct bpf_program *enter, *ret, *copy;
 	struct gotls_plan plans[PLAN_CACHE];
 	unsigned int nplans; /* entries used, then overwritten round-robin */
 };
@@ -102,6 +103,7 @@ static int walk_offsets(struct gobin *g, uint16_t *conn, uint16_t *fd, uint16_t 
 static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 {
 	const char *ver;
+	char read_at[32];
 	struct gobin *g;
 	uint16_t conn, fd, sysfd;
 	bool dwarf;
@@ -142,8 +144,14 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		if (gobin__func_stack_check(g, &f, &fn->enter))
 			fn->enter = 0; /* an unknown prologue: the entry, single-stepped */
 		fn->nrets = 0;
+		fn->copy = 0;
 		if (!hooked[i].inbound)
 			continue; /* a Write is taken whole at its entry (bpf/tls_go.bpf.h) */
+		/* A Read's bytes: at its one copy into b when there is one (an
+		 * emulated call), else at its RETs (single-stepped). */
+		if (gobin__func_calls(g, &f, "runtime.memmove", &fn->copy, 1) == 1)
+			continue;
+		fn->copy = 0;
 		fn->nrets = gobin__func_returns(g, &f, fn->rets, GOTLS_MAX_RETS);
 		if (fn->nrets <= 0 || fn->nrets > GOTLS_MAX_RETS) {
 			log_warn("gotls: process %u (%s): %s has %s: its crypto/tls traffic is not "
@@ -164,8 +172,11 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		plan->fns[i].cookie = SONDE_GOTLS_COOKIE(conn, fd, sysfd, hooked[i].inbound) |
 				      (plan->fns[i].enter ? SONDE_GOTLS_AT_JBE : 0);
 	plan->ok = true;
-	log_info("gotls: %s (%s): Read with %d RETs, entries %s, struct offsets from %s", path,
-		 ver, plan->fns[0].nrets,
+	if (plan->fns[0].copy)
+		snprintf(read_at, sizeof(read_at), "at its copy");
+	else
+		snprintf(read_at, sizeof(read_at), "at its %d RETs", plan->fns[0].nrets);
+	log_info("gotls: %s (%s): Read %s, entries %s, struct offsets from %s", path, ver, read_at,
 		 plan->fns[0].enter && plan->fns[1].enter ? "at the stack check" : "at the entry",
 		 dwarf ? "DWARF" : "the table for its Go version");
 out:
@@ -213,14 +224,16 @@ struct gotls_links *gotls__attach(struct gotls *t, uint32_t pid, const char *pat
 	if (!plan->ok)
 		return NULL;
 	for (size_t i = 0; i < NFUNCS; i++)
-		want += 1 + plan->fns[i].nrets;
+		want += 1 + !!plan->fns[i].copy + plan->fns[i].nrets;
 	l = calloc(1, sizeof(*l) + (size_t)want * sizeof(l->links[0]));
 	if (!l)
 		return NULL;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		const struct gotls_fn *fn = &plan->fns[i];
 
-		/* The returns first: an entry is never recorded without them. */
+		/* The exits first: an entry is never recorded without them. */
+		if (fn->copy && !attach_one(l, t->copy, pid, path, fn->entry + fn->copy, fn->cookie))
+			goto fail;
 		for (int r = 0; r < fn->nrets; r++)
 			if (!attach_one(l, t->ret, pid, path, fn->entry + fn->rets[r], fn->cookie))
 				goto fail;
@@ -254,8 +267,9 @@ struct gotls *gotls__new(struct bpf_object *obj)
 	struct gotls *t;
 	struct bpf_program *enter = bpf_object__find_program_by_name(obj, "go_tls_enter");
 	struct bpf_program *ret = bpf_object__find_program_by_name(obj, "go_tls_return");
+	struct bpf_program *copy = bpf_object__find_program_by_name(obj, "go_tls_read_copy");
 
-	if (!enter || !ret) {
+	if (!enter || !ret || !copy) {
 		log_warn("gotls: the Go TLS programs are missing from the BPF object");
 		return NULL;
 	}
@@ -264,6 +278,7 @@ struct gotls *gotls__new(struct bpf_object *obj)
 		return NULL;
 	t->enter = enter;
 	t->ret = ret;
+	t->copy = copy;
 	return t;
 }
 

@@ -2,9 +2,13 @@
 /*
  * Go crypto/tls uprobes for one traced process (the programs are
  * bpf/tls_go.bpf.h): on the entries of crypto/tls.(*Conn).Read and .Write
- * of its executable and on every RET of Read, found by the Go
- * binary inspection (src/gobin/), with the process's pid so that only it
- * traps. Driven by the TLS uprobes' per-process scan (src/probes_tls.c),
+ * of its executable (the prologue's stack-check branch), and on Read's one
+ * call of runtime.memmove (its copy of the plaintext into the caller's
+ * buffer) or, in a build where Read has no such call (-gcflags=-N -l), on
+ * every RET of Read; all found by the Go binary inspection (src/gobin/),
+ * with the process's pid so that only it traps. Each is an instruction
+ * the kernel emulates (one trap) except the entry of an unknown prologue
+ * and the RETs (single-stepped: two traps, about forty times the cost). Driven by the TLS uprobes' per-process scan (src/probes_tls.c),
  * which keeps the links with the process and drops them when it goes.
  *
  * What a binary allows is decided once per file and said once: Go before

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /* What Sonde reads in a Go function's machine code, by capstone (gobin.h):
- * its RET instructions, and the branch of its stack-bound check. */
+ * its RET instructions, its calls of a given function, and the branch of
+ * its stack-bound check. */
 #include "gobin/internal.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
 #include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +66,41 @@ int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint
 		return err;
 	while (left && cs_disasm_iter(cs, &code, &left, &addr, insn)) {
 		if (insn->id != X86_INS_RET)
+			continue;
+		if (n < INT32_MAX && (size_t)n < max)
+			offsets[n] = (uint32_t)(insn->address - fn->addr);
+		n++;
+	}
+	if (left && !only_padding(code, left))
+		n = -EILSEQ;
+	disasm_close(&cs, insn);
+	return n;
+}
+
+int gobin__func_calls(const struct gobin *g, const struct gobin_func *fn, const char *callee,
+		      uint32_t *offsets, size_t max)
+{
+	const uint8_t *code = func_code(g, fn);
+	uint64_t addr = fn->addr;
+	size_t left = fn->size;
+	struct gobin_func target;
+	char want[24];
+	cs_insn *insn;
+	csh cs;
+	int n = 0, err;
+
+	if (!code)
+		return g->machine != EM_X86_64 ? -ENOTSUP : -EINVAL;
+	err = gobin__find_func(g, callee, &target);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	/* capstone writes a direct call's target as its operand */
+	snprintf(want, sizeof(want), "0x%llx", (unsigned long long)target.addr);
+	err = disasm_open(&cs, &insn);
+	if (err)
+		return err;
+	while (left && cs_disasm_iter(cs, &code, &left, &addr, insn)) {
+		if (insn->id != X86_INS_CALL || strcmp(insn->op_str, want))
 			continue;
 		if (n < INT32_MAX && (size_t)n < max)
 			offsets[n] = (uint32_t)(insn->address - fn->addr);

@@ -116,6 +116,15 @@ int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint
 			size_t max);
 
 /**
+ * gobin__func_calls() - the offsets from @fn's entry of its direct CALLs of
+ * the function named @callee (x86-64), decoded as gobin__func_returns()
+ * does. Return: how many (beyond @max counted, not stored; 0 when @callee
+ * is not in the binary), or a negative errno.
+ */
+int gobin__func_calls(const struct gobin *g, const struct gobin_func *fn, const char *callee,
+		      uint32_t *offsets, size_t max);
+
+/**
  * gobin__func_stack_check() - the offset from @fn's entry of the JBE that
  * ends Go's stack-bound check (x86-64): an instruction the kernel emulates
  * for a uprobe (a conditional jump: one trap), where the entry's cmp is

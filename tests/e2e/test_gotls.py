@@ -103,7 +103,8 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
                              "SONDE_TRACE_PRINTER": "json"})
         sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15,
                        "the server's Go TLS uprobes")
-        stripped_line = sonde.wait_log(r"gotls: /proc/%d/exe \((go[0-9.]+)\).*offsets from "
+        stripped_line = sonde.wait_log(r"gotls: /proc/%d/exe \((go[0-9.]+)\): Read at its copy, "
+                                       r"entries at the stack check, struct offsets from "
                                        r"(the table|DWARF)" % server.pid, 5)
         assert stripped_line.group(1).startswith("go" + server_v.split("-")[0])
         assert stripped_line.group(2) == "the table"  # stripped: no DWARF
@@ -216,18 +217,16 @@ def test_go_https_untraced(gotls_bins, certs, tmp_path, start_sonde):
         kill_process_group(server)
 
 
-def test_go_https_stacks_moving(gotls_bins, certs, tmp_path, start_sonde):
-    """Server and client built so that every Go function call moves its
-    goroutine's stack (the runtime's maymorestack=mayMoreStackMove test
-    hook): the plaintext is still right, which a uretprobe's rewritten
-    return address on a moved stack would not allow (why RETs are probed).
-    Every call also takes its prologue's stack-check branch once before
-    running (the stack moves, the call restarts at the check): the entry
-    uprobe, on that branch, must see each call once, not twice."""
-    res = subprocess.run(["make", "-s", "build/gobin/gotls-1.26-stackmove"], cwd=REPO,
+def _posts(gotls_bins, certs, tmp_path, start_sonde, build, plan_rx):
+    """A server and a client of one build exchange POSTs whose body (past
+    the client's 4 KiB buffer) is a Write of its own: every plaintext byte
+    must be seen once (a Write seen twice would be a second, undecodable
+    request), the spans exact and linked. `plan_rx`: what Sonde must say of
+    the build's uprobes."""
+    res = subprocess.run(["make", "-s", f"build/gobin/gotls-{build}"], cwd=REPO,
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    exe = gotls_bins / "gotls-1.26-stackmove"
+    exe = gotls_bins / f"gotls-{build}"
     server_exe = _copy(exe, tmp_path / "gotls-srv")
     client_exe = _copy(exe, tmp_path / "gotls-cli")
     port = free_port()
@@ -237,9 +236,7 @@ def test_go_https_stacks_moving(gotls_bins, certs, tmp_path, start_sonde):
         sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-(srv|cli)$",
                              "SONDE_TRACE_PRINTER": "json"})
         sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15)
-        sonde.wait_log(r"gotls: /proc/%d/exe .*entries at the stack check" % server.pid, 5)
-        # POSTs whose body (past the client's 4 KiB buffer) is a Write of
-        # its own: a Write seen twice would be a second, undecodable request.
+        sonde.wait_log(r"gotls: /proc/%d/exe .*%s" % (server.pid, plan_rx), 5)
         n = 10
         cpid, out = _run_client(client_exe, f"https://127.0.0.1:{port}/status/201", n, certs,
                                 sonde, body=5000)
@@ -260,3 +257,22 @@ def test_go_https_stacks_moving(gotls_bins, certs, tmp_path, start_sonde):
         assert m.sum("sonde_events_lost_total", reason="undecodable") == 0
     finally:
         kill_process_group(server)
+
+
+def test_go_https_stacks_moving(gotls_bins, certs, tmp_path, start_sonde):
+    """Server and client built so that every Go function call moves its
+    goroutine's stack (the runtime's maymorestack=mayMoreStackMove test
+    hook). Every call then takes its prologue's stack-check branch once
+    before running (the stack moves, the call restarts at the check): the
+    entry uprobe, on that branch, must see each call once, not twice (this
+    test fails without the taken-branch check: 30 transactions for 20)."""
+    _posts(gotls_bins, certs, tmp_path, start_sonde, "1.26-stackmove",
+           "Read at its copy, entries at the stack check")
+
+
+def test_go_https_noopt_returns(gotls_bins, certs, tmp_path, start_sonde):
+    """A build for a debugger (-gcflags='all=-N -l'): Read copies through a
+    call of bytes.(*Reader).Read, not runtime.memmove, so its bytes are taken
+    at each of its RETs (never a uretprobe: Go moves stacks)."""
+    _posts(gotls_bins, certs, tmp_path, start_sonde, "1.26-noopt",
+           r"Read at its \d+ RETs, entries at the stack check")

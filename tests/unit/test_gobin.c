@@ -217,6 +217,71 @@ static void test_functions(void **state)
 	}
 }
 
+/* GNU objdump's instruction at @at: does it call @callee? */
+static bool objdump_calls(const char *path, uint64_t at, const char *callee)
+{
+	char cmd[1024], line[512], want[128];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
+		 (unsigned long long)at, (unsigned long long)(at + 5), path);
+	snprintf(want, sizeof(want), "<%s>", callee);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "\tcall ") && strstr(line, want))
+			found = true;
+	assert_int_equal(pclose(p), 0);
+	return found;
+}
+
+/* Read's one copy of plaintext into b: a call of runtime.memmove, where
+ * objdump shows it; none in a build without optimisation or inlining. */
+static void test_calls(void **state)
+{
+	static const char *const builds[] = { "1.19", "1.26", "1.26-stackmove" };
+
+	for (size_t i = 0; i < 3; i++) {
+		for (int stripped = 0; stripped < 2; stripped++) {
+			struct gobin *g;
+			struct gobin_func f;
+			uint32_t off[4];
+			char path[512];
+
+			if (stripped && i == 2)
+				continue; /* the stack-moving build is stripped already */
+			snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s%s", builds[i],
+				 stripped ? "-stripped" : "");
+			assert_int_equal(gobin__open(path, &g), 0);
+			assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+			assert_int_equal(gobin__func_calls(g, &f, "runtime.memmove", off, 4), 1);
+			assert_true(off[0] > 0 && off[0] < f.size);
+			if (!stripped && i < 2)
+				assert_true(objdump_calls(path, f.addr + off[0], "runtime.memmove"));
+			assert_int_equal(gobin__func_calls(g, &f, "runtime.noSuchFunction", off, 4), 0);
+			gobin__close(g);
+		}
+	}
+	{
+		static const char path[] = GOBIN_DIR "/gotls-1.26-noopt";
+		struct gobin *g;
+		struct gobin_func f;
+		uint32_t off[4], jbe = 0;
+
+		assert_int_equal(gobin__open(path, &g), 0);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		assert_int_equal(gobin__func_calls(g, &f, "runtime.memmove", off, 4), 0);
+		assert_true(gobin__func_returns(g, &f, off, 4) >= 1);
+		/* A larger frame's check: lea -X(%rsp),%r12; cmp 0x10(%r14),%r12; jbe */
+		assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+		assert_int_equal(jbe, 12);
+		assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+		gobin__close(g);
+	}
+}
+
 /* From an address back to its function, as the symbol table says. */
 static void test_func_at(void **state)
 {
@@ -506,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_offsets),	    cmocka_unit_test(test_not_go),
 		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
 		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
+		cmocka_unit_test(test_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
