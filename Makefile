@@ -115,7 +115,8 @@ GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath 
 	    GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
 GOTLS_SRC := tests/e2e/servers/gotls/main.go
 GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
-		  $(BUILD)/gobin/gotls-1.26-stackmove $(BUILD)/gobin/gotls-1.26-noopt
+		  $(BUILD)/gobin/gotls-1.26-stackmove $(BUILD)/gobin/gotls-1.26-noopt \
+		  $(BUILD)/gobin/gotls-1.26-pie
 $(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
@@ -132,6 +133,10 @@ $(BUILD)/gobin/gotls-1.26-stackmove: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO_NEW) build -ldflags='-s -w' \
 		-gcflags=all=-d=maymorestack=runtime.mayMoreStackMove -o $@ $<
+# One position-independent (its symbol table's text start is relocated at run time).
+$(BUILD)/gobin/gotls-1.26-pie: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO_NEW) build -buildmode=pie -o $@ $<
 # And one built as for a debugger (no optimisation, no inlining).
 $(BUILD)/gobin/gotls-1.26-noopt: $(GOTLS_SRC)
 	@mkdir -p $(@D)

@@ -327,6 +327,30 @@ static void test_stack_check_hooked(void **state)
 	gobin__close(g);
 }
 
+/* A position-independent executable: functions where its symbols say,
+ * file offsets that hold their code. */
+static void test_pie(void **state)
+{
+	static const char path[] = GOBIN_DIR "/gotls-1.26-pie";
+	struct gobin *g;
+	struct gobin_func f;
+	uint8_t head[4];
+	uint64_t value, size;
+	int fd;
+
+	assert_int_equal(gobin__open(path, &g), 0);
+	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+	elf_symbol("1.26-pie", READ_FN, &value, &size);
+	assert_int_equal(f.addr, value);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, head, 4, (off_t)f.file_offset), 4);
+	close(fd);
+	assert_memory_equal(head, "\x49\x3b\x66\x10", 4);
+	assert_true(gobin__func_returns(g, &f, NULL, 0) >= 1);
+	gobin__close(g);
+}
+
 /* The function's entry bytes in the file: what a uprobe at file_offset hits. */
 static void test_file_offset(void **state)
 {
@@ -571,7 +595,7 @@ int main(void)
 		cmocka_unit_test(test_offsets),	    cmocka_unit_test(test_not_go),
 		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
 		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
-		cmocka_unit_test(test_calls),
+		cmocka_unit_test(test_calls),	    cmocka_unit_test(test_pie),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
