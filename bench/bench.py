@@ -4,7 +4,8 @@
 For each target server (nginx serving a 1 KiB static file, a Go net/http
 hello world, go-client: a Go front that calls a Go hello downstream once
 per request, bench/relay/main.go, traced on both ports, and nginx-tls: the
-nginx target over HTTPS, where Sonde adds its OpenSSL uprobes) it runs BENCH_PAIRS
+nginx target over HTTPS, where Sonde adds its OpenSSL uprobes, and go-tls: a Go
+net/http server over crypto/tls, where it adds its Go TLS uprobes) it runs BENCH_PAIRS
 rounds; each round measures, with wrk on loopback, in an order rotated from
 round to round:
 
@@ -27,7 +28,7 @@ the exit status: that is non-zero only when something could not run.
 Environment: BENCH_PAIRS (8), BENCH_SECONDS (5), BENCH_MAX_OTHER_CPU (10),
 BENCH_EXTRA_ROUNDS (2), BENCH_CONNECTIONS (32),
 BENCH_THREADS (1), BENCH_WARMUP (2, seconds of unrecorded load per target),
-BENCH_TARGETS (nginx,go,go-client,nginx-tls), BENCH_BPF_SECONDS (3: seconds of each
+BENCH_TARGETS (nginx,go,go-client,nginx-tls,go-tls), BENCH_BPF_SECONDS (3: seconds of each
 unmeasured run with kernel.bpf_stats_enabled=1 after a target's rounds; 0
 skips it), BENCH_SONDE_CPU (unset: Sonde unpinned; a CPU list pins it and the
 minimal agent, for diagnosis), BENCH_REPORT (docs/benchmarks.md; "-" for stdout
@@ -68,7 +69,7 @@ LINK_SEQ_REQUESTS = 200   # link check: requests one at a time
 LINK_SECONDS = 2          # link check: seconds of wrk load
 LINK_SETTLE_TIMEOUT = 10.0  # link check: longest wait for the spans (SONDE_LINK_WAIT is 5 s)
 
-DEFAULT_TARGETS = "nginx,go,go-client,nginx-tls"
+DEFAULT_TARGETS = "nginx,go,go-client,nginx-tls,go-tls"
 CONFIGS = ("off", "idle", "traced", "traced_net", "min_sys", "min_sock")
 AGENT_CONFIGS = ("idle", "traced", "traced_net", "min_sys", "min_sock")  # an agent is running
 CONFIG_LABEL = {
@@ -533,6 +534,38 @@ class GoHello(Target):
         if self.binary is None:
             self.binary = go_build(self.tmp, BENCH_DIR / "hello", "hello")
         return [str(self.binary), f"127.0.0.1:{self.port}"]
+
+
+class GoTls(Target):
+    """A Go net/http server over TLS (crypto/tls, ListenAndServeTLS, the
+    stripped build of tests/e2e/servers/gotls by `make`): Sonde adds its Go
+    TLS uprobes (src/probes_gotls.c): per request, two Reads (entry and copy)
+    and one Write (entry), each on an instruction the kernel emulates."""
+    name = "go-tls"
+    path = "/"
+    scheme = "https"
+
+    def __init__(self, tmp, cpu):
+        super().__init__(tmp, cpu)
+        self.title = "Go net/http over TLS (crypto/tls, stripped), 2-byte answer, keep-alive"
+
+    def command(self):
+        binary = REPO / "build" / "gobin" / "gotls-1.26-stripped"
+        if not binary.exists():
+            res = subprocess.run(["make", "-s", "build/gobin/gotls-1.26-stripped"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=600)
+            if res.returncode != 0:
+                raise BenchError(f"building the Go TLS server failed:\n{res.stderr}")
+        d = self.tmp / "gotls"
+        d.mkdir(exist_ok=True)
+        if not (d / "cert.pem").exists():
+            res = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
+                 "-subj", "/CN=127.0.0.1"], capture_output=True, text=True, timeout=60)
+            if res.returncode != 0:
+                raise BenchError(f"openssl req failed: {res.stderr}")
+        return [str(binary), "server", str(self.port), str(d / "cert.pem"), str(d / "key.pem")]
 
 
 class GoClient(Target):
@@ -1547,7 +1580,7 @@ def render(results, info, opts, started, elapsed):
       f"`BENCH_PAIRS` (default {DEFAULT_PAIRS}), `BENCH_SECONDS` (default {DEFAULT_SECONDS}), "
       f"`BENCH_MAX_OTHER_CPU` ({DEFAULT_MAX_OTHER}), `BENCH_EXTRA_ROUNDS` "
       f"({DEFAULT_EXTRA_ROUNDS}), `BENCH_CONNECTIONS` (32), "
-      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go,go-client,nginx-tls`), "
+      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go,go-client,nginx-tls,go-tls`), "
       "`BENCH_BPF_SECONDS` (3; 0 skips the eBPF profile), `BENCH_SONDE_CPU` (unset; pins Sonde, "
       "for diagnosis), "
       "`BENCH_REPORT` (`docs/benchmarks.md`, `-` for stdout only), `BENCH_QUIET_BUDGET` "
@@ -2259,7 +2292,8 @@ def main():
     report_env = os.environ.get("BENCH_REPORT", "")
     report_path = None if report_env == "-" else Path(report_env or REPO / "docs" /
                                                       "benchmarks.md")
-    kinds = {"nginx": Nginx, "go": GoHello, "go-client": GoClient, "nginx-tls": NginxTls}
+    kinds = {"nginx": Nginx, "go": GoHello, "go-client": GoClient, "nginx-tls": NginxTls,
+             "go-tls": GoTls}
     for n in names:
         if n not in kinds:
             raise BenchError(f"BENCH_TARGETS: unknown target {n!r} ({', '.join(kinds)})")
