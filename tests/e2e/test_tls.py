@@ -17,14 +17,13 @@ import os
 import shutil
 import ssl
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import (PYTHON, SERVERS_DIR, children_of, free_port, kill_process_group,
-                      launch_server, wait_until, _register)
+                      launch_server, nginx_prefix, wait_until, _register)
 
 TLS_DIR = SERVERS_DIR / "tls"
 SPAN_WAIT = 15.0
@@ -64,19 +63,8 @@ def start_tls_server(kind, certs, log_dir, port=None):
     elif kind == "nginx":
         if shutil.which("nginx") is None:
             pytest.fail("nginx is not installed (apt-get install nginx-light)", pytrace=False)
-        workdir = Path(tempfile.mkdtemp(prefix=f"e2e-nginx-tls-{port}-"))
-        os.chmod(workdir, 0o755)
-        (workdir / "tmp").mkdir()
-        (workdir / "www" / "static").mkdir(parents=True)
-        (workdir / "www" / "static" / "file-1k.bin").write_bytes(bytes(range(256)) * 4)
-        for p in (workdir / "www", workdir / "www" / "static"):
-            os.chmod(p, 0o755)
-        os.chmod(workdir / "www" / "static" / "file-1k.bin", 0o644)
-        conf = (TLS_DIR / "nginx-tls.conf.in").read_text()
-        for k, v in (("@PREFIX@", str(workdir)), ("@PORT@", str(port)), ("@CERT@", cert),
-                     ("@KEY@", key)):
-            conf = conf.replace(k, v)
-        (workdir / "nginx.conf").write_text(conf)
+        workdir = nginx_prefix(port, TLS_DIR / "nginx-tls.conf.in",
+                               {"@CERT@": cert, "@KEY@": key})
         cmd = ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
     else:
         raise ValueError(kind)
