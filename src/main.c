@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 	 * does after it is traced goes unseen. */
 	discovery__scan(rt.discovery);
 	atomic_store(&rt.instrumented, discovery__count(rt.discovery));
-	tls = tls_probes__new(probes__object(rt.probes), probes__traced_set(rt.probes).map_fd);
+	if (cfg.tls)
+		tls = tls_probes__new(probes__object(rt.probes), probes__traced_set(rt.probes).map_fd);
 	tls_probes__scan(tls);
 	log_info("ready: %u process(es) instrumented", discovery__count(rt.discovery));
 	fflush(stderr);

@@ -399,3 +399,20 @@ def test_handshake_failure(tls_servers, start_sonde, certs):
     check_spans(sonde, server.port, sent)
     assert sonde.proc.poll() is None, "Sonde exited"
     assert sonde.metrics().sum("sonde_tls_connections_total") >= 4
+
+
+def test_tls_switched_off(tls_servers, start_sonde, certs):
+    """SONDE_TLS=false: no uprobes, no breakpoints, no spans; the TLS
+    connections are still counted, and not as skipped."""
+    server = tls_servers("python")
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json",
+                         "SONDE_TLS": "false"})
+    sonde.wait_instrumented([server.pid])
+    https_requests(server.port, certs, [("GET", "/off/1", None), ("GET", "/off/2", None)])
+    wait_until(lambda: sonde.metrics().sum("sonde_tls_connections_total") >= 1, 10,
+               what="the TLS connection counted")
+    time.sleep(QUIET)
+    assert not spans_on(sonde, server.port), "spans with TLS switched off"
+    assert not [ln for ln in sonde.log if "tls:" in ln], "uprobes with TLS switched off"
+    assert libssl_breakpoints(server.pid) == []
+    assert sonde.metrics().sum("sonde_connections_skipped_total") == 0
