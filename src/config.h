@@ -213,6 +213,10 @@ struct sonde_config {
 	/* network flow metrics (netflow_probe.c, model/netflow.h) */
 	bool network_enable;		    /* network.enable: the network feature everywhere */
 	struct route_patterns network_cidrs; /* network.cidrs */
+	struct route_patterns network_protocols;	 /* network.protocols */
+	struct route_patterns network_exclude_protocols; /* network.exclude_protocols */
+	bool network_tcp; /* from those two lists: TCP flows are counted */
+	bool network_udp; /* UDP flows are counted (per packet: cgroup_skb) */
 
 	/* live view (export/ui.c) */
 	int ui_port; /* 0: off */

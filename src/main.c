@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		/* A separate object, loaded only now: the capture is the same
 		 * with or without it. */
 		rt.netflow = netflow_store__new(&cfg);
-		if (!rt.netflow || !(netflow = netflow_probe__start()))
+		if (!rt.netflow || !(netflow = netflow_probe__start(cfg.network_tcp, cfg.network_udp)))
 			goto out;
 		next_flows = now_ns(CLOCK_MONOTONIC) + NETFLOW_DRAIN_NS;
 	}
