@@ -182,6 +182,13 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
  * Go's crypto/tls): from here the bytes take the path socket bytes take,
  * classified then framed by their protocol. Handshake bytes never come
  * here, only application data.
+ *
+ * It uses the per-CPU scratch maps of the socket path (call_scratch, the
+ * HTTP/1 head buffer), which assume a program is not preempted. uprobe
+ * programs run with migration disabled but may be preempted on a kernel
+ * in full preemption mode (these machines run PREEMPT_DYNAMIC in "none"):
+ * there a preempted call could find its scratch overwritten by another
+ * task's, a misread transaction at worst, never an unsafe access.
  */
 static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
 					  __u64 pid_tgid)
