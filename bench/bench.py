@@ -13,7 +13,10 @@ round to round:
   idle      Sonde running, attached, selecting no process (SONDE_OPEN_PORT=1)
   traced    Sonde running and selecting the server's port
   traced_net  the same with network flow metrics on (SONDE_NETWORK_METRICS=true:
-            the cgroup_skb programs of bpf/netflow.bpf.c count every packet)
+            TCP from the sockets' counts, UDP by the cgroup_skb programs of
+            bpf/netflow.bpf.c, which run for every packet)
+  traced_tcp  the same with network flow metrics on TCP only
+            (SONDE_NETWORK_PROTOCOLS=TCP: nothing runs per packet)
   min_sys   the minimal reference agent (bench/minimal/) on tp_btf/sys_exit
   min_sock  the minimal reference agent on tp_btf/sock_{recv,send}_length
 
@@ -70,13 +73,17 @@ LINK_SECONDS = 2          # link check: seconds of wrk load
 LINK_SETTLE_TIMEOUT = 10.0  # link check: longest wait for the spans (SONDE_LINK_WAIT is 5 s)
 
 DEFAULT_TARGETS = "nginx,go,go-client,nginx-tls,go-tls"
-CONFIGS = ("off", "idle", "traced", "traced_net", "min_sys", "min_sock")
-AGENT_CONFIGS = ("idle", "traced", "traced_net", "min_sys", "min_sock")  # an agent is running
+CONFIGS = ("off", "idle", "traced", "traced_net", "traced_tcp", "min_sys", "min_sock")
+AGENT_CONFIGS = ("idle", "traced", "traced_net", "traced_tcp", "min_sys",
+                 "min_sock")  # an agent is running
+# Network metrics of the configs that have them: all transports, or TCP only.
+NETWORK = {"traced_net": "all", "traced_tcp": "tcp"}
 CONFIG_LABEL = {
     "off": "Sonde not running",
     "idle": "Sonde attached, no process matched",
     "traced": "Sonde tracing the server",
     "traced_net": "Sonde tracing + network metrics",
+    "traced_tcp": "Sonde tracing + network metrics, TCP only",
     "min_sys": "minimal agent on sys_exit",
     "min_sock": "minimal agent on socket hooks",
 }
@@ -632,6 +639,8 @@ class Sonde:
                    SONDE_PROMETHEUS_PORT=str(self.prom_port), SONDE_LOG_LEVEL="info")
         if network:
             env["SONDE_NETWORK_METRICS"] = "true"
+        if network == "tcp":
+            env["SONDE_NETWORK_PROTOCOLS"] = "TCP"
         cmd = [str(binary)]
         if SONDE_CPU:
             cmd = ["taskset", "-c", SONDE_CPU] + cmd
@@ -993,11 +1002,11 @@ class Runner:
             return res
         open_port = 1 if config == "idle" else target.sonde_ports
         sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}",
-                      network=config == "traced_net")
+                      network=NETWORK.get(config))
         try:
             if config == "idle" and sonde.instrumented not in (0, None):
                 raise BenchError(f"idle Sonde instrumented {sonde.instrumented} process(es)")
-            if config in ("traced", "traced_net") and sonde.instrumented is not None and \
+            if config in ("traced", *NETWORK) and sonde.instrumented is not None and \
                     sonde.instrumented < len(target.procs):
                 raise BenchError(f"Sonde instrumented {sonde.instrumented} process(es) on "
                                  f"port(s) {target.sonde_ports}, expected at least "
@@ -1108,7 +1117,7 @@ class Runner:
             else:
                 open_port = 1 if config == "idle" else target.sonde_ports
                 agent = Sonde(self.sonde_bin, self.tmp, open_port,
-                              f"{target.name}-bpf-{config}", network=config == "traced_net")
+                              f"{target.name}-bpf-{config}", network=NETWORK.get(config))
             perf_out = self.tmp / f"perf-{target.name}-{config}.txt"
             st = {}
             perf = []
@@ -1455,7 +1464,10 @@ def render(results, info, opts, started, elapsed):
       "round to round (each comes first, last and in between as often): *Sonde not "
       "running*; *Sonde attached, no process matched* (`SONDE_OPEN_PORT=1`: its probes "
       "are attached but its traced-process filter rejects everything); *Sonde tracing* "
-      "(`SONDE_OPEN_PORT=<the server's port>`; go-client: `<front>,<downstream>`); and the "
+      "(`SONDE_OPEN_PORT=<the server's port>`; go-client: `<front>,<downstream>`); the same "
+      "with network metrics on (`SONDE_NETWORK_METRICS=true`: TCP from the sockets' own "
+      "counts, UDP by `cgroup_skb` programs that run for every packet), and with network "
+      "metrics on TCP only (`SONDE_NETWORK_PROTOCOLS=TCP`: nothing per packet); and the "
       "*minimal reference agent* (below) on `tp_btf/sys_exit` and on the socket hooks. "
       "Sonde and the minimal agent are started fresh for each of their runs (Sonde: "
       "`SONDE_TRACE_PRINTER=disabled`, Prometheus exporter on) and measured only once "
@@ -1626,12 +1638,13 @@ def render_bar(a, results, opts):
           f"| {s['lost']} {pf(s['lost'] == 0)} | {conditions(s)} |")
         # Network metrics on top: a reference row (the cost of the feature
         # is the difference with Sonde tracing, same rounds).
-        x = s["traced_net"]
-        vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
-        a(f"| {t.name} | {CONFIG_LABEL['traced_net']} | {f_num(x['ratio'], 3)} "
-          f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
-          f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
-          f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
+        for c in NETWORK:
+            x = s[c]
+            vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
+            a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} "
+              f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
+              f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
+              f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
         for c in MIN_HOOK:
             x = s[c]
             a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} | — "

@@ -198,6 +198,8 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 		if (verdict)
 			return 0;
 		if (c->ev.proto == SONDE_PROTO_TLS) {
+			/* just recognised: counted once per connection */
+			counter_add(SONDE_CNT_TLS_CONN, 1);
 			tls_on_socket(sk, c, id);
 			return 0;
 		}

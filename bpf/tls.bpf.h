@@ -44,6 +44,10 @@
 #define SONDE_MAX_TLS_CONNS 4096
 #define TLS_TCP_CLOSE 7
 
+/* Whether TLS plaintext is followed at all (ebpf.tls): when not, a TLS
+ * socket is only counted, and no plaintext state is made for it. */
+const volatile bool tls_enabled = true;
+
 /* The plaintext side of a TLS socket. */
 struct tls_conn {
 	struct conn_state c;
@@ -157,14 +161,10 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
 	__u64 key = (__u64)sk;
 	struct tls_call *call;
 
-	if (!tls_conn_of(key)) {
-		/* Counted at the plaintext state's birth: once per connection
-		 * (again only after an eviction). */
-		if (tls_conn_create(key, c, id >> 32))
-			counter_add(SONDE_CNT_TLS_CONN, 1);
-		else
-			counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
-	}
+	if (!tls_enabled)
+		return;
+	if (!tls_conn_of(key) && !tls_conn_create(key, c, id >> 32))
+		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
 	call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (call && !call->sk) {
 		struct tls_obj_key k = { .ssl = call->ssl, .tgid = id >> 32 };
@@ -182,6 +182,13 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
  * Go's crypto/tls): from here the bytes take the path socket bytes take,
  * classified then framed by their protocol. Handshake bytes never come
  * here, only application data.
+ *
+ * It uses the per-CPU scratch maps of the socket path (call_scratch, the
+ * HTTP/1 head buffer), which assume a program is not preempted. uprobe
+ * programs run with migration disabled but may be preempted on a kernel
+ * in full preemption mode (these machines run PREEMPT_DYNAMIC in "none"):
+ * there a preempted call could find its scratch overwritten by another
+ * task's, a misread transaction at worst, never an unsafe access.
  */
 static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
 					  __u64 pid_tgid)

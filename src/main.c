@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		/* A separate object, loaded only now: the capture is the same
 		 * with or without it. */
 		rt.netflow = netflow_store__new(&cfg);
-		if (!rt.netflow || !(netflow = netflow_probe__start()))
+		if (!rt.netflow || !(netflow = netflow_probe__start(cfg.network_tcp, cfg.network_udp)))
 			goto out;
 		next_flows = now_ns(CLOCK_MONOTONIC) + NETFLOW_DRAIN_NS;
 	}
@@ -161,7 +161,8 @@ int main(int argc, char **argv)
 	 * does after it is traced goes unseen. */
 	discovery__scan(rt.discovery);
 	atomic_store(&rt.instrumented, discovery__count(rt.discovery));
-	tls = tls_probes__new(probes__object(rt.probes), probes__traced_set(rt.probes).map_fd);
+	if (cfg.tls)
+		tls = tls_probes__new(probes__object(rt.probes), probes__traced_set(rt.probes).map_fd);
 	tls_probes__scan(tls);
 	log_info("ready: %u process(es) instrumented", discovery__count(rt.discovery));
 	fflush(stderr);

@@ -214,6 +214,7 @@ struct probes *probes__start(const struct sonde_config *cfg)
 		goto fail;
 	}
 	p->skel->rodata->wakeup_bytes = cfg->wakeup_bytes;
+	p->skel->rodata->tls_enabled = cfg->tls; /* no plaintext state without uprobes */
 	/* Response framing in the kernel needs bpf_loop (5.17; probed on a
 	 * tracepoint program, which libbpf can load without an attach target);
 	 * without it

@@ -17,14 +17,13 @@ import os
 import shutil
 import ssl
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import (PYTHON, SERVERS_DIR, children_of, free_port, kill_process_group,
-                      launch_server, wait_until, _register)
+                      launch_server, nginx_prefix, wait_until, _register)
 
 TLS_DIR = SERVERS_DIR / "tls"
 SPAN_WAIT = 15.0
@@ -64,19 +63,8 @@ def start_tls_server(kind, certs, log_dir, port=None):
     elif kind == "nginx":
         if shutil.which("nginx") is None:
             pytest.fail("nginx is not installed (apt-get install nginx-light)", pytrace=False)
-        workdir = Path(tempfile.mkdtemp(prefix=f"e2e-nginx-tls-{port}-"))
-        os.chmod(workdir, 0o755)
-        (workdir / "tmp").mkdir()
-        (workdir / "www" / "static").mkdir(parents=True)
-        (workdir / "www" / "static" / "file-1k.bin").write_bytes(bytes(range(256)) * 4)
-        for p in (workdir / "www", workdir / "www" / "static"):
-            os.chmod(p, 0o755)
-        os.chmod(workdir / "www" / "static" / "file-1k.bin", 0o644)
-        conf = (TLS_DIR / "nginx-tls.conf.in").read_text()
-        for k, v in (("@PREFIX@", str(workdir)), ("@PORT@", str(port)), ("@CERT@", cert),
-                     ("@KEY@", key)):
-            conf = conf.replace(k, v)
-        (workdir / "nginx.conf").write_text(conf)
+        workdir = nginx_prefix(port, TLS_DIR / "nginx-tls.conf.in",
+                               {"@CERT@": cert, "@KEY@": key})
         cmd = ["nginx", "-p", str(workdir), "-c", str(workdir / "nginx.conf")]
     else:
         raise ValueError(kind)
@@ -181,14 +169,24 @@ def test_https_server(kind, tls_servers, start_sonde, certs, tmp_path):
     pids = server.pids()
     sonde.wait_instrumented(pids)
     wait_tls_attached(sonde, [server.pid, *server.worker_pids])
-    reqs = SERVER_REQUESTS
+    reqs = SERVER_REQUESTS + [("POST", "/tls/big", b"z" * 70000)]
+    if kind == "node":
+        reqs = reqs + [("GET", "/tls/chunked", None)]
     if kind == "nginx":
         # nginx's own statuses and bodies ("created\n"), and a static file
         reqs = [("GET", "/tls/a", None), ("GET", "/tls/b?status=201", None),
                 ("GET", "/tls/c?status=404", None), ("GET", "/static/file-1k.bin", None)]
     sent = https_requests(server.port, certs, reqs)
     if kind != "nginx":
-        assert [s[2] for s in sent] == [200, 404, 201, 201], f"server answered {sent} (setup)"
+        assert [s[2] for s in sent][:5] == [200, 404, 201, 201, 201], \
+            f"server answered {sent} (setup)"
+    if kind == "node":
+        # a chunked body's size is its bytes on the wire after the head, framing
+        # included (as for plaintext): three chunks and the terminator
+        chunked = [(m, p, st, rq, sum(len(f"{n:x}") + 4 + n for n in (3000, 20000, 10)) + 5)
+                   for (m, p, st, rq, rs) in sent if p == "/tls/chunked"]
+        assert len(chunked) == 1 and sent[-1][4] == 23010, f"node answered {sent} (setup)"
+        sent = sent[:-1] + chunked
     for i in range(2):
         res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
                               "--cacert", str(certs / "good.pem"),
@@ -411,3 +409,20 @@ def test_handshake_failure(tls_servers, start_sonde, certs):
     check_spans(sonde, server.port, sent)
     assert sonde.proc.poll() is None, "Sonde exited"
     assert sonde.metrics().sum("sonde_tls_connections_total") >= 4
+
+
+def test_tls_switched_off(tls_servers, start_sonde, certs):
+    """SONDE_TLS=false: no uprobes, no breakpoints, no spans; the TLS
+    connections are still counted, and not as skipped."""
+    server = tls_servers("python")
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json",
+                         "SONDE_TLS": "false"})
+    sonde.wait_instrumented([server.pid])
+    https_requests(server.port, certs, [("GET", "/off/1", None), ("GET", "/off/2", None)])
+    wait_until(lambda: sonde.metrics().sum("sonde_tls_connections_total") >= 1, 10,
+               what="the TLS connection counted")
+    time.sleep(QUIET)
+    assert not spans_on(sonde, server.port), "spans with TLS switched off"
+    assert not [ln for ln in sonde.log if "tls:" in ln], "uprobes with TLS switched off"
+    assert libssl_breakpoints(server.pid) == []
+    assert sonde.metrics().sum("sonde_connections_skipped_total") == 0

@@ -7,7 +7,8 @@
 //   node https_server.js PORT CERT KEY
 //
 // GET /anything?status=NNN answers "ok <path>" with that status; POST
-// reads its body and answers "got N".
+// reads its body and answers "got N"; GET /tls/chunked answers 23,010 bytes
+// in chunked coding.
 'use strict';
 const fs = require('fs');
 const https = require('https');
@@ -19,6 +20,14 @@ const server = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFil
     let n = 0;
     req.on('data', (chunk) => { n += chunk.length; });
     req.on('end', () => {
+      if (url.pathname === '/tls/chunked') {
+        // no Content-Length: chunked transfer coding, three writes
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('a'.repeat(3000));
+        res.write('b'.repeat(20000));
+        res.end('c'.repeat(10));
+        return;
+      }
       const status = req.method === 'POST' ? 201 : Number(url.searchParams.get('status') || 200);
       const body = req.method === 'POST' ? `got ${n}` : `ok ${url.pathname}`;
       res.writeHead(status, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
