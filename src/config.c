@@ -102,7 +102,8 @@ const struct config_option config_options[] = {
 	{ "ebpf.poll_interval", CONFIG_DURATION, "50ms", { "SONDE_POLL_INTERVAL" }, OFF(poll_ms), NULL,
 	  "Longest time an event waits in the ring buffer when traffic is low." },
 	{ "ebpf.tls", CONFIG_BOOL, "true", { "SONDE_TLS" }, OFF(tls), NULL,
-	  "Follow HTTPS: uprobes on the OpenSSL of traced processes (libssl, or linked in)." },
+	  "Follow HTTPS: uprobes on the OpenSSL of traced processes (libssl, or linked in) "
+	  "and on Go's crypto/tls." },
 	/* OTLP export */
 	/* Choice lists are indexed by the enums of export/otlp_config.h
 	 * (tests/unit/test_otlp_config.c checks they agree). */
