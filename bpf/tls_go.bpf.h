@@ -166,6 +166,12 @@ int go_tls_read_copy(struct pt_regs *ctx)
 
 	if (!go_tls_read_call(&call, id, ctx->r14) || !n || n > 0x7fffffff)
 		return 0;
+	/* bytes.Reader.Read copies to b[0:]: another destination means this
+	 * build's Read is not the one user space recognised. */
+	if (ctx->ax != call.buf) {
+		counter_add(SONDE_CNT_GOTLS_ODD_COPY, 1);
+		return 0;
+	}
 	tls_plaintext(call.sk, ctx->bx, (__u32)n, true, id);
 	return 0;
 }

@@ -39,6 +39,7 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_TRACED_MAP_FULL] = "traced_map_full",
 	[SONDE_CNT_TLS_CONN] = "tls_connections",
 	[SONDE_CNT_TLS_NO_SOCKET] = "tls_without_socket",
+	[SONDE_CNT_GOTLS_ODD_COPY] = "go_tls_unexpected_copy",
 };
 
 #define MAX_LINKS 64

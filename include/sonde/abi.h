@@ -146,6 +146,7 @@ enum sonde_counter {
 	SONDE_CNT_TRACED_MAP_FULL,  /* a traced process's child left untraced: traced map full */
 	SONDE_CNT_TLS_CONN,	    /* TLS connections seen (not a loss: their plaintext is followed) */
 	SONDE_CNT_TLS_NO_SOCKET,    /* TLS plaintext whose socket was not known: skipped */
+	SONDE_CNT_GOTLS_ODD_COPY,   /* Go TLS Read's copy not into the caller's buffer: skipped */
 	SONDE_CNT__MAX,
 };
 

@@ -168,7 +168,8 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
         # Every byte reached a socket, every transaction decoded; 2 TLS
         # connections, each seen from both of its traced ends.
         m = sonde.metrics()
-        for reason in ("tls_without_socket", "undecodable", "conn_map_full"):
+        for reason in ("tls_without_socket", "undecodable", "conn_map_full",
+                       "go_tls_unexpected_copy"):
             assert m.sum("sonde_events_lost_total", reason=reason) == 0, reason
         assert m.sum("sonde_tls_connections_total") == 4
 
@@ -255,6 +256,8 @@ def _posts(gotls_bins, certs, tmp_path, start_sonde, build, plan_rx):
         m = sonde.metrics()
         assert m.sum("sonde_kernel_transactions_total") == 2 * n
         assert m.sum("sonde_events_lost_total", reason="undecodable") == 0
+        assert m.select("sonde_events_lost_total", reason="go_tls_unexpected_copy")
+        assert m.sum("sonde_events_lost_total", reason="go_tls_unexpected_copy") == 0
     finally:
         kill_process_group(server)
 
