@@ -190,6 +190,19 @@ def seed_databases(pg_port, my_port):
     conn.close()
 
 
+def hikari_connections(pg_port):
+    import psycopg2
+    conn = psycopg2.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname=DB_NAME,
+                            sslmode="disable")
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'PostgreSQL JDBC Driver' AND state = 'idle'")
+        return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def lab_config(tmp_path, user_port, point_port, grpc_port):
     text = CONFIG_TEMPLATE.read_text()
     for key, value in (("USER_SERVICE_PORT", user_port), ("POINT_SERVICE_PORT", point_port),
@@ -296,7 +309,10 @@ def lab(postgres, mariadb, tmp_path):  # noqa: F811
         for i in USERS:
             r = requests.get(f"http://127.0.0.1:{user_port}/api/v1/users/{i}", timeout=60)
             assert r.status_code == 200 and r.json()["points"] == sum(POINTS[i]), r.text
-        time.sleep(1)
+        # HikariCP fills its pool (10 connections) in the background: let it
+        # finish, so that no connection's set-up queries fall in the test.
+        wait_until(lambda: hikari_connections(postgres) >= 10, 30, interval=0.2,
+                   what="HikariCP's 10 connections")
         yield {"user": started[1], "point": started[0], "pg_port": postgres}
     finally:
         for s in reversed(started):
