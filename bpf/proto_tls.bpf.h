@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * TLS on the socket, kernel side: only recognise it. A connection whose
- * first bytes are a TLS ClientHello record carries ciphertext the socket
+ * first bytes are a TLS ClientHello record (or, found already open, an
+ * application-data record) carries ciphertext the socket
  * hooks cannot read; it is marked SONDE_PROTO_TLS, its socket bytes are
  * skipped from then on (and not counted as "not HTTP"), and its plaintext
  * comes from uprobes on the TLS library through bpf/tls.bpf.h.
@@ -48,6 +49,25 @@ static __always_inline bool tls_classify(const __u8 *p, __u32 len)
 	if (len >= 11 && p[10] > 4)
 		return false;
 	return true;
+}
+
+#define TLS_RECORD_APPDATA 0x17
+
+/*
+ * Do @len bytes at @p begin a TLS 1.2 or 1.3 application-data record (both
+ * say version 3.3 in the record header)? A connection Sonde finds already
+ * open (a keep-alive connection older than Sonde) shows these, not its
+ * ClientHello. They do not tell which end wrote them: the plaintext's
+ * first request tells the role instead.
+ */
+static __always_inline bool tls_appdata(const __u8 *p, __u32 len)
+{
+	__u32 rec_len;
+
+	if (len < 5 || p[0] != TLS_RECORD_APPDATA || p[1] != 3 || p[2] != 3)
+		return false;
+	rec_len = (__u32)p[3] << 8 | p[4];
+	return rec_len >= 1 && rec_len <= 16384 + 256;
 }
 
 #endif /* SONDE_PROTO_TLS_BPF_H */

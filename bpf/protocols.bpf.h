@@ -18,7 +18,7 @@
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
-	if (tls_classify(head, len))
+	if (tls_classify(head, len) || tls_appdata(head, len))
 		return SONDE_PROTO_TLS;
 	if (http1_classify(head, len))
 		return SONDE_PROTO_HTTP1;
@@ -51,6 +51,14 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 static __always_inline bool proto_is_opaque(__u8 proto)
 {
 	return proto == SONDE_PROTO_TLS;
+}
+
+/* Does the first message of @proto (at @head) say which end sent it? A
+ * request does; a TLS application-data record (a connection found open)
+ * does not: its plaintext will. */
+static __always_inline bool proto_tells_role(__u8 proto, const __u8 *head, __u32 len)
+{
+	return !(proto == SONDE_PROTO_TLS && tls_appdata(head, len));
 }
 
 /* Bytes that a classifier needs before it may say no. */
@@ -93,7 +101,8 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 	if (proto != SONDE_PROTO_UNKNOWN) {
 		c->ev.proto = proto;
 		c->held_dir = 0;
-		if (c->ev.role == SONDE_ROLE_UNKNOWN) {
+		if (c->ev.role == SONDE_ROLE_UNKNOWN &&
+		    proto_tells_role(proto, c->ev.data, c->ev.req_len)) {
 			c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 			if (!inbound)
 				client_tuple_add(c);

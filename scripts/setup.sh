@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
-# Debian's package archive and the npm registry.
+# Debian's package archive, the npm registry and Maven Central (one Maven
+# build of seed 002's Spring Boot service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,7 @@ packages=(
 	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
 	# database servers and clients of tests/e2e/test_db.py
 	postgresql mariadb-server python3-psycopg2 python3-pymysql libdbd-pg-perl
+	maven # builds seed 002's Spring Boot user service (tests/e2e/test_lab_002.py)
 )
 
 missing=()
@@ -52,11 +54,20 @@ fi
 # runs; the tests start their own and need nothing from it.
 
 # npm packages of the end-to-end tests' servers.
-for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/otlp_receiver; do
+for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/servers/lab/point-service \
+	tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
 	fi
 done
+
+# Seed 002's Spring Boot user service, built once (Maven Central) into
+# tests/e2e/servers/lab/user-service/target/user-service.jar.
+lab_jar=tests/e2e/servers/lab/user-service/target/user-service.jar
+if [ ! -f "$lab_jar" ] || [ tests/e2e/servers/lab/user-service/pom.xml -nt "$lab_jar" ] ||
+	[ -n "$(find tests/e2e/servers/lab/user-service/src -newer "$lab_jar" -type f)" ]; then
+	(cd tests/e2e/servers/lab/user-service && mvn -q -B -Dstyle.color=never package -DskipTests)
+fi
 
 # Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf
 # counts (Sonde itself needs no tracefs: its programs are BTF tracepoints).

@@ -194,7 +194,10 @@ const struct self_metric self_metrics[] = {
 	  "Observations dropped from a metric because it had reached "
 	  "metrics.max_series_per_metric series.",
 	  "{observation}", SELF_COUNTER, 1, { "metric" }, { "metric" }, read_series_overflow },
-	{ "sonde_build_info", "sonde.build.info", "Sonde's version.", "1", SELF_GAUGE, 1,
+	/* Not unit "1": Prometheus' OTLP translation would add _ratio to a gauge of
+	 * unit 1, and sonde_build_info would reach a collector's Prometheus as
+	 * sonde_build_info_ratio (tests/e2e/test_lab_002.py). */
+	{ "sonde_build_info", "sonde.build.info", "Sonde's version.", "{build}", SELF_GAUGE, 1,
 	  { "version" }, { "version" }, read_build },
 	{ "sonde_export_dropped_total", "sonde.export.dropped",
 	  "Spans and metric data points an exporter dropped, by exporter, signal and reason.",

@@ -29,6 +29,7 @@ enum proto_op {
 	PROTO_OP_MYSQL_RESULT_END = 9, /* buf[0..len) the last bytes of a read, len 9 or 11 */
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 	PROTO_OP_TLS_CLASSIFY = 11,
+	PROTO_OP_TLS_APPDATA = 12,
 };
 
 /* The context: same layout as struct proto_in in test_proto.c. */
@@ -114,6 +115,9 @@ int proto_run(struct proto_in *ctx)
 		break;
 	case PROTO_OP_TLS_CLASSIFY:
 		out_result = tls_classify(c->in.buf, len);
+		break;
+	case PROTO_OP_TLS_APPDATA:
+		out_result = tls_appdata(c->in.buf, len);
 		break;
 	case PROTO_OP_MYSQL_SINGLE:
 		out_result = mysql_single_packet(c->in.buf + 1, c->in.buf[0]);

@@ -40,6 +40,7 @@ enum proto_op {
 	PROTO_OP_MYSQL_RESULT_END = 9,
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 	PROTO_OP_TLS_CLASSIFY = 11,
+	PROTO_OP_TLS_APPDATA = 12,
 };
 
 struct proto_in {
@@ -797,6 +798,25 @@ static void test_tls_classify(void **state)
 	/* plaintext protocols are not TLS */
 	assert_int_equal(run(PROTO_OP_TLS_CLASSIFY, "GET / HTTP/1.1\r\n"), 0);
 	assert_int_equal(run(PROTO_OP_TLS_CLASSIFY, "\x16\x03"), 0);
+	/* application data is not a ClientHello */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, "\x17\x03\x03\x00\x20", 5), 0);
+}
+
+static void test_tls_appdata(void **state)
+{
+	uint8_t hello[SONDE_RESP_CAP];
+	size_t n = real_client_hello(hello, sizeof(hello));
+
+	/* TLS 1.2 and 1.3 application data, header alone or with its payload */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00\x20", 5), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x40\x11" "abcdefgh", 13), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x41\x00", 5), 1); /* 2^14+256 */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x41\x01", 5), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00\x00", 5), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x01\x00\x20", 5), 0); /* TLS 1.0 */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00", 4), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, hello, n), 0);
+	assert_int_equal(run(PROTO_OP_TLS_APPDATA, "GET / HTTP/1.1\r\n"), 0);
 }
 
 static void test_mysql_result_end(void **state)
@@ -842,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_mysql_result_end),
 		cmocka_unit_test(test_mysql_ssl_request),
 		cmocka_unit_test(test_tls_classify),
+		cmocka_unit_test(test_tls_appdata),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {
