@@ -41,7 +41,6 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_IPV6_BE 0xDD86 /* htons(0x86DD) */
 #define PROTO_TCP 6
 #define PROTO_UDP 17
-#define RCV_SHUTDOWN 1
 
 struct flow_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -194,10 +193,12 @@ static __always_inline bool tcp_sample(struct sock *sk, struct sonde_tcp_sample 
 	if (!tp)
 		return false;
 	/* Payload each counted once: a retransmission is no new byte, and the
-	 * peer's FIN takes one sequence number that bytes_received counts. */
+	 * peer's FIN takes one sequence number that bytes_received counts
+	 * (SOCK_DONE: set by the FIN's arrival only, unlike RCV_SHUTDOWN,
+	 * which a local close or shutdown sets too). */
 	out->sent = tp->bytes_sent - tp->bytes_retrans;
 	out->received = tp->bytes_received;
-	if ((sk->sk_shutdown & RCV_SHUTDOWN) && out->received)
+	if ((sk->__sk_common.skc_flags & (1UL << SOCK_DONE)) && out->received)
 		out->received--;
 	if (!out->sent && !out->received)
 		return false;
@@ -224,6 +225,24 @@ int netflow_tcp_iter(struct bpf_iter__task_file *ctx)
 	if (!sock || !sock->sk)
 		return 0;
 	if (tcp_sample(sock->sk, &rec))
+		bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}
+
+/* Every TCP socket of Sonde's network namespace, held by a process or not
+ * (orphans still sending after their close): read once at start, so that
+ * what such sockets moved before Sonde is not counted at their close. */
+SEC("iter/tcp")
+int netflow_tcp_baseline(struct bpf_iter__tcp *ctx)
+{
+	struct sonde_tcp_sample rec = {};
+	struct sock_common *skc = ctx->sk_common;
+	struct sock *sk;
+
+	if (!skc || skc->skc_state == TCP_TIME_WAIT || skc->skc_state == TCP_NEW_SYN_RECV)
+		return 0; /* no struct tcp_sock behind these */
+	sk = (struct sock *)bpf_skc_to_tcp_sock(skc);
+	if (sk && tcp_sample(sk, &rec))
 		bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -112,12 +112,27 @@ static struct tcp_seen *tcp_get(struct tcp_table *t, uint64_t cookie, bool *fres
 	return e;
 }
 
-/* Gone: closed and no longer held by anyone, or unseen for too long. */
+/* Drains a closed socket's entry stays after it was last seen: a process
+ * may still hold it (a reset connection not yet closed by its process). */
+#define TCP_CLOSED_KEEP_DRAINS 20
+
+/* Gone: closed and unseen for a while, or unseen for too long. */
 static bool tcp_keep(const struct tcp_seen *e, uint32_t drain)
 {
-	if (e->seen == drain)
-		return true;
-	return !e->closed && drain - e->seen < TCP_UNSEEN_MAX_DRAINS;
+	return drain - e->seen < (e->closed ? TCP_CLOSED_KEEP_DRAINS : TCP_UNSEEN_MAX_DRAINS);
+}
+
+/* Drop the entries of sockets gone, once they are a quarter of the table
+ * (a rebuild costs the whole table: not at every drain). */
+static void tcp_tidy(struct netflow_probe *p)
+{
+	size_t gone = 0;
+
+	for (size_t i = 0; i < p->tcp.cap; i++)
+		gone += p->tcp.v[i].cookie && !tcp_keep(&p->tcp.v[i], p->drain);
+	if (gone && gone * 4 >= p->tcp.n &&
+	    tcp_rebuild(&p->tcp, p->tcp.cap, tcp_keep, p->drain))
+		log_warn("network metrics: out of memory tidying the TCP sockets");
 }
 
 /* Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on
@@ -139,6 +154,8 @@ static int cgroup2_root(char *out, size_t size)
 	endmntent(f);
 	return rc;
 }
+
+static bool tcp_sample(struct netflow_probe *p, struct netflow_store *s, struct bpf_link *link);
 
 struct netflow_probe *netflow_probe__start(bool tcp, bool udp)
 {
@@ -166,6 +183,7 @@ struct netflow_probe *netflow_probe__start(bool tcp, bool udp)
 	bpf_program__set_autoload(p->skel->progs.netflow_ingress, udp);
 	bpf_program__set_autoload(p->skel->progs.netflow_tcp_iter, tcp);
 	bpf_program__set_autoload(p->skel->progs.netflow_tcp_close, tcp);
+	bpf_program__set_autoload(p->skel->progs.netflow_tcp_baseline, tcp);
 	err = netflow_bpf__load(p->skel);
 	if (err) {
 		log_error("network metrics: cannot load the BPF programs: %s", strerror(-err));
@@ -175,12 +193,22 @@ struct netflow_probe *netflow_probe__start(bool tcp, bool udp)
 		/* The close program first: a socket closing from now on keeps its
 		 * totals; then the first samples, which are where counting starts
 		 * (bytes moved before Sonde are not counted). */
+		struct bpf_link *all;
+
 		p->tcp_close = bpf_program__attach(p->skel->progs.netflow_tcp_close);
 		p->tcp_iter = bpf_program__attach_iter(p->skel->progs.netflow_tcp_iter, NULL);
 		if (!p->tcp_close || !p->tcp_iter) {
 			log_error("network metrics: cannot attach the TCP socket programs: %s",
 				  strerror(errno));
 			goto fail;
+		}
+		/* Orphans (closed by their process, still sending) are in no
+		 * file table: the baseline reads them from the TCP tables of
+		 * Sonde's network namespace too. */
+		all = bpf_program__attach_iter(p->skel->progs.netflow_tcp_baseline, NULL);
+		if (all) {
+			tcp_sample(p, NULL, all);
+			bpf_link__destroy(all);
 		}
 		netflow_probe__drain(p, NULL);
 	}
@@ -308,25 +336,33 @@ static void tcp_account(struct netflow_probe *p, struct netflow_store *s,
 	e->closed |= closing;
 }
 
-/* Every TCP socket some process holds, from the iterator. */
-static void tcp_sample_open(struct netflow_probe *p, struct netflow_store *s)
+/*
+ * The TCP sockets an iterator link yields (every one some process holds,
+ * or at start every one of Sonde's network namespace). Return: true when
+ * read to its end; false when cut short (an error: the kernel gives up with
+ * EAGAIN after a million objects without output), so that the sockets not
+ * seen are not taken for gone.
+ */
+static bool tcp_sample(struct netflow_probe *p, struct netflow_store *s, struct bpf_link *link)
 {
 	struct sonde_tcp_sample buf[256];
-	int fd = bpf_iter_create(bpf_link__fd(p->tcp_iter));
+	int fd = bpf_iter_create(bpf_link__fd(link)), again = 0;
 	size_t have = 0;
 	ssize_t got;
 
 	if (fd < 0) {
 		log_warn("network metrics: cannot read the TCP sockets: %s", strerror(errno));
-		return;
+		return false;
 	}
 	/* Records may straddle reads: keep the partial one. */
-	while ((got = read(fd, (char *)buf + have, sizeof(buf) - have)) > 0 ||
-	       (got < 0 && errno == EINTR)) {
+	for (;;) {
 		size_t whole;
 
-		if (got < 0)
-			continue;
+		got = read(fd, (char *)buf + have, sizeof(buf) - have);
+		if (got < 0 && (errno == EINTR || (errno == EAGAIN && ++again < 100)))
+			continue; /* the read resumes where it stopped */
+		if (got <= 0)
+			break;
 		have += (size_t)got;
 		whole = have / sizeof(buf[0]);
 		for (size_t i = 0; i < whole; i++)
@@ -334,7 +370,10 @@ static void tcp_sample_open(struct netflow_probe *p, struct netflow_store *s)
 		have -= whole * sizeof(buf[0]);
 		memmove(buf, (char *)buf + whole * sizeof(buf[0]), have);
 	}
+	if (got < 0)
+		log_warn("network metrics: reading the TCP sockets stopped: %s", strerror(errno));
 	close(fd);
+	return got == 0;
 }
 
 /* Final totals of the sockets that reached TCP_CLOSE since the last drain. */
@@ -367,10 +406,11 @@ void netflow_probe__drain(struct netflow_probe *p, struct netflow_store *s)
 	if (p->tcp_iter) {
 		/* Samples first, then the closed: a socket closed since its
 		 * sample counts its last bytes once, by difference. */
-		tcp_sample_open(p, s);
+		bool whole = tcp_sample(p, s, p->tcp_iter);
+
 		tcp_take_closed(p, s);
-		if (p->tcp.n && tcp_rebuild(&p->tcp, p->tcp.cap, tcp_keep, p->drain))
-			log_warn("network metrics: out of memory tidying the TCP sockets");
+		if (whole)
+			tcp_tidy(p);
 	}
 	if (!s)
 		return;
