@@ -72,6 +72,9 @@ struct tls_conn {
 	 * not known yet (made by a uprobe): a state left by an earlier
 	 * socket at the same address has another (tls_on_socket) */
 	__u64 sock_conn_id;
+	/* the plaintext call's arguments for the protocol code: here, not
+	 * in the per-CPU call_scratch a preempted uprobe could share */
+	struct call_args args;
 };
 
 struct {
@@ -245,12 +248,14 @@ static __always_inline void tls_call_note_socket(struct sock *sk, __u64 id)
  * classified then framed by their protocol. Handshake bytes never come
  * here, only application data.
  *
- * It uses the per-CPU scratch maps of the socket path (call_scratch, the
- * HTTP/1 head buffer), which assume a program is not preempted. uprobe
- * programs run with migration disabled but may be preempted on a kernel
- * in full preemption mode (these machines run PREEMPT_DYNAMIC in "none"):
- * there a preempted call could find its scratch overwritten by another
- * task's, a misread transaction at worst, never an unsafe access.
+ * The call's arguments are kept in the socket's tls_conn, not in the
+ * socket path's per-CPU call_scratch. The protocol code still uses per-CPU
+ * scratch of its own (the HTTP/1 head buffer), which assumes a program is
+ * not preempted: uprobe programs run with migration disabled but may be
+ * preempted on a kernel in full preemption mode (these machines run
+ * PREEMPT_DYNAMIC in "none"); there a preempted call could find that
+ * scratch overwritten by another task's, a misread transaction at worst,
+ * never an unsafe access.
  */
 static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
 					  __u64 pid_tgid)
@@ -258,7 +263,6 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	struct span_buf s = { .base = user_buf, .len = n };
 	struct call_args *a;
 	struct tls_conn *t;
-	__u32 zero = 0;
 
 	if (!sk_ptr || !n || !user_buf)
 		return;
@@ -276,9 +280,7 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	}
 	if (t->c.ignored || t->c.finished)
 		return;
-	a = bpf_map_lookup_elem(&call_scratch, &zero);
-	if (!a)
-		return;
+	a = &t->args;
 	a->buf = user_buf;
 	a->kind = inbound ? CALL_READ : CALL_WRITE;
 	a->iovcnt = 0;
