@@ -84,6 +84,19 @@ struct {
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
 
+/* Processes with TLS uprobes attached (src/probes_tls.c sets and clears
+ * them): only their TLS sockets get a plaintext state from the socket
+ * hooks, so that the TLS sockets of processes whose library has no
+ * uprobes (Java, rustls...) do not fill tls_conns. */
+#define SONDE_MAX_TLS_HOOKED 32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SONDE_MAX_TLS_HOOKED);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8); /* 1 */
+} tls_hooked SEC(".maps");
+
 /* Zeroes to create a tls_conn from: never written. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -203,8 +216,10 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
 	struct tls_last last = { .sk = key, .conn_id = c->ev.conn_id };
 	struct tls_conn *t;
 
-	if (!tls_enabled)
-		return;
+	__u32 tgid = id >> 32;
+
+	if (!tls_enabled || !bpf_map_lookup_elem(&tls_hooked, &tgid))
+		return; /* nothing would read its plaintext state */
 	t = tls_conn_of(key);
 	if (t && t->sock_conn_id != c->ev.conn_id) {
 		if (!t->sock_conn_id && t->c.ev.local.port == c->ev.local.port &&

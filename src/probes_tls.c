@@ -62,6 +62,7 @@ struct tls_probes {
 	struct bpf_program *progs[TLS_HOOK__MAX][2];
 	struct gotls *go; /* Go's crypto/tls (probes_gotls.c) */
 	int traced_fd;
+	int hooked_fd; /* tls_hooked: processes with uprobes, for the socket hooks */
 	struct tls_proc *procs;
 	int nprocs, cap;
 	struct file_verdict files[FILE_CACHE];
@@ -258,6 +259,20 @@ static struct tls_proc *proc_find(struct tls_probes *t, uint32_t pid)
 	return NULL;
 }
 
+/* Say to the socket hooks whether process @p has TLS uprobes now. */
+static void proc_mark_hooked(struct tls_probes *t, const struct tls_proc *p, bool hooked)
+{
+	uint8_t one = 1;
+
+	if (t->hooked_fd < 0)
+		return;
+	if (!hooked)
+		bpf_map_delete_elem(t->hooked_fd, &p->pid);
+	else if (bpf_map_update_elem(t->hooked_fd, &p->pid, &one, BPF_ANY))
+		log_warn("tls: process %u: cannot mark it as having uprobes (%s): its TLS sockets "
+			 "get no plaintext state from the socket hooks", p->pid, strerror(errno));
+}
+
 static void proc_detach(struct tls_proc *p)
 {
 	for (int i = 0; i < p->ntargets; i++) {
@@ -372,8 +387,10 @@ static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *pa
 		return;
 	}
 	p->fails = 0;
-	if (n)
+	if (n) {
+		proc_mark_hooked(t, p, true);
 		log_info("tls: %d uprobes on %s in process %u", n, path, p->pid);
+	}
 }
 
 /* A Go executable: its crypto/tls (each file inspected once). */
@@ -394,6 +411,7 @@ static void proc_attach_go(struct tls_probes *t, struct tls_proc *p, const char 
 		return;
 	}
 	p->fails = 0;
+	proc_mark_hooked(t, p, true);
 }
 
 /*
@@ -464,6 +482,7 @@ void tls_probes__scan(struct tls_probes *t)
 		key = next;
 		if (p && p->start != start) {
 			proc_detach(p); /* the pid was reused: a new process */
+			proc_mark_hooked(t, p, false);
 			p->fails = 0;
 			p->retry = 0;
 		}
@@ -490,6 +509,7 @@ void tls_probes__scan(struct tls_probes *t)
 	for (int i = 0; i < t->nprocs; i++) {
 		if (!t->procs[i].traced) {
 			proc_detach(&t->procs[i]);
+			proc_mark_hooked(t, &t->procs[i], false);
 			continue;
 		}
 		t->procs[w++] = t->procs[i];
@@ -513,11 +533,15 @@ unsigned int tls_probes__attached(const struct tls_probes *t)
 
 struct tls_probes *tls_probes__new(struct bpf_object *obj, int traced_fd)
 {
+	struct bpf_map *hooked = bpf_object__find_map_by_name(obj, "tls_hooked");
 	struct tls_probes *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->traced_fd = traced_fd;
+	t->hooked_fd = hooked ? bpf_map__fd(hooked) : -1;
+	if (t->hooked_fd < 0)
+		log_warn("tls: map tls_hooked missing from the BPF object");
 	t->go = gotls__new(obj);
 	for (int k = 0; k < TLS_HOOK__MAX; k++)
 		for (int ret = 0; ret < 2; ret++) {
@@ -533,8 +557,10 @@ void tls_probes__free(struct tls_probes *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < t->nprocs; i++)
+	for (int i = 0; i < t->nprocs; i++) {
 		proc_detach(&t->procs[i]);
+		proc_mark_hooked(t, &t->procs[i], false);
+	}
 	free(t->procs);
 	gotls__free(t->go);
 	free(t);

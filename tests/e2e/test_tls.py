@@ -521,3 +521,37 @@ def test_tls_state_gone_after_close(kind, tls_servers, start_sonde, certs):
     except AssertionError:
         raise AssertionError(f"{len(left)} tls_conns entries left after every connection "
                              f"closed: {left[:2]}") from None
+
+
+def test_tls_without_uprobes_makes_no_plaintext_state(tls_servers, start_sonde, certs):
+    """A traced process whose TLS library Sonde has no uprobes for (Java's
+    JSSE): its TLS sockets are counted, but get no plaintext state, which
+    nothing would read and which would crowd out those of processes with
+    uprobes (tls_conns is an LRU)."""
+    if shutil.which("java") is None:
+        pytest.fail("java is not installed (apt-get install openjdk-17-jdk-headless)",
+                    pytrace=False)
+    server = tls_servers("python")  # untraced
+    n = 4
+    proc = subprocess.Popen(["java", str(TLS_DIR / "TlsHold.java"), str(server.port), str(n),
+                             str(certs / "good.pem")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _register(proc)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "java client (test setup)"
+        sonde = start_sonde({"SONDE_TARGET_PID": str(proc.pid), "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented([proc.pid])
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "open", "java client (test setup)"
+        wait_until(lambda: sonde.metrics().sum("sonde_tls_connections_total") >= n, SPAN_WAIT,
+                   what=f"{n} TLS connections counted")
+        left = sonde_map_entries(sonde, "tls_conns")
+        assert left == [], f"{len(left)} plaintext states for a process without uprobes"
+        assert not [ln for ln in sonde.log if "uprobes on" in ln and f"process {proc.pid}" in ln]
+    finally:
+        if proc.poll() is None:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            proc.wait(timeout=30)
