@@ -174,6 +174,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	/* A peek leaves the bytes for the next read: count them then. */
 	if (inbound && (flags & MSG_PEEK))
 		return 0;
+	tls_call_note_socket(sk, id);
 	c = conn_of(sk, false);
 	if (!c)
 		c = conn_new(sk, id >> 32, SONDE_ROLE_UNKNOWN, 0);
@@ -264,6 +265,20 @@ static __always_inline void conn_finish(struct conn_state *c)
 		client_tuple_del(c);
 }
 
+/* TCP socket @sk is gone (TCP_CLOSE): its plaintext state is finished
+ * and deleted whatever its socket state says (finished before, never
+ * made, ignored), so that none outlives it. */
+static __always_inline void tls_conn_close(struct sock *sk)
+{
+	struct tls_conn *t = tls_conn_of((__u64)sk);
+
+	if (!t)
+		return;
+	if (!t->c.finished)
+		conn_finish(&t->c);
+	tls_conn_forget(sk);
+}
+
 /*
  * Every TCP state change on the host passes here; only the connect of a
  * traced process creates state, everything else is one storage lookup on
@@ -312,6 +327,10 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		}
 		return 0;
 	}
+	/* Gone: its TLS plaintext state goes with it, whatever became of
+	 * the socket's own. */
+	if (newstate == TCP_CLOSE)
+		tls_conn_close(sk);
 	c = conn_of(sk, false);
 	if (!c || c->finished)
 		return 0;
@@ -336,13 +355,8 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	    ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
 	     (c->ev.role != SONDE_ROLE_CLIENT || (sk->sk_shutdown & RCV_SHUTDOWN)))) {
 		conn_finish(c);
-		if (c->ev.proto == SONDE_PROTO_TLS) {
-			struct conn_state *t = tls_conn_closing(sk);
-
-			if (t)
-				conn_finish(t);
-			tls_conn_forget(sk);
-		}
+		if (c->ev.proto == SONDE_PROTO_TLS)
+			tls_conn_close(sk);
 	}
 	return 0;
 }

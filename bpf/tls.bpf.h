@@ -17,15 +17,23 @@
  * deleted when the socket closes (inet_sock_set_state).
  *
  * Which socket a library call's plaintext belongs to:
- *  - the socket I/O the same thread does inside the call (a library that
- *    owns the descriptor: nginx, Python, curl): the call's entry leaves
- *    {ssl, buffer} per thread, the socket hook that sees a TLS socket with
- *    such a call in progress ties the SSL object to that socket;
+ *  - the first TCP socket the same thread moves bytes on inside the call
+ *    (a library that owns the descriptor: nginx, Python, curl), whatever
+ *    Sonde made of that socket (TLS, not yet classified, ignored): the
+ *    call's entry leaves {ssl, buffer} per thread, the socket hook ties
+ *    the SSL object to that socket;
  *  - else the SSL object's last tie;
- *  - else the socket of the thread's last TLS socket I/O (memory BIOs, as
- *    Node.js uses: the socket read comes just before SSL_read, on the same
- *    thread), which then becomes the SSL object's tie. Recorded only for
- *    TLS sockets, so plaintext traffic pays nothing for it.
+ *  - else, only when the SSL object has no tie, the socket of the
+ *    thread's last TLS socket I/O while it is still that connection
+ *    (memory BIOs, as Node.js uses: the socket read comes just before
+ *    SSL_read, on the same thread), which then becomes the SSL object's
+ *    tie unless another was made meanwhile. Recorded only for TLS
+ *    sockets, so plaintext traffic pays nothing for it.
+ *
+ * A plaintext state never outlives its socket: it is deleted at TCP_CLOSE
+ * whatever became of the socket's own state, none is made for a socket
+ * whose side is closing, and one left at the same address by an earlier
+ * socket (another conn_id) is made again.
  */
 #ifndef SONDE_TLS_BPF_H
 #define SONDE_TLS_BPF_H
@@ -42,7 +50,13 @@
 /* TLS connections followed at once (the LRU's size: each holds a
  * struct conn_state, about 1.2 KiB, preallocated). */
 #define SONDE_MAX_TLS_CONNS 4096
+/* TCP states (include/net/tcp_states.h) */
+#define TLS_TCP_FIN_WAIT1 4
+#define TLS_TCP_FIN_WAIT2 5
+#define TLS_TCP_TIME_WAIT 6
 #define TLS_TCP_CLOSE 7
+#define TLS_TCP_LAST_ACK 9
+#define TLS_TCP_CLOSING 11
 
 /* Whether TLS plaintext is followed at all (ebpf.tls): when not, a TLS
  * socket is only counted, and no plaintext state is made for it. */
@@ -54,6 +68,13 @@ struct tls_conn {
 	__u64 ssl;  /* the library object last tied to the socket, 0: none */
 	__u32 tgid; /* ... in this process */
 	__u32 _pad;
+	/* the conn_id of the socket state this one is the plaintext of, 0:
+	 * not known yet (made by a uprobe): a state left by an earlier
+	 * socket at the same address has another (tls_on_socket) */
+	__u64 sock_conn_id;
+	/* the plaintext call's arguments for the protocol code: here, not
+	 * in the per-CPU call_scratch a preempted uprobe could share */
+	struct call_args args;
 };
 
 struct {
@@ -62,6 +83,19 @@ struct {
 	__type(key, __u64); /* struct sock * */
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
+
+/* Processes with TLS uprobes attached (src/probes_tls.c sets and clears
+ * them): only their TLS sockets get a plaintext state from the socket
+ * hooks, so that the TLS sockets of processes whose library has no
+ * uprobes (Java, rustls...) do not fill tls_conns. */
+#define SONDE_MAX_TLS_HOOKED 32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SONDE_MAX_TLS_HOOKED);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8); /* 1 */
+} tls_hooked SEC(".maps");
 
 /* Zeroes to create a tls_conn from: never written. */
 struct {
@@ -100,17 +134,34 @@ struct {
 	__type(value, __u64); /* struct sock * */
 } tls_ssl_sock SEC(".maps");
 
+/* The thread's last TLS socket I/O: used only while that socket's
+ * plaintext state is still the one it was then (same sock_conn_id). */
+struct tls_last {
+	__u64 sk; /* struct sock * */
+	__u64 conn_id;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SONDE_MAX_INFLIGHT);
 	__type(key, __u64); /* pid_tgid */
-	__type(value, __u64); /* struct sock * of the thread's last TLS socket I/O */
+	__type(value, struct tls_last);
 } tls_last_sock SEC(".maps");
 
 /* The plaintext state of TLS socket @sk, or NULL. */
 static __always_inline struct tls_conn *tls_conn_of(__u64 sk)
 {
 	return bpf_map_lookup_elem(&tls_conns, &sk);
+}
+
+/* Our side of @sk has closed or is closing (FIN_WAIT1 and after, LAST_ACK,
+ * CLOSING, CLOSE): no plaintext state is made for it any more. */
+static __always_inline bool tls_sock_closing(__u64 sk)
+{
+	int st = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_state);
+
+	return st == TLS_TCP_FIN_WAIT1 || st == TLS_TCP_FIN_WAIT2 || st == TLS_TCP_TIME_WAIT ||
+	       st == TLS_TCP_CLOSE || st == TLS_TCP_LAST_ACK || st == TLS_TCP_CLOSING;
 }
 
 /*
@@ -135,6 +186,7 @@ static __always_inline struct tls_conn *tls_conn_create(__u64 sk, const struct c
 	t->c.ev.resp_body_len = SONDE_LEN_UNKNOWN;
 	t->c.probes_left = MIDSTREAM_PROBES;
 	if (from) {
+		t->sock_conn_id = from->ev.conn_id;
 		t->c.ev.conn_id = from->ev.conn_id;
 		t->c.ev.conn_start_ns = from->ev.conn_start_ns;
 		t->c.ev.role = from->ev.role;
@@ -156,23 +208,51 @@ static __always_inline struct tls_conn *tls_conn_create(__u64 sk, const struct c
  * missing, a library call in progress on this thread is tied to the
  * socket, and the socket is the thread's last TLS one.
  */
+static __always_inline void tls_conn_forget(struct sock *sk);
+
 static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c, __u64 id)
 {
 	__u64 key = (__u64)sk;
+	struct tls_last last = { .sk = key, .conn_id = c->ev.conn_id };
+	struct tls_conn *t;
+
+	__u32 tgid = id >> 32;
+
+	if (!tls_enabled || !bpf_map_lookup_elem(&tls_hooked, &tgid))
+		return; /* nothing would read its plaintext state */
+	t = tls_conn_of(key);
+	if (t && t->sock_conn_id != c->ev.conn_id) {
+		if (!t->sock_conn_id && t->c.ev.local.port == c->ev.local.port &&
+		    t->c.ev.peer.port == c->ev.peer.port)
+			t->sock_conn_id = c->ev.conn_id; /* made by a uprobe: this socket's */
+		else
+			tls_conn_forget(sk); /* an earlier socket's at this address */
+		t = tls_conn_of(key);
+	}
+	if (!t && !c->finished && !tls_sock_closing(key) && !tls_conn_create(key, c, id >> 32))
+		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
+	bpf_map_update_elem(&tls_last_sock, &id, &last, BPF_ANY);
+}
+
+/*
+ * Socket I/O of the current thread on TCP socket @sk, whatever Sonde made
+ * of the socket (TLS, not yet classified, ignored): during a library call,
+ * the first such socket is the call's (a library that owns the descriptor).
+ */
+static __always_inline void tls_call_note_socket(struct sock *sk, __u64 id)
+{
 	struct tls_call *call;
 
 	if (!tls_enabled)
 		return;
-	if (!tls_conn_of(key) && !tls_conn_create(key, c, id >> 32))
-		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
 	call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (call && !call->sk) {
 		struct tls_obj_key k = { .ssl = call->ssl, .tgid = id >> 32 };
+		__u64 key = (__u64)sk;
 
 		call->sk = key;
 		bpf_map_update_elem(&tls_ssl_sock, &k, &key, BPF_ANY);
 	}
-	bpf_map_update_elem(&tls_last_sock, &id, &key, BPF_ANY);
 }
 
 /*
@@ -183,12 +263,14 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
  * classified then framed by their protocol. Handshake bytes never come
  * here, only application data.
  *
- * It uses the per-CPU scratch maps of the socket path (call_scratch, the
- * HTTP/1 head buffer), which assume a program is not preempted. uprobe
- * programs run with migration disabled but may be preempted on a kernel
- * in full preemption mode (these machines run PREEMPT_DYNAMIC in "none"):
- * there a preempted call could find its scratch overwritten by another
- * task's, a misread transaction at worst, never an unsafe access.
+ * The call's arguments are kept in the socket's tls_conn, not in the
+ * socket path's per-CPU call_scratch. The protocol code still uses per-CPU
+ * scratch of its own (the HTTP/1 head buffer), which assumes a program is
+ * not preempted: uprobe programs run with migration disabled but may be
+ * preempted on a kernel in full preemption mode (these machines run
+ * PREEMPT_DYNAMIC in "none"); there a preempted call could find that
+ * scratch overwritten by another task's, a misread transaction at worst,
+ * never an unsafe access.
  */
 static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
 					  __u64 pid_tgid)
@@ -196,7 +278,6 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	struct span_buf s = { .base = user_buf, .len = n };
 	struct call_args *a;
 	struct tls_conn *t;
-	__u32 zero = 0;
 
 	if (!sk_ptr || !n || !user_buf)
 		return;
@@ -204,7 +285,7 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	if (!t) {
 		/* Never seen as TLS by the socket hooks (opened before Sonde, or
 		 * evicted): not after its close, whose state is gone for good. */
-		if (BPF_CORE_READ((struct sock *)sk_ptr, __sk_common.skc_state) == TLS_TCP_CLOSE)
+		if (tls_sock_closing(sk_ptr))
 			return;
 		t = tls_conn_create(sk_ptr, NULL, pid_tgid >> 32);
 		if (!t) {
@@ -214,9 +295,7 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	}
 	if (t->c.ignored || t->c.finished)
 		return;
-	a = bpf_map_lookup_elem(&call_scratch, &zero);
-	if (!a)
-		return;
+	a = &t->args;
 	a->buf = user_buf;
 	a->kind = inbound ? CALL_READ : CALL_WRITE;
 	a->iovcnt = 0;
@@ -242,18 +321,32 @@ static __always_inline void tls_call_enter(__u64 ssl, __u64 buf, __u64 len_ptr)
 static __always_inline __u64 tls_call_socket(const struct tls_call *call, __u64 id)
 {
 	struct tls_obj_key k = { .ssl = call->ssl, .tgid = id >> 32 };
-	__u64 *sk;
+	struct tls_last *last;
+	struct tls_conn *t;
+	__u64 *sk, found;
 
 	if (call->sk)
 		return call->sk;
 	sk = bpf_map_lookup_elem(&tls_ssl_sock, &k);
 	if (sk)
 		return *sk;
-	sk = bpf_map_lookup_elem(&tls_last_sock, &id);
-	if (!sk)
+	/* No tie: the thread's last TLS socket, while it is still that
+	 * socket (not closed since, its address not reused) */
+	last = bpf_map_lookup_elem(&tls_last_sock, &id);
+	if (!last)
 		return 0;
-	bpf_map_update_elem(&tls_ssl_sock, &k, sk, BPF_ANY);
-	return *sk;
+	found = last->sk;
+	t = tls_conn_of(found);
+	if (!t || t->sock_conn_id != last->conn_id) {
+		bpf_map_delete_elem(&tls_last_sock, &id);
+		return 0;
+	}
+	/* a tie made meanwhile (another thread) is kept */
+	if (bpf_map_update_elem(&tls_ssl_sock, &k, &found, BPF_NOEXIST)) {
+		sk = bpf_map_lookup_elem(&tls_ssl_sock, &k);
+		return sk ? *sk : 0;
+	}
+	return found;
 }
 
 /*
@@ -297,7 +390,7 @@ static __always_inline void tls_call_return(long ret, bool inbound, bool ex)
 }
 
 /* TLS socket @sk closes: its plaintext state, to finish then forget
- * (tls_conn_forget), or NULL. */
+ * (tls_conn_forget; tls_conn_close in sonde.bpf.c), or NULL. */
 static __always_inline struct conn_state *tls_conn_closing(struct sock *sk)
 {
 	struct tls_conn *t = tls_conn_of((__u64)sk);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,28 @@ static int usage_error(const char *arg)
 {
 	fprintf(stderr, "sonde: unknown argument '%s' (see sonde --help)\n", arg);
 	return 2;
+}
+
+/*
+ * Each traced process holds a perf event and a link per TLS uprobe (8 to 16
+ * fds): the soft limit (often 1024) is raised to the hard one, which the
+ * service file sets (packaging/sonde.service, LimitNOFILE=).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			log_warn("cannot raise the open file limit from %llu: %s",
+				 (unsigned long long)was, strerror(errno));
+	}
+	log_debug("open file limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 int main(int argc, char **argv)
@@ -121,6 +144,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	raise_nofile();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

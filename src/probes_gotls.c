@@ -3,16 +3,19 @@
 #include "probes_gotls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
 #include "gobin/gobin.h"
 #include "sonde/abi.h"
+#include "tls_hookpoints.h"
 #include "util/log.h"
 
 /* More RETs than this in one function is not what Go's compiler makes of
@@ -40,9 +43,9 @@ struct gotls_fn {
 
 /* What one executable allows, decided once. */
 struct gotls_plan {
-	dev_t dev;
-	ino_t ino;
+	struct tls_file_id id;
 	bool ok;
+	uint64_t code; /* digest of the code at every probed offset, checked before attaching */
 	struct gotls_fn fns[NFUNCS];
 };
 
@@ -184,18 +187,55 @@ out:
 	gobin__close(g);
 }
 
-static const struct gotls_plan *plan_of(struct gotls *t, const char *path, dev_t dev, ino_t ino,
-					uint32_t pid)
+/* FNV-1a over the first bytes at each offset a uprobe goes to; 0: unreadable. */
+static uint64_t code_digest(const struct gotls_plan *plan, const char *path)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	for (size_t i = 0; i < NFUNCS; i++) {
+		const struct gotls_fn *fn = &plan->fns[i];
+		uint64_t at[2 + GOTLS_MAX_RETS];
+		int n = 0;
+
+		at[n++] = fn->entry + fn->enter;
+		if (fn->copy)
+			at[n++] = fn->entry + fn->copy;
+		for (int r = 0; r < fn->nrets; r++)
+			at[n++] = fn->entry + fn->rets[r];
+		for (int k = 0; k < n; k++) {
+			uint8_t b[TLS_HOOK_CODE];
+
+			if (pread(fd, b, sizeof(b), (off_t)at[k]) != (ssize_t)sizeof(b)) {
+				close(fd);
+				return 0;
+			}
+			for (size_t j = 0; j < sizeof(b); j++)
+				h = (h ^ b[j]) * 0x100000001b3ull;
+		}
+	}
+	close(fd);
+	return h ? h : 1;
+}
+
+static struct gotls_plan *plan_of(struct gotls *t, const char *path, const struct stat *st,
+				  uint32_t pid)
 {
 	struct gotls_plan *plan;
+	struct tls_file_id id;
 
+	tls_file_id_of(&id, st);
 	for (unsigned int i = 0; i < t->nplans && i < PLAN_CACHE; i++)
-		if (t->plans[i].dev == dev && t->plans[i].ino == ino)
+		if (tls_file_id_eq(&t->plans[i].id, &id))
 			return &t->plans[i];
 	plan = &t->plans[t->nplans++ % PLAN_CACHE];
-	plan->dev = dev;
-	plan->ino = ino;
+	memset(plan, 0, sizeof(*plan));
+	plan->id = id;
 	plan_make(plan, path, pid);
+	if (plan->ok && !(plan->code = code_digest(plan, path)))
+		plan->ok = false;
 	return plan;
 }
 
@@ -212,23 +252,29 @@ static bool attach_one(struct gotls_links *l, struct bpf_program *prog, uint32_t
 	return true;
 }
 
-struct gotls_links *gotls__attach(struct gotls *t, uint32_t pid, const char *path, dev_t dev,
-				  ino_t ino)
+int gotls__attach(struct gotls *t, uint32_t pid, const char *path, const struct stat *st,
+		  struct gotls_links **out)
 {
-	const struct gotls_plan *plan;
+	struct gotls_plan *plan;
 	struct gotls_links *l;
-	int want = 0;
+	int want = 0, err;
 
+	*out = NULL;
 	if (!t)
-		return NULL;
-	plan = plan_of(t, path, dev, ino, pid);
+		return -ENOENT;
+	plan = plan_of(t, path, st, pid);
 	if (!plan->ok)
-		return NULL;
+		return -ENOENT;
+	if (code_digest(plan, path) != plan->code) {
+		/* changed under the same identity: planned again next time */
+		memset(&plan->id, 0, sizeof(plan->id));
+		return -ESTALE;
+	}
 	for (size_t i = 0; i < NFUNCS; i++)
 		want += 1 + !!plan->fns[i].copy + plan->fns[i].nrets;
 	l = calloc(1, sizeof(*l) + (size_t)want * sizeof(l->links[0]));
 	if (!l)
-		return NULL;
+		return -ENOMEM;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		const struct gotls_fn *fn = &plan->fns[i];
 
@@ -242,11 +288,12 @@ struct gotls_links *gotls__attach(struct gotls *t, uint32_t pid, const char *pat
 			goto fail;
 	}
 	log_info("gotls: %d uprobes on %s in process %u", l->n, path, pid);
-	return l;
+	*out = l;
+	return 0;
 fail:
-	log_warn("gotls: cannot attach to %s in process %u: %s", path, pid, strerror(errno));
+	err = errno ? -errno : -EINVAL;
 	gotls_links__free(l);
-	return NULL;
+	return err == -ENOENT ? -EINVAL : err;
 }
 
 int gotls_links__count(const struct gotls_links *l)

@@ -20,6 +20,7 @@
 #define SONDE_PROBES_GOTLS_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct bpf_object;
@@ -31,13 +32,14 @@ struct gotls *gotls__new(struct bpf_object *obj);
 void gotls__free(struct gotls *t);
 
 /**
- * gotls__attach() - uprobes in process @pid on the executable at @path (its
- * identity @dev/@ino, to inspect each file once).
- * Return: the links, or NULL when the file is not a Go binary whose TLS can
- * be followed (the reason is logged once per file).
+ * gotls__attach() - uprobes in process @pid on the executable at @path (@st
+ * its identity, to inspect each file once), all of them or none.
+ * Return: 0 and the links in @out; -ENOENT when the file is not a Go binary
+ * whose TLS can be followed (the reason is logged once per file); another
+ * negative errno when attaching failed (worth trying again).
  */
-struct gotls_links *gotls__attach(struct gotls *t, uint32_t pid, const char *path, dev_t dev,
-				  ino_t ino);
+int gotls__attach(struct gotls *t, uint32_t pid, const char *path, const struct stat *st,
+		  struct gotls_links **out);
 
 /** gotls_links__count() - uprobes held. */
 int gotls_links__count(const struct gotls_links *l);

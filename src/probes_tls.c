@@ -31,8 +31,7 @@ static const char *const hook_progs[TLS_HOOK__MAX][2] = {
 
 /* One file (libssl or an executable) whose functions a process's uprobes hold. */
 struct tls_target {
-	dev_t dev;
-	ino_t ino;
+	struct tls_file_id id;
 	struct bpf_link *links[NLINKS];
 	struct gotls_links *go; /* a Go executable's crypto/tls uprobes */
 };
@@ -41,6 +40,8 @@ struct tls_proc {
 	uint32_t pid;
 	unsigned long long start; /* /proc/PID/stat starttime: a reused pid is a new process */
 	bool traced;		  /* still in the traced map at this scan */
+	unsigned int fails;	  /* attachments failed in a row: the next is put off */
+	unsigned long long retry; /* the scan from which to try again */
 	int ntargets;
 	struct tls_target *targets;
 };
@@ -48,8 +49,7 @@ struct tls_proc {
 /* What a file was found to be, inspected once: an executable's OpenSSL,
  * and where the uprobes go in a file that has it. */
 struct file_verdict {
-	dev_t dev;
-	ino_t ino;
+	struct tls_file_id id;
 	bool is_exe;
 	enum tls_exe_kind kind;
 	int npoints;
@@ -62,10 +62,13 @@ struct tls_probes {
 	struct bpf_program *progs[TLS_HOOK__MAX][2];
 	struct gotls *go; /* Go's crypto/tls (probes_gotls.c) */
 	int traced_fd;
+	int hooked_fd; /* tls_hooked: processes with uprobes, for the socket hooks */
 	struct tls_proc *procs;
 	int nprocs, cap;
 	struct file_verdict files[FILE_CACHE];
 	unsigned int nfiles; /* entries used, then overwritten round-robin */
+	unsigned long long scans;
+	unsigned long long failures; /* attachments that failed (retried later) */
 };
 
 bool tls_is_libssl(const char *path)
@@ -166,6 +169,11 @@ static void plan_points(struct file_verdict *v, int fd, const char *path)
 	size_t len = 0;
 
 	v->npoints = tls_hook_points(fd, v->points);
+	if (v->npoints == TLS_HOOK_WRONG_MACHINE) {
+		v->npoints = 0;
+		log_info("tls: %s: not x86-64 code: no uprobes", path);
+		return;
+	}
 	for (int i = 0; i < v->npoints && len < sizeof(desc); i++) {
 		const struct tls_hook_point *pt = &v->points[i];
 
@@ -187,19 +195,20 @@ static void plan_points(struct file_verdict *v, int fd, const char *path)
  * executable, else a libssl), inspected once. An executable's OpenSSL is
  * looked for first; a stripped one is reported when first found.
  */
-static const struct file_verdict *file_verdict(struct tls_probes *t, const char *path,
+static struct file_verdict *file_verdict(struct tls_probes *t, const char *path,
 					       const struct stat *st, bool is_exe, uint32_t pid)
 {
 	struct file_verdict *v;
+	struct tls_file_id id;
 	int fd;
 
+	tls_file_id_of(&id, st);
 	for (unsigned int i = 0; i < t->nfiles && i < FILE_CACHE; i++)
-		if (t->files[i].dev == st->st_dev && t->files[i].ino == st->st_ino)
+		if (tls_file_id_eq(&t->files[i].id, &id))
 			return &t->files[i];
 	v = &t->files[t->nfiles++ % FILE_CACHE];
 	memset(v, 0, sizeof(*v));
-	v->dev = st->st_dev;
-	v->ino = st->st_ino;
+	v->id = id;
 	v->is_exe = is_exe;
 	v->kind = is_exe ? TLS_EXE_NONE : TLS_EXE_OPENSSL_SYMBOLS;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -250,6 +259,20 @@ static struct tls_proc *proc_find(struct tls_probes *t, uint32_t pid)
 	return NULL;
 }
 
+/* Say to the socket hooks whether process @p has TLS uprobes now. */
+static void proc_mark_hooked(struct tls_probes *t, const struct tls_proc *p, bool hooked)
+{
+	uint8_t one = 1;
+
+	if (t->hooked_fd < 0)
+		return;
+	if (!hooked)
+		bpf_map_delete_elem(t->hooked_fd, &p->pid);
+	else if (bpf_map_update_elem(t->hooked_fd, &p->pid, &one, BPF_ANY))
+		log_warn("tls: process %u: cannot mark it as having uprobes (%s): its TLS sockets "
+			 "get no plaintext state from the socket hooks", p->pid, strerror(errno));
+}
+
 static void proc_detach(struct tls_proc *p)
 {
 	for (int i = 0; i < p->ntargets; i++) {
@@ -262,68 +285,133 @@ static void proc_detach(struct tls_proc *p)
 	p->ntargets = 0;
 }
 
-static bool proc_has_target(const struct tls_proc *p, dev_t dev, ino_t ino)
+static bool proc_has_target(const struct tls_proc *p, const struct stat *st)
 {
+	struct tls_file_id id;
+
+	tls_file_id_of(&id, st);
 	for (int i = 0; i < p->ntargets; i++)
-		if (p->targets[i].dev == dev && p->targets[i].ino == ino)
+		if (tls_file_id_eq(&p->targets[i].id, &id))
 			return true;
 	return false;
 }
 
-/* Attach the uprobes of @v to the file at @path as process @p maps it. */
-static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *path,
-			const struct stat *st, const struct file_verdict *v)
+/* A file held from now on by process @p's uprobes (@links, or @go). */
+static bool proc_add_target(struct tls_proc *p, const struct stat *st,
+			    struct bpf_link *const *links, int nlinks, struct gotls_links *go)
 {
-	struct tls_target *grown, *tg;
-	int attached = 0;
+	struct tls_target *grown = realloc(p->targets, (p->ntargets + 1) * sizeof(*grown));
+	struct tls_target *tg;
 
-	grown = realloc(p->targets, (p->ntargets + 1) * sizeof(*grown));
 	if (!grown)
-		return;
+		return false;
 	p->targets = grown;
 	tg = &p->targets[p->ntargets++];
 	memset(tg, 0, sizeof(*tg));
-	tg->dev = st->st_dev;
-	tg->ino = st->st_ino;
-	for (int i = 0; i < v->npoints; i++) {
-		for (int ret = 0; ret < 2; ret++) {
+	tls_file_id_of(&tg->id, st);
+	for (int i = 0; i < nlinks; i++)
+		tg->links[i] = links[i];
+	tg->go = go;
+	return true;
+}
+
+/* An attachment failed: counted, said, and tried again after a pause that
+ * doubles with each failure in a row (up to a minute of scans). */
+static void proc_failed(struct tls_probes *t, struct tls_proc *p, const char *path, int err)
+{
+	unsigned int wait = p->fails < 6 ? 1u << p->fails : 64;
+
+	t->failures++;
+	p->fails++;
+	p->retry = t->scans + wait;
+	log_warn("tls: cannot attach to %s in process %u: %s (again in %u scans)", path, p->pid,
+		 strerror(err), wait);
+}
+
+/* Whether the code planned for @v is still in the file at @path. */
+static bool verdict_current(const struct file_verdict *v, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok = fd >= 0;
+
+	for (int i = 0; ok && i < v->npoints; i++)
+		ok = tls_code_matches(fd, v->points[i].offset, v->points[i].code, TLS_HOOK_CODE);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/*
+ * Attach the uprobes of @v to the file at @path as process @p maps it: all
+ * of them or none, each return probe before its entry, so that no call is
+ * seen entering without being seen leaving. The file is recorded as held
+ * only then: a failure is tried again.
+ */
+static void proc_attach(struct tls_probes *t, struct tls_proc *p, const char *path,
+			const struct stat *st, struct file_verdict *v)
+{
+	struct bpf_link *links[NLINKS];
+	int n = 0, err = 0;
+
+	if (!verdict_current(v, path)) {
+		/* the file changed under the same identity: planned again next time */
+		memset(&v->id, 0, sizeof(v->id));
+		proc_failed(t, p, path, ESTALE);
+		return;
+	}
+	for (int i = 0; i < v->npoints && !err; i++) {
+		for (int ret = 1; ret >= 0 && !err; ret--) {
 			struct bpf_program *prog = t->progs[v->points[i].kind][ret];
 			LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
 			struct bpf_link *l;
 
-			if (!prog)
-				continue;
+			if (!prog) {
+				err = ENOENT;
+				break;
+			}
 			/* no function name: the offset is the probed instruction's in the file */
 			l = bpf_program__attach_uprobe_opts(prog, (pid_t)p->pid, path,
 							    v->points[i].offset, &opts);
-			if (l)
-				tg->links[attached++] = l;
+			if (!l)
+				err = errno ? errno : EINVAL;
+			else
+				links[n++] = l;
 		}
 	}
-	if (attached)
-		log_info("tls: %d uprobes on %s in process %u", attached, path, p->pid);
-	else
-		log_warn("tls: cannot attach to %s in process %u: %s", path, p->pid,
-			 strerror(errno));
+	if (!err && !proc_add_target(p, st, links, n, NULL))
+		err = ENOMEM;
+	if (err) {
+		while (n)
+			bpf_link__destroy(links[--n]);
+		proc_failed(t, p, path, err);
+		return;
+	}
+	p->fails = 0;
+	if (n) {
+		proc_mark_hooked(t, p, true);
+		log_info("tls: %d uprobes on %s in process %u", n, path, p->pid);
+	}
 }
 
 /* A Go executable: its crypto/tls (each file inspected once). */
 static void proc_attach_go(struct tls_probes *t, struct tls_proc *p, const char *path,
 			   const struct stat *st)
 {
-	struct gotls_links *go = gotls__attach(t->go, p->pid, path, st->st_dev, st->st_ino);
-	struct tls_target *grown;
+	struct gotls_links *go = NULL;
+	int err = gotls__attach(t->go, p->pid, path, st, &go);
 
-	if (!go)
-		return;
-	grown = realloc(p->targets, (p->ntargets + 1) * sizeof(*grown));
-	if (!grown) {
+	if (err == -ENOENT)
+		return; /* not a Go program whose TLS can be followed */
+	if (!err && !proc_add_target(p, st, NULL, 0, go)) {
 		gotls_links__free(go);
+		err = -ENOMEM;
+	}
+	if (err) {
+		proc_failed(t, p, path, -err);
 		return;
 	}
-	p->targets = grown;
-	p->targets[p->ntargets++] = (struct tls_target){ .dev = st->st_dev, .ino = st->st_ino,
-							 .go = go };
+	p->fails = 0;
+	proc_mark_hooked(t, p, true);
 }
 
 /*
@@ -335,7 +423,7 @@ static void proc_attach_go(struct tls_probes *t, struct tls_proc *p, const char 
 static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 {
 	char path[64], line[4096 + 128], file[4096 + 64];
-	const struct file_verdict *v;
+	struct file_verdict *v;
 	bool saw_libssl = false;
 	struct stat st;
 	FILE *maps;
@@ -358,7 +446,7 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 			continue;
 		saw_libssl = true;
 		snprintf(file, sizeof(file), "/proc/%u/root%s", p->pid, name);
-		if (stat(file, &st) || proc_has_target(p, st.st_dev, st.st_ino))
+		if (stat(file, &st) || proc_has_target(p, &st))
 			continue;
 		proc_attach(t, p, file, &st, file_verdict(t, file, &st, false, p->pid));
 	}
@@ -366,7 +454,7 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 	if (saw_libssl)
 		return; /* a dynamic OpenSSL user: its executable calls libssl's */
 	snprintf(file, sizeof(file), "/proc/%u/exe", p->pid);
-	if (stat(file, &st) || proc_has_target(p, st.st_dev, st.st_ino))
+	if (stat(file, &st) || proc_has_target(p, &st))
 		return;
 	v = file_verdict(t, file, &st, true, p->pid);
 	if (v->kind == TLS_EXE_OPENSSL_SYMBOLS)
@@ -383,6 +471,7 @@ void tls_probes__scan(struct tls_probes *t)
 
 	if (!t)
 		return;
+	t->scans++;
 	for (int i = 0; i < t->nprocs; i++)
 		t->procs[i].traced = false;
 	while (!bpf_map_get_next_key(t->traced_fd, first ? NULL : &key, &next)) {
@@ -391,8 +480,12 @@ void tls_probes__scan(struct tls_probes *t)
 
 		first = false;
 		key = next;
-		if (p && p->start != start)
+		if (p && p->start != start) {
 			proc_detach(p); /* the pid was reused: a new process */
+			proc_mark_hooked(t, p, false);
+			p->fails = 0;
+			p->retry = 0;
+		}
 		if (!p) {
 			if (t->nprocs == t->cap) {
 				int cap = t->cap ? 2 * t->cap : 64;
@@ -409,17 +502,24 @@ void tls_probes__scan(struct tls_probes *t)
 		}
 		p->start = start;
 		p->traced = true;
-		proc_scan_maps(t, p);
+		if (t->scans >= p->retry)
+			proc_scan_maps(t, p);
 	}
 	/* Processes gone or no longer traced: their uprobes go. */
 	for (int i = 0; i < t->nprocs; i++) {
 		if (!t->procs[i].traced) {
 			proc_detach(&t->procs[i]);
+			proc_mark_hooked(t, &t->procs[i], false);
 			continue;
 		}
 		t->procs[w++] = t->procs[i];
 	}
 	t->nprocs = w;
+}
+
+unsigned long long tls_probes__failures(const struct tls_probes *t)
+{
+	return t ? t->failures : 0;
 }
 
 unsigned int tls_probes__attached(const struct tls_probes *t)
@@ -433,11 +533,15 @@ unsigned int tls_probes__attached(const struct tls_probes *t)
 
 struct tls_probes *tls_probes__new(struct bpf_object *obj, int traced_fd)
 {
+	struct bpf_map *hooked = bpf_object__find_map_by_name(obj, "tls_hooked");
 	struct tls_probes *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->traced_fd = traced_fd;
+	t->hooked_fd = hooked ? bpf_map__fd(hooked) : -1;
+	if (t->hooked_fd < 0)
+		log_warn("tls: map tls_hooked missing from the BPF object");
 	t->go = gotls__new(obj);
 	for (int k = 0; k < TLS_HOOK__MAX; k++)
 		for (int ret = 0; ret < 2; ret++) {
@@ -453,8 +557,10 @@ void tls_probes__free(struct tls_probes *t)
 {
 	if (!t)
 		return;
-	for (int i = 0; i < t->nprocs; i++)
+	for (int i = 0; i < t->nprocs; i++) {
 		proc_detach(&t->procs[i]);
+		proc_mark_hooked(t, &t->procs[i], false);
+	}
 	free(t->procs);
 	gotls__free(t->go);
 	free(t);

@@ -40,6 +40,9 @@ void tls_probes__free(struct tls_probes *t);
  */
 void tls_probes__scan(struct tls_probes *t);
 
+/** tls_probes__failures() - attachments that failed (each tried again later). */
+unsigned long long tls_probes__failures(const struct tls_probes *t);
+
 /** tls_probes__attached() - processes with TLS uprobes now (tests, logs). */
 unsigned int tls_probes__attached(const struct tls_probes *t);
 

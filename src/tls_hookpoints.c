@@ -160,11 +160,14 @@ static bool first_call(csh cs, const struct func *f, bool ex, uint64_t *target)
 static void point_at(struct tls_hook_point *p, const struct func *f, enum tls_hook_kind kind,
 		     const char *name)
 {
-	unsigned int skip;
+	unsigned int skip, at;
 
 	p->emulated = entry_emulated(f, &skip);
 	/* past an endbr64 only when what follows is emulated */
-	p->offset = f->off + (p->emulated ? skip : 0);
+	at = p->emulated ? skip : 0;
+	p->offset = f->off + at;
+	memset(p->code, 0, sizeof(p->code));
+	memcpy(p->code, f->code + at, f->len - at < TLS_HOOK_CODE ? f->len - at : TLS_HOOK_CODE);
 	p->kind = kind;
 	p->internal = false;
 	str_copy(p->name, sizeof(p->name), name);
@@ -200,7 +203,7 @@ static int direction_points(Elf *elf, int fd, csh cs, const char *const names[2]
 			memset(&callee, 0, sizeof(callee));
 			callee.vaddr = t;
 			if (vaddr_offset(elf, t, &callee.off)) {
-				ssize_t r = pread(fd, callee.code, 16, (off_t)callee.off);
+				ssize_t r = pread(fd, callee.code, TLS_HOOK_CODE, (off_t)callee.off);
 
 				callee.len = r > 0 ? r : 0;
 				callee.present = callee.len > 0;
@@ -229,11 +232,19 @@ int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX])
 	Elf *elf;
 	int n = 0;
 
+	GElf_Ehdr eh;
+
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf)
 		return 0;
-	if (elf_kind(elf) == ELF_K_ELF) {
+	/* capstone decodes x86-64 here: another machine's code is not read as such */
+	if (elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) != ELFCLASS64 || !gelf_getehdr(elf, &eh) ||
+	    eh.e_machine != EM_X86_64) {
+		elf_end(elf);
+		return TLS_HOOK_WRONG_MACHINE;
+	}
+	{
 		if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) == CS_ERR_OK)
 			cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
 		else
@@ -245,4 +256,30 @@ int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX])
 	}
 	elf_end(elf);
 	return n;
+}
+
+void tls_file_id_of(struct tls_file_id *id, const struct stat *st)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
+}
+
+bool tls_file_id_eq(const struct tls_file_id *a, const struct tls_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+bool tls_code_matches(int fd, uint64_t off, const uint8_t *code, unsigned int n)
+{
+	uint8_t now[TLS_HOOK_CODE];
+
+	if (n > sizeof(now))
+		n = sizeof(now);
+	return pread(fd, now, n, (off_t)off) == (ssize_t)n && !memcmp(now, code, n);
 }

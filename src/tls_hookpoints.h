@@ -28,6 +28,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
 
 /* The programs that read a hook point's arguments and result. */
 enum tls_hook_kind {
@@ -38,12 +40,15 @@ enum tls_hook_kind {
 	TLS_HOOK__MAX,
 };
 
+#define TLS_HOOK_CODE 16
+
 struct tls_hook_point {
 	uint64_t offset;     /* file offset of the probed instruction */
 	enum tls_hook_kind kind;
 	bool emulated;	     /* the kernel emulates the instruction there (cheap) */
 	bool internal;	     /* an internal function both wrappers call, not a wrapper */
 	char name[24];	     /* the wrapper it stands for: "SSL_read", or "SSL_read*" for internal */
+	uint8_t code[TLS_HOOK_CODE]; /* the bytes there when planned, checked before attaching */
 };
 
 #define TLS_HOOK_POINTS_MAX 4
@@ -51,8 +56,10 @@ struct tls_hook_point {
 /**
  * tls_hook_points() - the hook points of the OpenSSL image open on @fd
  * (read, never mapped; the file belongs to the traced user).
- * Return: how many were written to @out (0: no SSL_read/SSL_write).
+ * Return: how many were written to @out (0: no SSL_read/SSL_write), or
+ * TLS_HOOK_WRONG_MACHINE when the image is not x86-64 ELF64 code.
  */
+#define TLS_HOOK_WRONG_MACHINE (-1)
 int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX]);
 
 /**
@@ -60,5 +67,26 @@ int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX]);
  * instruction starting at @b (@n bytes available)? Exposed for tests.
  */
 bool tls_insn_emulated(const uint8_t *b, unsigned int n);
+
+/*
+ * What a planned file is: an inode number alone is reused (a library
+ * upgraded, a container's layer replaced), and offsets planned for the old
+ * file would put int3 inside an instruction of the new one.
+ */
+struct tls_file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+void tls_file_id_of(struct tls_file_id *id, const struct stat *st);
+bool tls_file_id_eq(const struct tls_file_id *a, const struct tls_file_id *b);
+
+/**
+ * tls_code_matches() - whether the @n bytes at file offset @off of @fd are
+ * still @code (read when planned): false when they differ or cannot be read.
+ */
+bool tls_code_matches(int fd, uint64_t off, const uint8_t *code, unsigned int n);
 
 #endif /* SONDE_TLS_HOOKPOINTS_H */

@@ -13,6 +13,7 @@ nothing; a handshake the client refuses (certificate not trusted) gives no
 span and no crash.
 """
 import http.client
+import json
 import os
 import shutil
 import ssl
@@ -460,3 +461,97 @@ def test_connection_opened_before_sonde(kind, tls_servers, start_sonde, certs):
         assert all(s["scheme"] == "https" for s in spans_on(sonde, server.port))
     finally:
         conn.close()
+
+
+def sonde_map_entries(sonde, name):
+    """The entries of Sonde's BPF map @name (found through the map fds
+    Sonde holds: /proc/PID/fdinfo says their ids)."""
+    ids = set()
+    fd_dir = Path(f"/proc/{sonde.proc.pid}/fdinfo")
+    for f in fd_dir.iterdir():
+        try:
+            for line in f.read_text().splitlines():
+                if line.startswith("map_id:"):
+                    ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    for map_id in ids:
+        res = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
+                             capture_output=True, text=True, timeout=30)
+        if res.returncode == 0 and json.loads(res.stdout).get("name") == name:
+            res = subprocess.run(["bpftool", "-j", "map", "dump", "id", str(map_id)],
+                                 capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, res.stderr
+            return json.loads(res.stdout)
+    raise AssertionError(f"Sonde (pid {sonde.proc.pid}) holds no map {name}")
+
+
+@pytest.mark.parametrize("kind", ["python", "nginx"])
+def test_tls_state_gone_after_close(kind, tls_servers, start_sonde, certs):
+    """The plaintext state of a TLS socket (tls_conns, keyed by the socket's
+    address) never outlives the socket: once every connection is closed,
+    none is left -- whether the connection was opened before Sonde (made
+    from application data, or by a uprobe) or after it."""
+    server = tls_servers(kind)
+    early = http.client.HTTPSConnection("127.0.0.1", server.port, context=client_context(certs),
+                                        timeout=10)
+    try:
+        early.request("GET", "/early/0")
+        early.getresponse().read()
+        sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json"})
+        wait_tls_attached(sonde, [server.pid, *server.worker_pids])
+        for i in (1, 2, 3):
+            early.request("GET", f"/early/{i}")
+            early.getresponse().read()
+    finally:
+        early.close()
+    for i in range(5):
+        https_requests(server.port, certs, [("GET", f"/fresh/{i}", None),
+                                            ("GET", f"/fresh/{i}/b", None)])
+    wait_until(lambda: {"/fresh/4", "/fresh/4/b"} <= {s["path"] for s in
+                                                      spans_on(sonde, server.port)},
+               SPAN_WAIT, what=f"spans of /fresh/4; log:\n{sonde.log_text()}")
+    left = []
+
+    def empty():
+        left[:] = sonde_map_entries(sonde, "tls_conns")
+        return not left
+    try:
+        wait_until(empty, 10, what="no TLS plaintext state left")
+    except AssertionError:
+        raise AssertionError(f"{len(left)} tls_conns entries left after every connection "
+                             f"closed: {left[:2]}") from None
+
+
+def test_tls_without_uprobes_makes_no_plaintext_state(tls_servers, start_sonde, certs):
+    """A traced process whose TLS library Sonde has no uprobes for (Java's
+    JSSE): its TLS sockets are counted, but get no plaintext state, which
+    nothing would read and which would crowd out those of processes with
+    uprobes (tls_conns is an LRU)."""
+    if shutil.which("java") is None:
+        pytest.fail("java is not installed (apt-get install openjdk-17-jdk-headless)",
+                    pytrace=False)
+    server = tls_servers("python")  # untraced
+    n = 4
+    proc = subprocess.Popen(["java", str(TLS_DIR / "TlsHold.java"), str(server.port), str(n),
+                             str(certs / "good.pem")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _register(proc)
+    try:
+        assert proc.stdout.readline().strip() == "ready", "java client (test setup)"
+        sonde = start_sonde({"SONDE_TARGET_PID": str(proc.pid), "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented([proc.pid])
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "open", "java client (test setup)"
+        wait_until(lambda: sonde.metrics().sum("sonde_tls_connections_total") >= n, SPAN_WAIT,
+                   what=f"{n} TLS connections counted")
+        left = sonde_map_entries(sonde, "tls_conns")
+        assert left == [], f"{len(left)} plaintext states for a process without uprobes"
+        assert not [ln for ln in sonde.log if "uprobes on" in ln and f"process {proc.pid}" in ln]
+    finally:
+        if proc.poll() is None:
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            proc.wait(timeout=30)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -230,6 +231,93 @@ static void test_static_points(void **state)
 	assert_int_equal(points_of("/bin/true", pts), 0);
 }
 
+/* A copy of Debian's libssl.so.3 in the test directory, for changing it. */
+static void copy_libssl(const char *name, char *path, size_t len)
+{
+	char cmd[512];
+
+	snprintf(path, len, "%s/%s", dir, name);
+	snprintf(cmd, sizeof(cmd), "cp /usr/lib/x86_64-linux-gnu/libssl.so.3 %s", path);
+	assert_int_equal(run(cmd), 0);
+}
+
+/* Another machine's image: not decoded as x86-64 (reviewer: an aarch64
+ * libssl under qemu-user, an i386 one), so no points. */
+static void test_other_machine(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	uint16_t aarch64 = 183; /* EM_AARCH64, little-endian like the file */
+	uint8_t class32 = 1;	/* ELFCLASS32 */
+	char path[128];
+	int fd;
+
+	copy_libssl("arm", path, sizeof(path));
+	assert_int_equal(points_of(path, pts), 2); /* the copy itself is fine */
+	fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, &aarch64, 2, 18), 2); /* e_machine */
+	close(fd);
+	assert_int_equal(points_of(path, pts), TLS_HOOK_WRONG_MACHINE);
+
+	copy_libssl("class32", path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	assert_int_equal(pwrite(fd, &class32, 1, 4), 1); /* e_ident[EI_CLASS] */
+	close(fd);
+	assert_int_equal(points_of(path, pts), TLS_HOOK_WRONG_MACHINE);
+}
+
+/* A file's identity is more than its inode: the same inode rewritten
+ * (a library upgraded in place, an inode reused) is another file. */
+static void test_file_identity(void **state)
+{
+	struct tls_file_id a, b;
+	struct stat st;
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ident", dir);
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "abcd", 4), 4);
+	assert_int_equal(fstat(fd, &st), 0);
+	tls_file_id_of(&a, &st);
+	tls_file_id_of(&b, &st);
+	assert_true(tls_file_id_eq(&a, &b));
+	/* the same size, rewritten: the same inode, a new mtime and ctime */
+	st.st_mtim.tv_nsec ^= 1;
+	tls_file_id_of(&b, &st);
+	assert_false(tls_file_id_eq(&a, &b));
+	assert_int_equal(ftruncate(fd, 8), 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	tls_file_id_of(&b, &st);
+	assert_int_equal(a.ino, b.ino);
+	assert_false(tls_file_id_eq(&a, &b));
+	close(fd);
+}
+
+/* The code planned at each point is checked again before attaching: a
+ * file changed since is seen. */
+static void test_code_recheck(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	uint8_t int3 = 0xcc;
+	char path[128];
+	int n, fd;
+
+	copy_libssl("recheck", path, sizeof(path));
+	n = points_of(path, pts);
+	assert_int_equal(n, 2);
+	fd = open(path, O_RDWR);
+	for (int i = 0; i < n; i++)
+		assert_true(tls_code_matches(fd, pts[i].offset, pts[i].code, TLS_HOOK_CODE));
+	/* a byte inside the window of the second point changes */
+	assert_int_equal(pwrite(fd, &int3, 1, (off_t)pts[1].offset + 3), 1);
+	assert_true(tls_code_matches(fd, pts[0].offset, pts[0].code, TLS_HOOK_CODE));
+	assert_false(tls_code_matches(fd, pts[1].offset, pts[1].code, TLS_HOOK_CODE));
+	/* past the end of the file: not the planned code */
+	assert_false(tls_code_matches(fd, 1ull << 40, pts[0].code, TLS_HOOK_CODE));
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +331,9 @@ int main(void)
 		cmocka_unit_test(test_libssl_points),
 		cmocka_unit_test(test_static_points),
 		cmocka_unit_test(test_mini_libssl_points),
+		cmocka_unit_test(test_other_machine),
+		cmocka_unit_test(test_file_identity),
+		cmocka_unit_test(test_code_recheck),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
