@@ -13,16 +13,21 @@
 #include "proto_http1.bpf.h"
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
+#include "proto_http2.bpf.h"
 
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
+	if (h2_is_preface(head, len))
+		return SONDE_PROTO_HTTP2;
 	if (http1_classify(head, len))
 		return SONDE_PROTO_HTTP1;
 	if (pg_classify(head, len))
 		return SONDE_PROTO_POSTGRES;
 	if (mysql_classify(head, len))
 		return SONDE_PROTO_MYSQL;
+	if (h2_frames_plausible(head, len)) /* the weakest evidence: last */
+		return SONDE_PROTO_HTTP2;
 	return SONDE_PROTO_UNKNOWN;
 }
 
@@ -40,7 +45,17 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 	case SONDE_PROTO_MYSQL:
 		mysql_on_data(c, a, s, n, request_dir, id);
 		break;
+	case SONDE_PROTO_HTTP2:
+		h2_on_data(c, a, s, n, request_dir, id);
+		break;
 	}
+}
+
+/* A classified connection ended. */
+static __always_inline void proto_on_close(struct conn_state *c)
+{
+	if (c->ev.proto == SONDE_PROTO_HTTP2)
+		h2_on_close(c);
 }
 
 /* Bytes that a classifier needs before it may say no. */
@@ -87,6 +102,13 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 			c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 			if (!inbound)
 				client_tuple_add(c);
+		}
+		if (proto == SONDE_PROTO_HTTP2) {
+			/* No transactions: every I/O from here is walked, this one too. */
+			h2_on_classified(c, inbound, held ? c->ev.req_bytes - n : 0);
+			c->ev.req_len = 0;
+			c->ev.req_bytes = 0;
+			return 0;
 		}
 		if (!held) {
 			c->ev.req_len = 0; /* the protocol takes the chunk as it came */

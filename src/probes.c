@@ -37,6 +37,8 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_NO_BUFFER] = "io_without_user_buffer",
 	[SONDE_CNT_PEER_LINK_LOST] = "peer_link_map_full",
 	[SONDE_CNT_TRACED_MAP_FULL] = "traced_map_full",
+	[SONDE_CNT_H2_TRUNCATED] = "http2_header_block_truncated",
+	[SONDE_CNT_H2_DESYNC] = "http2_framing_lost",
 };
 
 #define MAX_LINKS 64
