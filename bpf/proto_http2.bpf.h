@@ -150,7 +150,8 @@ struct {
 	__type(value, struct h2_conn);
 } h2_conns SEC(".maps");
 
-#define H2_SEGS 32	  /* iovec segments of one I/O followed */
+#define H2_SEGS 32	  /* iovec segments in the window (a power of two) */
+#define H2_MAX_IOV 1024	  /* UIO_MAXIOV */
 #define H2_STEPS 1024	  /* frames (and carried-over pieces) walked per I/O */
 #define H2_ROOM (SONDE_DATA_CAP - 16)
 
@@ -163,7 +164,9 @@ struct h2_scratch {
 	struct h2_dir d;
 	__u64 n;   /* bytes of the I/O */
 	__u64 off; /* next byte of the I/O to walk */
-	__u32 nseg, seg;
+	__u32 nseg, seg; /* segments in the window, the cursor */
+	__u64 iov_arr;	 /* the I/O's iovec array (0: one buffer) */
+	__u32 iov_cnt, win_first; /* its length, its first iovec in the window */
 	__u32 rec_len;
 	__u32 failed; /* the walk could not go on */
 	__u64 copy_off; /* h2_copy's piece */
@@ -184,24 +187,67 @@ static __always_inline struct h2_scratch *h2_scratch(void)
 	return bpf_map_lookup_elem(&h2_scratch_map, &zero);
 }
 
-/* The segment holding byte @off of the I/O, from the cursor on; -1 past the end. */
-static __always_inline int h2_seg_at(struct h2_scratch *sc, __u64 off)
+/* Load the window of segments that begins with iovec @first, at I/O
+ * offset @start. Return: 0, or -1 when there is none to load. */
+static __always_inline int h2_load_window(struct h2_scratch *sc, __u32 first, __u64 start)
 {
-	__u32 i = sc->seg;
+	__u64 cnt, total = start;
 
-	for (int k = 0; k < H2_SEGS; k++) {
-		__u32 j = i;
+	sc->nseg = 0;
+	sc->seg = 0;
+	if (first >= sc->iov_cnt || start >= sc->n)
+		return -1;
+	cnt = sc->iov_cnt - first;
+	if (cnt > H2_SEGS)
+		cnt = H2_SEGS;
+	if (bpf_probe_read_user(sc->iov, (cnt * sizeof(struct iovec)) & 1023,
+				(void *)(sc->iov_arr + (__u64)first * sizeof(struct iovec))))
+		return -1;
+	sc->win_first = first;
+	for (int i = 0; i < H2_SEGS; i++) {
+		__u64 l;
 
-		if (i >= sc->nseg || i >= H2_SEGS)
-			return -1;
-		/* A fresh, masked index: no pointer the compiler strides. */
-		asm volatile("" : "+r"(j));
-		j &= H2_SEGS - 1;
-		if (sc->end[j] > off) {
-			sc->seg = i;
-			return j;
+		if (i >= cnt || total >= sc->n)
+			break;
+		l = sc->iov[i].iov_len;
+		if (l > sc->n - total) {
+			l = sc->n - total;
+			sc->iov[i].iov_len = l;
 		}
-		i++;
+		total += l;
+		sc->end[i] = total;
+		sc->nseg = i + 1;
+	}
+	return sc->nseg ? 0 : -1;
+}
+
+/* The segment holding byte @off of the I/O, from the cursor on (moving
+ * to the next window of an iovec array when this one is passed); -1 past
+ * the end. A global function: verified once, not at every call. */
+__attribute__((noinline)) int h2_seg_at(struct h2_scratch *sc, __u64 off)
+{
+	if (!sc)
+		return -1;
+	for (int w = 0; w < 2; w++) {
+		__u32 i = sc->seg;
+
+		for (int k = 0; k < H2_SEGS; k++) {
+			__u32 j = i;
+
+			if (i >= sc->nseg || i >= H2_SEGS)
+				break;
+			/* A fresh, masked index: no pointer the compiler strides. */
+			asm volatile("" : "+r"(j));
+			j &= H2_SEGS - 1;
+			if (sc->end[j] > off) {
+				sc->seg = i;
+				return j;
+			}
+			i++;
+		}
+		if (sc->nseg < H2_SEGS || !sc->iov_arr ||
+		    h2_load_window(sc, sc->win_first + H2_SEGS, sc->end[H2_SEGS - 1]))
+			return -1;
 	}
 	return -1;
 }
@@ -446,14 +492,18 @@ static long h2_step(__u32 idx, void *unused)
 	return 0;
 }
 
-/* Where the I/O's bytes are, as segments. Sendfile's bytes are in no user
+/* Where the I/O's bytes are, as segments: one buffer, or an iovec array
+ * walked a window of H2_SEGS at a time. Sendfile's bytes are in no user
  * memory: fine while they are DATA payload, which is never read. */
 static __always_inline void h2_segments(struct h2_scratch *sc, struct call_args *a, __u64 n)
 {
-	__u64 arr, cnt, total = 0;
+	__u64 arr, cnt;
 
 	sc->nseg = 0;
 	sc->seg = 0;
+	sc->iov_arr = 0;
+	sc->iov_cnt = 0;
+	sc->win_first = 0;
 	if (a->kind == CALL_READ || a->kind == CALL_WRITE) {
 		sc->iov[0].iov_base = (void *)a->buf;
 		sc->iov[0].iov_len = n;
@@ -463,24 +513,9 @@ static __always_inline void h2_segments(struct h2_scratch *sc, struct call_args 
 	}
 	if (a->kind == CALL_SENDFILE || a->kind == CALL_NONE || iov_array(a, &arr, &cnt))
 		return;
-	if (cnt > H2_SEGS)
-		cnt = H2_SEGS;
-	if (!cnt || bpf_probe_read_user(sc->iov, (cnt * sizeof(struct iovec)) & 1023, (void *)arr))
-		return;
-	for (int i = 0; i < H2_SEGS; i++) {
-		__u64 l;
-
-		if (i >= cnt || total >= n)
-			break;
-		l = sc->iov[i].iov_len;
-		if (l > n - total) {
-			l = n - total;
-			sc->iov[i].iov_len = l;
-		}
-		total += l;
-		sc->end[i] = total;
-		sc->nseg = i + 1;
-	}
+	sc->iov_arr = arr;
+	sc->iov_cnt = cnt > H2_MAX_IOV ? H2_MAX_IOV : cnt;
+	h2_load_window(sc, 0, 0);
 }
 
 /* The connection was classified on these bytes: its walk state, the

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
-# Debian's package archive and the npm registry.
+# Debian's package archive, the npm registry and the Go module proxy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,7 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev
 	protobuf-c-compiler
+	libnghttp2-dev # HPACK: HTTP/2 and gRPC header blocks (src/decode/http2.c)
 	# tests: unit-test framework, fuzzer runtime, real peers and consumers
 	libcmocka-dev libclang-rt-14-dev
 	python3 python3-pytest python3-requests python3-flask
@@ -27,6 +28,8 @@ packages=(
 	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
 	# database servers and clients of tests/e2e/test_db.py
 	postgresql mariadb-server python3-psycopg2 python3-pymysql libdbd-pg-perl
+	# HTTP/2 and gRPC peers of tests/e2e/test_grpc.py
+	python3-grpcio nghttp2-client
 )
 
 missing=()
@@ -49,11 +52,18 @@ fi
 # runs; the tests start their own and need nothing from it.
 
 # npm packages of the end-to-end tests' servers.
-for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/otlp_receiver; do
+for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/servers/grpc \
+	tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
 	fi
 done
+
+# Go modules of the gRPC peer (tests/e2e/servers/grpc/go), from the Go module
+# proxy into the module cache: the test builds it offline.
+if [ -x /usr/local/go/bin/go ]; then
+	(cd tests/e2e/servers/grpc/go && GOTOOLCHAIN=local /usr/local/go/bin/go mod download)
+fi
 
 # Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf
 # counts (Sonde itself needs no tracefs: its programs are BTF tracepoints).

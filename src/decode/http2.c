@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "decode/decoder.h"
+#include "util/log.h"
 #include "util/str.h"
 
 #define H2_CONNS 256	      /* connections followed at once (least recent evicted) */
@@ -545,6 +546,7 @@ static void on_block(struct h2_state *st, struct h2_conn *c, bool inbound, struc
 		}
 		decode_literals(st, s, request, d->block, d->block_len, &names_known);
 	} else if (decode_block(d, s, request, d->block, d->block_len)) {
+		log_debug("http2: HPACK block does not decode");
 		d->unknown = true;
 		names_known = false;
 	}
@@ -588,8 +590,11 @@ static int buf_append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *p,
 }
 
 /* The direction lost bytes of its header blocks: literals only from here. */
-static void dir_lost(struct h2_dir *d)
+#define dir_lost(d, line) dir_lost_at(d, line)
+static void dir_lost_at(struct h2_dir *d, int line)
 {
+	if (!d->unknown)
+		log_debug("http2: header state lost (http2.c:%d)", line);
 	d->unknown = true;
 	d->block_open = false;
 	d->block_len = 0;
@@ -632,7 +637,7 @@ static void on_frame(struct h2_state *st, struct h2_conn *c, bool inbound,
 		size_t pad = 0, skip = 0;
 
 		if (d->block_open)
-			dir_lost(d); /* a block cut short */
+			dir_lost(d, 635); /* a block cut short */
 		if (d->fflags & FL_PADDED) {
 			if (n < 1)
 				goto bad;
@@ -696,7 +701,7 @@ static void on_frame(struct h2_state *st, struct h2_conn *c, bool inbound,
 		on_block(st, c, inbound, d, ev);
 	return;
 bad:
-	dir_lost(d);
+	dir_lost(d, 699);
 }
 
 /* Bytes of a frame's payload that the kernel forwards. */
@@ -730,12 +735,12 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 
 		p += SONDE_H2_ENTRY_HDR;
 		if (piece > end - p) {
-			dir_lost(d);
+			dir_lost(d, 733);
 			return;
 		}
 		if (type == SONDE_H2_PIECE) {
 			if (!d->fopen || d->fhave + piece > d->fwant) {
-				dir_lost(d);
+				dir_lost(d, 738);
 				d->fopen = false;
 			} else if (!buf_append(&d->fbuf, &d->fhave, &d->fcap, p, piece,
 					       H2_BLOCK_MAX)) {
@@ -744,14 +749,14 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 					on_frame(st, c, inbound, ev);
 				}
 			} else {
-				dir_lost(d);
+				dir_lost(d, 747);
 				d->fopen = false;
 			}
 			p += piece;
 			continue;
 		}
 		if (d->fopen)
-			dir_lost(d); /* the last frame's payload never came whole */
+			dir_lost(d, 754); /* the last frame's payload never came whole */
 		d->ftype = type;
 		d->fflags = p[-7];
 		d->fstream = be32(p - 6) & 0x7fffffff;
@@ -761,7 +766,7 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 		d->fopen = true;
 		if (piece > d->fwant || buf_append(&d->fbuf, &d->fhave, &d->fcap, p, piece,
 						   H2_BLOCK_MAX)) {
-			dir_lost(d);
+			dir_lost(d, 764);
 			d->fopen = false;
 		} else if (d->fhave == d->fwant) {
 			d->fopen = false;
@@ -770,7 +775,7 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 		p += piece;
 	}
 	if (p != end)
-		dir_lost(d);
+		dir_lost(d, 773);
 }
 
 /* The connection ended: what is still open ends with it, in error. */
@@ -810,7 +815,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 		return 1;
 	memcpy(&c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
 	if (ev->flags & SONDE_EVF_H2_GAP)
-		dir_lost(&c->dir[inbound]);
+		dir_lost(&c->dir[inbound], 0);
 	on_entries(st, c, inbound, ev);
 	return st->lost;
 }

@@ -127,3 +127,11 @@ bool span_rpc_failed(const struct span *s)
 			return true;
 	return false;
 }
+
+void span_rpc_name(const struct span *s, char *out, size_t size)
+{
+	if (s->rpc.method[0])
+		snprintf(out, size, "%s/%s", s->rpc.service, s->rpc.method);
+	else
+		snprintf(out, size, "%s", s->rpc.service[0] ? s->rpc.service : s->rpc.system);
+}

@@ -142,6 +142,9 @@ static inline bool span_is_rpc(const struct span *s)
  */
 bool span_rpc_failed(const struct span *s);
 
+/* An RPC span's name: "package.Service/Method" (OTel RPC conventions). */
+void span_rpc_name(const struct span *s, char *out, size_t size);
+
 /* "1.0", "1.1" or "2": the network.protocol.version of @http_minor. */
 static inline const char *span_http_version(unsigned int http_minor)
 {

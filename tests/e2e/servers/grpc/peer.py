@@ -1,7 +1,8 @@
 """A gRPC peer in Python (grpcio), without generated code: messages are raw
 bytes (identity serializers). As a server it answers test.Echo/* on
 127.0.0.1:PORT; as a client it runs a scenario and prints, as one JSON line,
-the calls it made and the status each got.
+the calls it made and the status each got. With PEER_WAIT set, a client
+waits for a line on stdin before it connects.
 
   peer.py server PORT
   peer.py client PORT SCENARIO [COUNT]
@@ -10,6 +11,7 @@ Methods: Echo/Unary (echoes), Echo/Fail (status from the request's first
 byte), Echo/Stream (server streaming: as many replies as the first byte
 says), Echo/Slow (answers after 2 s: the client cancels it)."""
 import json
+import os
 import sys
 import threading
 import time
@@ -60,6 +62,8 @@ def server(port):
 
 
 def client(port, scenario, count):
+    if os.environ.get("PEER_WAIT"):
+        sys.stdin.readline()  # traced from its first byte: the test says when
     ch = grpc.insecure_channel(f"127.0.0.1:{port}")
     grpc.channel_ready_future(ch).result(timeout=10)
     unary = ch.unary_unary(f"/{SERVICE}/Unary")
