@@ -10,8 +10,10 @@
  *
  * - Classified by the client connection preface in either role (a server
  *   reads it, a client writes it) or, for connections open before Sonde,
- *   by two or more whole, plausible frame headers (type, flags, stream id
- *   parity and length checked per type) filling the first bytes seen.
+ *   by whole, plausible frame headers (type, flags, stream id 0 or not and
+ *   length checked per type) filling the first bytes seen: two or more,
+ *   or one PING, WINDOW_UPDATE, RST_STREAM, non-empty SETTINGS or whole
+ *   header block (what an idle connection sends).
  * - One event per I/O (more when its entries overflow one), entries as
  *   include/sonde/abi.h describes; a frame's payload or header that goes on
  *   into the next I/O is carried over in per-direction state.
@@ -116,9 +118,19 @@ static __always_inline bool h2_frames_plausible(const __u8 *p, __u32 len)
 		frames++;
 		off += H2_FRAME_HDR + h2_frame_len(p + (off & (SONDE_REQ_CAP - 1)));
 	}
-	if (frames < 2)
-		return false;
-	return off == len || (len >= SONDE_REQ_CAP && off > len);
+	if (frames >= 2)
+		return off == len || (len >= SONDE_REQ_CAP && off > len);
+	/* One frame filling the bytes exactly: enough only for the shapes
+	 * that leave little to chance (fixed-size control frames, a whole
+	 * header block), which are what an idle connection mostly sends. */
+	if (frames == 1 && off == len) {
+		__u8 type = p[3];
+
+		return type == H2_PING || type == H2_WINDOW_UPDATE || type == H2_RST_STREAM ||
+		       (type == H2_SETTINGS && len > H2_FRAME_HDR) ||
+		       (type == H2_HEADERS && (p[4] & 0x04));
+	}
+	return false;
 }
 
 static __always_inline bool h2_classify(const __u8 *p, __u32 len)
