@@ -120,8 +120,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
+$(BUILD)/fuzz/fuzz_http2: src/decode/http2.c src/decode/http1_span.c src/model/route_pattern.c \
+		src/util/log.c
+$(BUILD)/fuzz/fuzz_http2: FUZZ_LDLIBS := -lnghttp2
 $(BUILD)/fuzz/fuzz_config: src/config.c src/config_file.c src/model/metrics.c src/model/netflow.c \
-		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c
+		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c \
+		src/model/rpcmetrics.c
 $(BUILD)/fuzz/fuzz_config: FUZZ_LDLIBS := -lyaml -lm -lpthread
 
 unit-test: $(UNIT_BIN)

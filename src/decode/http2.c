@@ -519,7 +519,9 @@ static void on_block(struct h2_state *st, struct h2_conn *c, bool inbound, struc
 {
 	uint32_t id = d->block_stream;
 	struct h2_stream *s = d->block_push ? NULL : stream_find(c, id);
-	struct h2_stream scratch;
+	static const uint8_t empty[1];
+	const uint8_t *block = d->block_len ? d->block : empty; /* an empty block has no buffer */
+	struct h2_stream scratch, push;
 	bool request = false, names_known = true;
 
 	if (!d->block_push && !s) {
@@ -538,19 +540,17 @@ static void on_block(struct h2_state *st, struct h2_conn *c, bool inbound, struc
 		}
 	}
 	if (d->unknown) {
-		struct h2_stream tmp;
-
 		if (!s) { /* a push promise: nothing of it is used */
-			memset(&tmp, 0, sizeof(tmp));
-			s = &tmp;
+			memset(&push, 0, sizeof(push));
+			s = &push;
 		}
-		decode_literals(st, s, request, d->block, d->block_len, &names_known);
-	} else if (decode_block(d, s, request, d->block, d->block_len)) {
+		decode_literals(st, s, request, block, d->block_len, &names_known);
+	} else if (decode_block(d, s, request, block, d->block_len)) {
 		log_debug("http2: HPACK block does not decode");
 		d->unknown = true;
 		names_known = false;
 	}
-	if (!s || s == &scratch)
+	if (!s || s == &scratch || s == &push)
 		goto done;
 	if (request) {
 		s->req_known = names_known;
@@ -570,6 +570,8 @@ done:
 static int buf_append(uint8_t **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n,
 		      size_t max)
 {
+	if (!n)
+		return 0;
 	if (*len + n > max)
 		return -1;
 	if (*len + n > *cap) {
@@ -655,8 +657,8 @@ static void on_frame(struct h2_state *st, struct h2_conn *c, bool inbound,
 		d->block_push = d->ftype == F_PUSH_PROMISE;
 		d->block_stream = d->fstream;
 		d->block_flags = d->fflags;
-		if (buf_append(&d->block, &d->block_len, &d->block_cap, p + skip, n - skip - pad,
-			       H2_BLOCK_MAX))
+		if (n > skip + pad && buf_append(&d->block, &d->block_len, &d->block_cap, p + skip,
+						 n - skip - pad, H2_BLOCK_MAX))
 			goto bad;
 		break;
 	}

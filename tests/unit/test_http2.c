@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -126,8 +127,40 @@ static void entry(struct harness *h, uint8_t type, uint8_t flags, uint32_t strea
 	h->len += SONDE_H2_ENTRY_HDR + n;
 }
 
+/* With H2_SEED_DIR set, every test's events are written there as one
+ * input of tests/fuzz/fuzz_http2.c (its seeds in tests/fuzz/seeds). */
+static void seed_write(struct harness *h)
+{
+	static int test_no = -1;
+	static const void *last;
+	const char *dir = getenv("H2_SEED_DIR");
+	char path[512];
+	uint8_t head[3];
+	FILE *f;
+
+	if (!dir)
+		return;
+	if (last != h) {
+		last = h;
+		test_no++;
+	}
+	snprintf(path, sizeof(path), "%s/unit-%02d", dir, test_no);
+	f = fopen(path, "ab");
+	if (!f)
+		return;
+	head[0] = (h->ev.flags & SONDE_EVF_H2_INBOUND ? 1 : 0) | (h->ev.flags & SONDE_EVF_H2_GAP ? 2 : 0) |
+		  (h->ev.flags & SONDE_EVF_H2_CLOSE ? 4 : 0) |
+		  (h->ev.role == SONDE_ROLE_CLIENT ? 16 : 0);
+	head[1] = h->len >> 8;
+	head[2] = h->len;
+	fwrite(head, 1, 3, f);
+	fwrite(h->ev.data, 1, h->len, f);
+	fclose(f);
+}
+
 static void ev_send(struct harness *h)
 {
+	seed_write(h);
 	h->ev.req_len = h->len;
 	h->lost += http2_decoder.decode_each(h->state, &h->ev, &h->ctx, on_span, h);
 }
