@@ -147,7 +147,8 @@ struct h2_dir {
 	__u32 fwd_left; /* of those, how many are forwarded */
 	__u8 hdr_have;	/* bytes of a frame header split across I/O, in hdr */
 	__u8 gap;	/* something of this direction was lost: say so next */
-	__u8 _pad[2];
+	__u8 fresh;	/* nothing walked yet: the preface may still come */
+	__u8 _pad;
 	__u8 hdr[12];
 };
 
@@ -181,6 +182,7 @@ struct h2_scratch {
 	__u32 iov_cnt, win_first; /* its length, its first iovec in the window */
 	__u32 rec_len;
 	__u32 failed; /* the walk could not go on */
+	__u32 preface; /* this I/O began with the client preface */
 	__u64 copy_off; /* h2_copy's piece */
 	__u32 copy_len, copy_done;
 };
@@ -265,12 +267,13 @@ __attribute__((noinline)) int h2_seg_at(struct h2_scratch *sc, __u64 off)
 }
 
 /* Copy @len bytes of the I/O from @off to @dst (@dst has room for 32);
- * @len at most 16. Return: 0, or -1 when they are not readable. */
+ * @len at most 9, over as many segments. Return: 0, or -1 when they are
+ * not readable. */
 static __always_inline int h2_read(struct h2_scratch *sc, __u64 off, __u8 *dst, __u32 len)
 {
 	__u32 done = 0;
 
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < H2_FRAME_HDR; k++) {
 		__u64 start, take;
 		int i;
 
@@ -285,6 +288,7 @@ static __always_inline int h2_read(struct h2_scratch *sc, __u64 off, __u8 *dst, 
 		take = sc->end[i] - (off + done);
 		if (take > len - done)
 			take = len - done;
+		asm volatile("" : "+r"(done), "+r"(take));
 		done &= 15;
 		take &= 15;
 		if (!take || bpf_probe_read_user(dst + done, take,
@@ -336,7 +340,7 @@ static __always_inline __u32 h2_copy(struct h2_scratch *sc, __u64 off, __u32 len
 	sc->copy_off = off;
 	sc->copy_len = len;
 	sc->copy_done = 0;
-	bpf_loop(H2_SEGS, h2_copy_step, NULL, 0);
+	bpf_loop(SONDE_DATA_CAP, h2_copy_step, NULL, 0); /* a segment a step, up to the last byte */
 	return sc->copy_done;
 }
 
@@ -530,20 +534,59 @@ static __always_inline void h2_segments(struct h2_scratch *sc, struct call_args 
 	h2_load_window(sc, 0, 0);
 }
 
+/* Walk the @n bytes of one I/O from the direction's state in sc->d (left
+ * there for the next I/O), sending the events begun in sc->rec.
+ * Return: 0, or -1 when the framing is lost. */
+static __always_inline int h2_walk(struct h2_scratch *sc, struct call_args *a, __u64 n)
+{
+	sc->n = n;
+	sc->off = 0;
+	sc->failed = 0;
+	sc->preface = 0;
+	h2_segments(sc, a, n);
+	if (sc->d.fresh) {
+		/* A connection classified by frames (a server's SETTINGS written
+		 * first) whose start this is after all: skip the preface, and
+		 * nothing was lost. */
+		__u8 head[H2_PREFACE_LEN];
+
+		sc->d.fresh = 0;
+		if (sc->nseg && sc->iov[0].iov_len >= H2_PREFACE_LEN &&
+		    !bpf_probe_read_user(head, sizeof(head), sc->iov[0].iov_base) &&
+		    h2_is_preface(head, sizeof(head))) {
+			sc->d.left = H2_PREFACE_LEN;
+			sc->d.fwd_left = 0;
+			sc->d.gap = 0;
+			sc->preface = 1;
+		}
+	}
+	bpf_loop(H2_STEPS, h2_step, NULL, 0);
+	h2_flush(sc);
+	return sc->failed || sc->off < sc->n ? -1 : 0;
+}
+
 /* The connection was classified on these bytes: its walk state, the
- * preface skipped (@before: bytes of this direction held before this I/O). */
-static __always_inline void h2_on_classified(struct conn_state *c, bool inbound, __u64 before)
+ * preface skipped (@before: bytes of this direction held before this I/O).
+ * Return: false when frames without the preface were seen on a connection
+ * seen opening (a server's SETTINGS written before it reads the preface):
+ * not classified yet, the preface will tell. */
+static __always_inline bool h2_on_classified(struct conn_state *c, bool inbound, __u64 before)
 {
 	struct h2_conn init = {};
 	bool preface = h2_is_preface(c->ev.data, c->ev.req_len);
 
+	if (!preface && c->ev.conn_start_ns)
+		return false;
 	if (preface) {
 		init.dir[inbound].left = before < H2_PREFACE_LEN ? H2_PREFACE_LEN - before : 0;
 	} else {
-		/* Found mid-stream: HPACK state unknown in both directions. */
+		/* Found mid-stream: HPACK state unknown in both directions,
+		 * unless the preface comes next (a server writing first). */
 		init.dir[0].gap = init.dir[1].gap = 1;
+		init.dir[0].fresh = init.dir[1].fresh = 1;
 	}
 	bpf_map_update_elem(&h2_conns, &c->ev.conn_id, &init, BPF_ANY);
+	return true;
 }
 
 /* The parent reference of this I/O's events: a server's traced peer
@@ -614,19 +657,14 @@ static __always_inline void h2_on_data(struct conn_state *c, struct call_args *a
 	conn_set_owner(c, id >> 32);
 	d = &hc->dir[inbound ? 1 : 0];
 	sc->d = *d;
-	sc->n = n;
-	sc->off = 0;
-	sc->failed = 0;
-	h2_segments(sc, a, n);
 	h2_rec_begin(sc, c, inbound, id);
-	sc->rec.txn_seq = 0;
-	bpf_loop(H2_STEPS, h2_step, NULL, 0);
-	h2_flush(sc);
-	if (sc->failed || sc->off < sc->n) {
+	if (h2_walk(sc, a, n)) {
 		h2_give_up(c);
 		return;
 	}
 	*d = sc->d;
+	if (sc->preface)
+		hc->dir[inbound ? 0 : 1].gap = 0; /* the other way saw no header block yet */
 }
 
 /* The connection ended: user space closes its streams. */

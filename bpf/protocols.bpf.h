@@ -105,10 +105,14 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 		}
 		if (proto == SONDE_PROTO_HTTP2) {
 			/* No transactions: every I/O from here is walked, this one too. */
-			h2_on_classified(c, inbound, held ? c->ev.req_bytes - n : 0);
+			bool taken = h2_on_classified(c, inbound, held ? c->ev.req_bytes - n : 0);
+
 			c->ev.req_len = 0;
 			c->ev.req_bytes = 0;
-			return 0;
+			if (taken)
+				return 0;
+			c->ev.proto = SONDE_PROTO_UNKNOWN;
+			return -1;
 		}
 		if (!held) {
 			c->ev.req_len = 0; /* the protocol takes the chunk as it came */
