@@ -174,6 +174,16 @@ def test_grpc_calls(peers, start_sonde, tmp_path, server_lang, client_lang):
             for s in spans:
                 assert s["rpc_error"] == (s["rpc_grpc_status_code"] != OK), s
                 assert s["server_port"] == port
+        # Cross-service linking: each server span is the child of the client
+        # span of the same call (same stream of the same connection).
+        client_ids = {(s["trace_id"], s["span_id"]): s for _, pid, _ in made
+                      for s in _rpc_spans(sonde, pid, "client")}
+        linked = [s for s in server_spans if (s["trace_id"], s["parent_span_id"]) in client_ids]
+        for s in linked:
+            assert client_ids[(s["trace_id"], s["parent_span_id"])]["rpc_method"] == s["rpc_method"]
+        print(f"{server_lang} server / {client_lang} client: {len(linked)} of {total} "
+              f"server spans linked to their client span")
+        assert len(linked) == total
         cancelled = [s for _, pid, _ in made for s in _rpc_spans(sonde, pid, "client")
                      if s["rpc_method"] == "Slow"]
         assert len(cancelled) == 1 and cancelled[0]["rpc_grpc_status_code"] == CANCELLED
