@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -157,6 +158,34 @@ func client(port, scenario string, count int) {
 			}()
 		}
 		wg.Wait()
+	case "load":
+		// the benchmark's load (bench/grpc.py): COUNT goroutines calling
+		// Unary back to back on the one connection for PEER_SECONDS
+		secs, _ := strconv.ParseFloat(os.Getenv("PEER_SECONDS"), 64)
+		if secs <= 0 {
+			secs = 1
+		}
+		unary("Unary", []byte("warm"))
+		deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := 0; i < count; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				msg := make([]byte, 100)
+				for time.Now().Before(deadline) {
+					if unary("Unary", msg) == codes.OK {
+						n.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		out, _ := json.Marshal(map[string]any{"calls": n.Load(), "seconds": time.Since(start).Seconds()})
+		fmt.Println(string(out))
+		return
 	case "cancel":
 		c, cancel := context.WithCancel(ctx)
 		go func() { time.Sleep(500 * time.Millisecond); cancel() }()
