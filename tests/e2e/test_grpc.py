@@ -20,6 +20,9 @@ spans with network protocol version 2 and the HTTP metrics counting them.
 
 A connection opened before Sonde (HPACK state unknown): what is reported
 must be right; what cannot be known is counted, never guessed.
+
+OTLP: the gRPC spans and rpc.server/client.duration points as the
+independent receiver (tests/e2e/otlp_receiver) decodes them.
 """
 import json
 import os
@@ -349,3 +352,50 @@ def test_nginx_http2_cleartext(start_sonde, tmp_path):
     finally:
         kill_process_group(proc)
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_grpc_over_otlp(peers, start_sonde, tmp_path):
+    """The same calls through OTLP to the independent receiver: span names,
+    kinds, rpc.* attributes, statuses by the gRPC rules, and the
+    rpc.server.duration / rpc.client.duration points by method and status."""
+    from otlp_receiver.harness import Receiver
+    rx = Receiver(tmp_path, http_port=free_port())
+    server, port = _start_server(peers, "python", tmp_path)
+    client = _start_client(peers, "go", port, "errors", 4, tmp_path)
+    try:
+        sonde = start_sonde({"SONDE_TARGET_PID": f"{server.pid},{client.pid}",
+                             "SONDE_TRACE_PRINTER": "json",
+                             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rx.http_port}",
+                             "OTEL_BSP_SCHEDULE_DELAY": "200",
+                             "OTEL_METRIC_EXPORT_INTERVAL": "500",
+                             "NO_PROXY": "*", "no_proxy": "*"})
+        sonde.wait_instrumented([server.pid])
+        sonde.wait_instrumented([client.pid])
+        time.sleep(1)
+        calls = _finish_client(client, tmp_path)
+        want = _expect(calls)
+        spans = rx.wait_spans(lambda s: s["attributes"].get("rpc.system") == "grpc", 2 * len(calls),
+                              SPAN_WAIT)
+        for kind, otlp_kind, errors in (("server", 2, SERVER_ERRORS), ("client", 3, None)):
+            mine = [s for s in spans if s["kind"] == otlp_kind]
+            assert Counter(("Fail", s["attributes"]["rpc.grpc.status_code"]) for s in mine) == want
+            for s in mine:
+                a = s["attributes"]
+                assert s["name"] == "test.Echo/Fail"
+                assert a["rpc.service"] == "test.Echo" and a["rpc.method"] == "Fail"
+                code = a["rpc.grpc.status_code"]
+                failed = code in errors if errors else code != OK
+                assert (s["status"] == 2) == failed, (kind, code, s["status"])
+                assert a["network.protocol.version"] == "2"
+        for name in ("rpc.server.duration", "rpc.client.duration"):
+            def counts():
+                got = Counter()
+                for p in rx.points(name):
+                    got[("Fail", p["attributes"]["rpc.grpc.status_code"])] = p["count"]
+                return got if got == want else None
+            rx.wait(counts, 20, f"{name} points equal to the calls")
+    finally:
+        if client.poll() is None:
+            kill_process_group(client)
+        kill_process_group(server)
+        rx.stop()
