@@ -22,7 +22,8 @@ A connection opened before Sonde (HPACK state unknown): what is reported
 must be right; what cannot be known is counted, never guessed.
 
 OTLP: the gRPC spans and rpc.server/client.duration points as the
-independent receiver (tests/e2e/otlp_receiver) decodes them.
+independent receiver (tests/e2e/otlp_receiver) decodes them. Linking in a
+process: an HTTP/1 server making a gRPC call per request.
 """
 import json
 import os
@@ -35,8 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PYTHON, SERVERS_DIR, _register, free_port, kill_process_group, port_accepts,
-                      wait_until)
+from conftest import (PYTHON, SERVERS_DIR, Client, _register, free_port, kill_process_group,
+                      port_accepts, wait_until)
 
 GRPC_DIR = SERVERS_DIR / "grpc"
 SPAN_WAIT = 30
@@ -399,3 +400,56 @@ def test_grpc_over_otlp(peers, start_sonde, tmp_path):
             kill_process_group(client)
         kill_process_group(server)
         rx.stop()
+
+
+def test_http1_request_calls_grpc(peers, start_sonde, tmp_path):
+    """An HTTP/1 server (Python http.server) that makes one gRPC call per
+    request it serves, through one channel: each gRPC client span is the
+    child of the HTTP request's server span (the process rule: one request
+    in flight), and the gRPC server's span the child of that client span."""
+    grpc_server, gport = _start_server(peers, "go", tmp_path)
+    hport = free_port()
+    front = _spawn([PYTHON, "-c", f"""
+import grpc, http.server
+ch = grpc.insecure_channel("127.0.0.1:{gport}")
+unary = ch.unary_unary("/test.Echo/Unary")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        unary(b"from " + self.path.encode(), timeout=10)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", {hport}), H).serve_forever()
+"""], tmp_path / "front.log", stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_accepts(hport), 30, what="the HTTP front")
+        sonde = start_sonde({"SONDE_TARGET_PID": f"{grpc_server.pid},{front.pid}",
+                             "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented([grpc_server.pid])
+        sonde.wait_instrumented([front.pid])
+        time.sleep(1)
+        c = Client()
+        for i in range(5):
+            assert c.request(hport, "GET", f"/front/{i}").status == 200
+        sonde.wait_spans(lambda s: s.get("rpc_system") == "grpc", 10, timeout=SPAN_WAIT,
+                         what="gRPC spans")
+        time.sleep(2)
+        spans = sonde.snapshot()
+        http_server = {s["span_id"]: s for s in spans
+                       if s["pid"] == front.pid and s["kind"] == "server"}
+        grpc_client = [s for s in spans if s["pid"] == front.pid and s["kind"] == "client"]
+        grpc_srv = [s for s in spans if s["pid"] == grpc_server.pid]
+        assert len(http_server) == 5 and len(grpc_client) == 5 and len(grpc_srv) == 5
+        clients = {s["span_id"]: s for s in grpc_client}
+        for s in grpc_client:
+            parent = http_server.get(s["parent_span_id"])
+            assert parent and parent["trace_id"] == s["trace_id"], s
+        for s in grpc_srv:
+            parent = clients.get(s["parent_span_id"])
+            assert parent and parent["trace_id"] == s["trace_id"], s
+    finally:
+        kill_process_group(front)
+        kill_process_group(grpc_server)
