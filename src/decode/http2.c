@@ -89,8 +89,8 @@ struct h2_conn {
 	uint64_t conn_id; /* 0: free */
 	uint64_t last_used;
 	struct h2_dir dir[2];
-	struct h2_stream streams[H2_STREAMS];
-	struct sonde_txn_event tmpl; /* the last event's fixed part (ends, process) */
+	struct h2_stream *streams[H2_STREAMS]; /* open ones, allocated as they open */
+	uint8_t tmpl[SONDE_TXN_EVENT_MIN_SIZE]; /* the last event's fixed part (ends, process) */
 };
 
 struct h2_state {
@@ -119,6 +119,8 @@ static void conn_free(struct h2_conn *c)
 {
 	if (!c)
 		return;
+	for (int i = 0; i < H2_STREAMS; i++)
+		free(c->streams[i]);
 	dir_free(&c->dir[0]);
 	dir_free(&c->dir[1]);
 	free(c);
@@ -171,30 +173,48 @@ static struct h2_conn *conn_find(struct h2_state *st, uint64_t conn_id, bool cre
 static struct h2_stream *stream_find(struct h2_conn *c, uint32_t id)
 {
 	for (int i = 0; i < H2_STREAMS; i++)
-		if (c->streams[i].id == id)
-			return &c->streams[i];
+		if (c->streams[i] && c->streams[i]->id == id)
+			return c->streams[i];
 	return NULL;
 }
 
+/* A new stream's state; NULL when out of memory (counted). */
 static struct h2_stream *stream_new(struct h2_state *st, struct h2_conn *c, uint32_t id)
 {
-	struct h2_stream *s = NULL;
+	struct h2_stream **slot = NULL;
 
-	for (int i = 0; i < H2_STREAMS && !s; i++)
-		if (!c->streams[i].id)
-			s = &c->streams[i];
-	if (!s) {
+	for (int i = 0; i < H2_STREAMS && !slot; i++)
+		if (!c->streams[i])
+			slot = &c->streams[i];
+	if (!slot) {
 		/* Full: the oldest stream is given up on (counted). */
-		s = &c->streams[0];
+		slot = &c->streams[0];
 		for (int i = 1; i < H2_STREAMS; i++)
-			if (c->streams[i].start_ns < s->start_ns)
-				s = &c->streams[i];
+			if (c->streams[i]->start_ns < (*slot)->start_ns)
+				slot = &c->streams[i];
+		free(*slot);
+		*slot = NULL;
 		st->lost++;
 	}
-	memset(s, 0, sizeof(*s));
-	s->id = id;
-	s->grpc_status = -1;
-	return s;
+	*slot = calloc(1, sizeof(**slot));
+	if (!*slot) {
+		st->lost++;
+		return NULL;
+	}
+	(*slot)->id = id;
+	(*slot)->grpc_status = -1;
+	return *slot;
+}
+
+/* Free the state of stream @s. */
+static void stream_free(struct h2_conn *c, struct h2_stream *s)
+{
+	for (int i = 0; i < H2_STREAMS; i++)
+		if (c->streams[i] == s) {
+			free(s);
+			c->streams[i] = NULL;
+			return;
+		}
 }
 
 /* ---- spans ---- */
@@ -246,10 +266,10 @@ static void stream_end(struct h2_state *st, struct h2_conn *c, struct h2_stream 
 
 	if (!s->req_known) {
 		st->lost++;
-		memset(s, 0, sizeof(*s));
+		stream_free(c, s);
 		return;
 	}
-	memcpy(&t, &c->tmpl, SONDE_TXN_EVENT_MIN_SIZE);
+	memcpy(&t, c->tmpl, SONDE_TXN_EVENT_MIN_SIZE);
 	t.role = s->server ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 	t.start_ns = s->start_ns;
 	t.req_end_ns = s->req_end_ns ? s->req_end_ns : ev->start_ns;
@@ -279,7 +299,7 @@ static void stream_end(struct h2_state *st, struct h2_conn *c, struct h2_stream 
 	} else if (span.kind == SPAN_KIND_SERVER) {
 		http_server_wants(st->ctx, &span, &wants);
 	}
-	memset(s, 0, sizeof(*s));
+	stream_free(c, s);
 	st->emit(st->emit_arg, &span, &wants);
 }
 
@@ -527,6 +547,10 @@ static void on_block(struct h2_state *st, struct h2_conn *c, bool inbound, struc
 	if (!d->block_push && !s) {
 		/* The first HEADERS of a stream: its request. */
 		s = stream_new(st, c, id);
+		if (!s) {
+			s = &scratch; /* out of memory: decoded, not kept */
+			memset(s, 0, sizeof(*s));
+		}
 		s->server = inbound;
 		s->start_ns = ev->start_ns;
 		s->tid = ev->tid;
@@ -687,8 +711,8 @@ static void on_frame(struct h2_state *st, struct h2_conn *c, bool inbound,
 
 		/* Streams past the last one the sender will process never will. */
 		for (int i = 0; i < H2_STREAMS; i++) {
-			s = &c->streams[i];
-			if (s->id && s->id > last) {
+			s = c->streams[i];
+			if (s && s->id > last) {
 				if (s->grpc_status < 0)
 					s->grpc_status = 14; /* UNAVAILABLE */
 				stream_end(st, c, s, ev, "GOAWAY");
@@ -784,8 +808,8 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sonde_txn_event *ev)
 {
 	for (int i = 0; i < H2_STREAMS; i++)
-		if (c->streams[i].id)
-			stream_end(st, c, &c->streams[i], ev, "connection closed");
+		if (c->streams[i])
+			stream_end(st, c, c->streams[i], ev, "connection closed");
 	for (int i = 0; i < H2_CONNS; i++)
 		if (st->conns[i] == c)
 			st->conns[i] = NULL;
@@ -806,7 +830,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 	if (ev->flags & SONDE_EVF_H2_CLOSE) {
 		c = conn_find(st, ev->conn_id, false, false);
 		if (c) {
-			memcpy(&c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
+			memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
 			conn_close(st, c, ev);
 		}
 		return st->lost;
@@ -815,7 +839,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 	c = conn_find(st, ev->conn_id, true, ev->flags & SONDE_EVF_H2_GAP);
 	if (!c)
 		return 1;
-	memcpy(&c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
+	memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
 	if (ev->flags & SONDE_EVF_H2_GAP)
 		dir_lost(&c->dir[inbound], 0);
 	on_entries(st, c, inbound, ev);
