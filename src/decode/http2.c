@@ -96,6 +96,7 @@ struct h2_conn {
 struct h2_state {
 	struct h2_conn *conns[H2_CONNS];
 	nghttp2_hd_inflater *literal; /* decodes single representations that touch no table */
+	struct h2_conn *last;	      /* the connection of the last event: most often the next's */
 	uint64_t clock;
 	/* per decode_each call */
 	const struct decode_ctx *ctx;
@@ -142,10 +143,15 @@ static struct h2_conn *conn_find(struct h2_state *st, uint64_t conn_id, bool cre
 {
 	struct h2_conn **slot = NULL, *c;
 
+	if (st->last && st->last->conn_id == conn_id) {
+		st->last->last_used = ++st->clock;
+		return st->last;
+	}
 	for (int i = 0; i < H2_CONNS; i++) {
 		c = st->conns[i];
 		if (c && c->conn_id == conn_id) {
 			c->last_used = ++st->clock;
+			st->last = c;
 			return c;
 		}
 		/* a free slot, else the least recently used connection's */
@@ -156,6 +162,8 @@ static struct h2_conn *conn_find(struct h2_state *st, uint64_t conn_id, bool cre
 		return NULL;
 	if (*slot) {
 		st->lost++; /* its open streams are given up on */
+		if (st->last == *slot)
+			st->last = NULL;
 		conn_free(*slot);
 		*slot = NULL;
 	}
@@ -167,6 +175,7 @@ static struct h2_conn *conn_find(struct h2_state *st, uint64_t conn_id, bool cre
 	c->conn_id = conn_id;
 	c->last_used = ++st->clock;
 	*slot = c;
+	st->last = c;
 	return c;
 }
 
@@ -813,6 +822,8 @@ static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sond
 	for (int i = 0; i < H2_CONNS; i++)
 		if (st->conns[i] == c)
 			st->conns[i] = NULL;
+	if (st->last == c)
+		st->last = NULL;
 	conn_free(c);
 }
 
