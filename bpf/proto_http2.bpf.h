@@ -21,8 +21,9 @@
  *   than an event) is counted and flagged on the direction's next event,
  *   so user space knows its HPACK state is no longer certain.
  * - A frame walk that cannot go on (bytes we cannot read, more frames in
- *   one I/O than the walk's bound) loses the framing: the connection is
- *   left alone from there and counted.
+ *   one I/O than the walk's bound, a frame header no peer would send: the
+ *   walk lost its place) loses the framing: the connection is left alone
+ *   from there and counted.
  */
 #ifndef SONDE_PROTO_HTTP2_BPF_H
 #define SONDE_PROTO_HTTP2_BPF_H
@@ -64,15 +65,17 @@ static __always_inline __u32 h2_frame_len(const __u8 *h)
 	return (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
 }
 
-/* Could h[0..9) be a frame header of a connection in its stride? Strict
- * per type: the flags a type defines, stream 0 or not, fixed lengths. */
-static __always_inline bool h2_frame_plausible(const __u8 *h)
+/* Could h[0..9) be a frame header, @max_len its longest payload? Strict
+ * per type: the flags a type defines, stream 0 or not, fixed lengths; of
+ * the extension types, the registered ones that are sent in practice
+ * (ALTSVC, ORIGIN, PRIORITY_UPDATE). */
+static __always_inline bool h2_frame_shape(const __u8 *h, __u32 max_len, bool extensions)
 {
 	__u32 len = h2_frame_len(h);
 	__u8 type = h[3], flags = h[4];
 	bool stream = h[5] | h[6] | h[7] | h[8];
 
-	if (h[5] & 0x80 || len > H2_MAX_FRAME)
+	if (h[5] & 0x80 || len > max_len)
 		return false;
 	switch (type) {
 	case H2_DATA:
@@ -96,7 +99,16 @@ static __always_inline bool h2_frame_plausible(const __u8 *h)
 	case H2_CONTINUATION:
 		return stream && !(flags & ~0x04);
 	}
+	if (extensions && (type == 0x0a || type == 0x0c || type == 0x10))
+		return !flags && len <= H2_MAX_FRAME; /* ALTSVC, ORIGIN, PRIORITY_UPDATE */
 	return false;
+}
+
+/* A connection in its stride, found mid-stream: frames of the default
+ * maximum size (SETTINGS_MAX_FRAME_SIZE). */
+static __always_inline bool h2_frame_plausible(const __u8 *h)
+{
+	return h2_frame_shape(h, H2_MAX_FRAME, false);
 }
 
 #define H2_CLASSIFY_FRAMES 8
@@ -416,6 +428,17 @@ static __always_inline void h2_forward(struct h2_scratch *sc, const __u8 *h, __u
 	}
 }
 
+struct h2_frame_hdr {
+	__u8 b[H2_FRAME_HDR];
+};
+
+/* A frame header a peer may send, of any length. A global function:
+ * verified once, not in every path of the walk. */
+__attribute__((noinline)) int h2_frame_sane(struct h2_frame_hdr *h)
+{
+	return h && h2_frame_shape(h->b, 0xffffff, true);
+}
+
 /* One step of the walk: the rest of a frame from an earlier I/O, or one
  * frame (its header, its forwarded piece). Return 1 to stop. */
 static long h2_step(__u32 idx, void *unused)
@@ -468,6 +491,12 @@ static long h2_step(__u32 idx, void *unused)
 		for (int k = 0; k < H2_FRAME_HDR; k++)
 			h[k] = k < have ? sc->d.hdr[k & 7] : rest[(k - have) & 15];
 	} else if (h2_read(sc, sc->off, h, H2_FRAME_HDR)) {
+		sc->failed = 1;
+		return 1;
+	}
+	/* A frame header no peer sends: the walk is not where it thinks
+	 * (an I/O it never saw). Stopping beats reading payload as headers. */
+	if (!h2_frame_sane((struct h2_frame_hdr *)h)) {
 		sc->failed = 1;
 		return 1;
 	}

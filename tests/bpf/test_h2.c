@@ -380,6 +380,26 @@ static void test_walk_late_preface(void **state)
 	assert_true(flags_seen & SONDE_EVF_H2_GAP);
 }
 
+/* A walk that lost its place (an I/O it never saw) finds a frame header
+ * no peer sends: it stops there rather than read payload as frames. */
+static void test_walk_lost_place(void **state)
+{
+	static uint8_t b[256];
+	struct dir_state d = {};
+	size_t n = 0;
+
+	reset();
+	n += frame(b + n, 1, 0x4, 1, 10, 0x82);
+	memset(b + n, 'x', 40); /* payload bytes where a header should be */
+	assert_int_equal(walk(b, n + 40, 0, &d), -1);
+	/* an extension frame (ORIGIN) is fine, and skipped */
+	reset();
+	d = (struct dir_state){};
+	n = frame(b, 0x0c, 0, 0, 6, 0);
+	n += frame(b + n, 1, 0x5, 1, 3, 0x82);
+	assert_int_equal(walk(b, n, 0, &d), 0);
+}
+
 /* Bytes no frame walk can follow (a header in memory it cannot read). */
 static void test_walk_unreadable(void **state)
 {
@@ -399,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_walk_iovec),
 		cmocka_unit_test(test_walk_truncates),
 		cmocka_unit_test(test_walk_late_preface),
+		cmocka_unit_test(test_walk_lost_place),
 		cmocka_unit_test(test_walk_unreadable),
 	};
 
