@@ -658,12 +658,39 @@ static __always_inline void h2_rec_begin(struct h2_scratch *sc, struct conn_stat
 	h2_parent(c, &sc->rec.parent, id);
 }
 
+/* The connection ends for the walk: user space closes its streams, in
+ * error when it ended (@flags SONDE_EVF_H2_CLOSE), dropped and counted
+ * when its frames could not be followed (with SONDE_EVF_H2_GAP). */
+static __always_inline void h2_end(struct conn_state *c, __u8 flags)
+{
+	struct h2_scratch *sc = h2_scratch();
+
+	bpf_map_delete_elem(&h2_conns, &c->ev.conn_id);
+	if (!sc)
+		return;
+	__builtin_memcpy(&sc->rec, &c->ev, SONDE_TXN_EVENT_MIN_SIZE);
+	sc->rec.proto = SONDE_PROTO_HTTP2;
+	sc->rec.flags = flags;
+	sc->rec.req_len = sc->rec.resp_len = 0;
+	sc->rec.start_ns = sc->rec.end_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, &sc->rec, SONDE_TXN_EVENT_MIN_SIZE,
+			       ringbuf_flags(SONDE_TXN_EVENT_MIN_SIZE)))
+		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
+}
+
 /* The walk can not follow this connection any more. */
 static __always_inline void h2_give_up(struct conn_state *c)
 {
 	counter_add(SONDE_CNT_H2_DESYNC, 1);
 	c->ignored = 1;
-	bpf_map_delete_elem(&h2_conns, &c->ev.conn_id);
+	h2_end(c, SONDE_EVF_H2_CLOSE | SONDE_EVF_H2_GAP);
+}
+
+/* The connection ended. */
+static __always_inline void h2_on_close(struct conn_state *c)
+{
+	if (!c->ignored)
+		h2_end(c, SONDE_EVF_H2_CLOSE);
 }
 
 static __always_inline void h2_on_data(struct conn_state *c, struct call_args *a,
@@ -696,23 +723,6 @@ static __always_inline void h2_on_data(struct conn_state *c, struct call_args *a
 		hc->dir[inbound ? 0 : 1].gap = 0; /* the other way saw no header block yet */
 }
 
-/* The connection ended: user space closes its streams. */
-static __always_inline void h2_on_close(struct conn_state *c)
-{
-	struct h2_scratch *sc = h2_scratch();
-
-	bpf_map_delete_elem(&h2_conns, &c->ev.conn_id);
-	if (!sc)
-		return;
-	__builtin_memcpy(&sc->rec, &c->ev, SONDE_TXN_EVENT_MIN_SIZE);
-	sc->rec.proto = SONDE_PROTO_HTTP2;
-	sc->rec.flags = SONDE_EVF_H2_CLOSE;
-	sc->rec.req_len = sc->rec.resp_len = 0;
-	sc->rec.start_ns = sc->rec.end_ns = bpf_ktime_get_ns();
-	if (bpf_ringbuf_output(&events, &sc->rec, SONDE_TXN_EVENT_MIN_SIZE,
-			       ringbuf_flags(SONDE_TXN_EVENT_MIN_SIZE)))
-		counter_add(SONDE_CNT_RINGBUF_FULL, 1);
-}
 #endif /* SONDE_PROTO_PARSERS_ONLY */
 
 #endif /* SONDE_PROTO_HTTP2_BPF_H */

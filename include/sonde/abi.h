@@ -91,7 +91,8 @@ enum sonde_link_kind {
 #define SONDE_EVF_UNFRAMED 2u  /* response head longer than the capture: its end was not framed */
 #define SONDE_EVF_H2_INBOUND 4u /* HTTP/2: the frames were read (else written) */
 #define SONDE_EVF_H2_GAP 8u	/* HTTP/2: frames of this direction were lost before these */
-#define SONDE_EVF_H2_CLOSE 16u	/* HTTP/2: the connection ended (no frames) */
+#define SONDE_EVF_H2_CLOSE 16u	/* HTTP/2: the connection ended (no frames); with
+				 * SONDE_EVF_H2_GAP: its frames can not be followed */
 
 /*
  * HTTP/2 events. A SONDE_PROTO_HTTP2 event is not a transaction: it is the

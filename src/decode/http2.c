@@ -813,12 +813,21 @@ static void on_entries(struct h2_state *st, struct h2_conn *c, bool inbound,
 		dir_lost(d, 773);
 }
 
-/* The connection ended: what is still open ends with it, in error. */
-static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sonde_txn_event *ev)
+/* The connection ended: what is still open ends with it, in error; or
+ * the kernel lost its frames (@lost): what is open is dropped, counted. */
+static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sonde_txn_event *ev,
+		       bool lost)
 {
-	for (int i = 0; i < H2_STREAMS; i++)
-		if (c->streams[i])
+	for (int i = 0; i < H2_STREAMS; i++) {
+		if (!c->streams[i])
+			continue;
+		if (lost) {
+			st->lost++;
+			stream_free(c, c->streams[i]);
+		} else {
 			stream_end(st, c, c->streams[i], ev, "connection closed");
+		}
+	}
 	for (int i = 0; i < H2_CONNS; i++)
 		if (st->conns[i] == c)
 			st->conns[i] = NULL;
@@ -842,7 +851,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 		c = conn_find(st, ev->conn_id, false, false);
 		if (c) {
 			memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
-			conn_close(st, c, ev);
+			conn_close(st, c, ev, ev->flags & SONDE_EVF_H2_GAP);
 		}
 		return st->lost;
 	}

@@ -453,6 +453,31 @@ static void test_gap_decodes_literals_only(void **state)
 	assert_int_equal(h->spans[1].status, 204);
 }
 
+/* The kernel lost a connection's frames: its open streams are dropped and
+ * counted, not reported as errors that did not happen. */
+static void test_framing_lost(void **state)
+{
+	struct harness *h = *state;
+
+	ev_begin(h, true, SONDE_ROLE_SERVER);
+	HEADERS(h, &h->in, 0x1, 1, ":method", "GET", ":scheme", "http", ":path", "/a",
+		":authority", "h");
+	HEADERS(h, &h->in, 0x1, 3, ":method", "GET", ":scheme", "http", ":path", "/b",
+		":authority", "h");
+	ev_send(h);
+	ev_begin(h, false, SONDE_ROLE_SERVER);
+	h->ev.flags = SONDE_EVF_H2_CLOSE | SONDE_EVF_H2_GAP;
+	ev_send(h);
+	assert_int_equal(h->nspans, 0);
+	assert_int_equal(h->lost, 2);
+	/* the connection's real end, later: nothing more */
+	ev_begin(h, false, SONDE_ROLE_SERVER);
+	h->ev.flags = SONDE_EVF_H2_CLOSE;
+	ev_send(h);
+	assert_int_equal(h->nspans, 0);
+	assert_int_equal(h->lost, 2);
+}
+
 /* Bytes that are not what the kernel sends: no crash, no span, counted. */
 static void test_malformed_entries(void **state)
 {
@@ -482,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_header_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gap_decodes_literals_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_framing_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_entries, setup, teardown),
 	};
 
