@@ -11,7 +11,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl -lnghttp2
+LDLIBS   := -lbpf -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
+	    -ldw -lnghttp2
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -102,8 +103,46 @@ $(BUILD)/sonde: $(OBJ)
 # One unit-test executable per module, sanitizers on.
 $(BUILD)/tests/%: tests/unit/%.c $(SAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit -DGOLDEN_DIR='"$(CURDIR)/tests/golden"' $(CFLAGS) $(SAN) \
+	$(CC) $(CPPFLAGS) -Itests/unit -DGOLDEN_DIR='"$(CURDIR)/tests/golden"' $(UNIT_DEFS) $(CFLAGS) $(SAN) \
 		-o $@ $< $(SAN_OBJ) $(LDLIBS) -lcmocka
+
+# Real Go binaries for the Go binary inspection's tests (src/gobin/): the
+# TLS test program built by Debian's Go 1.19 and by Go 1.26, each once with
+# its symbols and DWARF and once stripped.
+GO_OLD   ?= /usr/lib/go-1.19/bin/go
+GO_NEW   ?= /usr/local/go/bin/go
+GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath GO111MODULE=off \
+	    GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
+GOTLS_SRC := tests/e2e/servers/gotls/main.go
+GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
+		  $(BUILD)/gobin/gotls-1.26-stackmove $(BUILD)/gobin/gotls-1.26-noopt \
+		  $(BUILD)/gobin/gotls-1.26-pie
+$(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
+$(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
+$(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
+$(BUILD)/gobin/gotls-1.26-stripped: GO := $(GO_NEW)
+$(BUILD)/gobin/gotls-%-stripped: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -ldflags='-s -w' -o $@ $<
+$(BUILD)/gobin/gotls-%: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -o $@ $<
+# And one where every Go function call moves its goroutine's stack (the
+# runtime's own test hook, Go 1.19+): uprobes on RETs, restarted prologues.
+$(BUILD)/gobin/gotls-1.26-stackmove: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO_NEW) build -ldflags='-s -w' \
+		-gcflags=all=-d=maymorestack=runtime.mayMoreStackMove -o $@ $<
+# One position-independent (its symbol table's text start is relocated at run time).
+$(BUILD)/gobin/gotls-1.26-pie: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO_NEW) build -buildmode=pie -o $@ $<
+# And one built as for a debugger (no optimisation, no inlining).
+$(BUILD)/gobin/gotls-1.26-noopt: $(GOTLS_SRC)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO_NEW) build -gcflags='all=-N -l' -o $@ $<
+$(BUILD)/tests/test_gobin: $(GOBIN_FIXTURES)
+$(BUILD)/tests/test_gobin: UNIT_DEFS := -DGOBIN_DIR='"$(CURDIR)/$(BUILD)/gobin"'
 
 $(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -119,7 +158,12 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 # Targets with code of their own beyond the common sources.
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
+$(BUILD)/fuzz/fuzz_tls_elf: src/probes_tls.c src/tls_hookpoints.c src/util/log.c \
+		src/probes_gotls.c src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
+$(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -lcapstone -ldw
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
+$(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
+$(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw -lcapstone
 $(BUILD)/fuzz/fuzz_http2: src/decode/http2.c src/decode/http1_span.c src/model/route_pattern.c \
 		src/util/log.c
 $(BUILD)/fuzz/fuzz_http2: FUZZ_LDLIBS := -lnghttp2
@@ -175,7 +219,7 @@ fuzz-long: $(addprefix $(BUILD)/fuzz/,$(FUZZ_TARGETS))
 	/usr/bin/python3 tests/fuzz/run_long.py --build $(BUILD)/fuzz --seconds $(FUZZ_LONG_SECONDS) \
 		--runs $(FUZZ_LONG_RUNS) --report docs/fuzzing.md $(FUZZ_TARGETS)
 
-e2e-test: $(BUILD)/sonde
+e2e-test: $(BUILD)/sonde $(GOBIN_FIXTURES)
 	/usr/bin/python3 -m pytest -v tests/e2e
 
 # The README's configuration table is generated from the option table.
@@ -216,7 +260,18 @@ $(BUILD)/bench/netflow_alt: bench/netflow/alt.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lbpf
 
+# The uprobe cost probe of the benchmark (bench/uprobe/): an empty uprobe and
+# an empty uprobe+uretprobe pair on a function called in a loop.
+$(BUILD)/bench/uprobe.bpf.o: bench/uprobe/uprobe.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -I$(BUILD) -c $< -o $@
+
+$(BUILD)/bench/uprobe: bench/uprobe/uprobe.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lbpf
+
 BENCH_BIN := $(BUILD)/bench/floor $(BUILD)/bench/floor.bpf.o \
+	$(BUILD)/bench/uprobe $(BUILD)/bench/uprobe.bpf.o \
 	$(BUILD)/bench/minimal $(BUILD)/bench/minimal.bpf.o \
 	$(BUILD)/bench/netflow_alt $(BUILD)/bench/netflow_alt.bpf.o
 

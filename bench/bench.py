@@ -2,8 +2,10 @@
 """Sonde overhead benchmark (run by bench/run.sh, i.e. `make bench`).
 
 For each target server (nginx serving a 1 KiB static file, a Go net/http
-hello world, and go-client: a Go front that calls a Go hello downstream once
-per request, bench/relay/main.go, traced on both ports) it runs BENCH_PAIRS
+hello world, go-client: a Go front that calls a Go hello downstream once
+per request, bench/relay/main.go, traced on both ports, and nginx-tls: the
+nginx target over HTTPS, where Sonde adds its OpenSSL uprobes, and go-tls: a Go
+net/http server over crypto/tls, where it adds its Go TLS uprobes) it runs BENCH_PAIRS
 rounds; each round measures, with wrk on loopback, in an order rotated from
 round to round:
 
@@ -11,7 +13,10 @@ round to round:
   idle      Sonde running, attached, selecting no process (SONDE_OPEN_PORT=1)
   traced    Sonde running and selecting the server's port
   traced_net  the same with network flow metrics on (SONDE_NETWORK_METRICS=true:
-            the cgroup_skb programs of bpf/netflow.bpf.c count every packet)
+            TCP from the sockets' counts, UDP by the cgroup_skb programs of
+            bpf/netflow.bpf.c, which run for every packet)
+  traced_tcp  the same with network flow metrics on TCP only
+            (SONDE_NETWORK_PROTOCOLS=TCP: nothing runs per packet)
   min_sys   the minimal reference agent (bench/minimal/) on tp_btf/sys_exit
   min_sock  the minimal reference agent on tp_btf/sock_{recv,send}_length
 
@@ -26,7 +31,7 @@ the exit status: that is non-zero only when something could not run.
 Environment: BENCH_PAIRS (8), BENCH_SECONDS (5), BENCH_MAX_OTHER_CPU (10),
 BENCH_EXTRA_ROUNDS (2), BENCH_CONNECTIONS (32),
 BENCH_THREADS (1), BENCH_WARMUP (2, seconds of unrecorded load per target),
-BENCH_TARGETS (nginx,go,go-client), BENCH_BPF_SECONDS (3: seconds of each
+BENCH_TARGETS (nginx,go,go-client,nginx-tls,go-tls), BENCH_BPF_SECONDS (3: seconds of each
 unmeasured run with kernel.bpf_stats_enabled=1 after a target's rounds; 0
 skips it), BENCH_SONDE_CPU (unset: Sonde unpinned; a CPU list pins it and the
 minimal agent, for diagnosis), BENCH_REPORT (docs/benchmarks.md; "-" for stdout
@@ -43,6 +48,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -66,13 +72,18 @@ LINK_SEQ_REQUESTS = 200   # link check: requests one at a time
 LINK_SECONDS = 2          # link check: seconds of wrk load
 LINK_SETTLE_TIMEOUT = 10.0  # link check: longest wait for the spans (SONDE_LINK_WAIT is 5 s)
 
-CONFIGS = ("off", "idle", "traced", "traced_net", "min_sys", "min_sock")
-AGENT_CONFIGS = ("idle", "traced", "traced_net", "min_sys", "min_sock")  # an agent is running
+DEFAULT_TARGETS = "nginx,go,go-client,nginx-tls,go-tls"
+CONFIGS = ("off", "idle", "traced", "traced_net", "traced_tcp", "min_sys", "min_sock")
+AGENT_CONFIGS = ("idle", "traced", "traced_net", "traced_tcp", "min_sys",
+                 "min_sock")  # an agent is running
+# Network metrics of the configs that have them: all transports, or TCP only.
+NETWORK = {"traced_net": "all", "traced_tcp": "tcp"}
 CONFIG_LABEL = {
     "off": "Sonde not running",
     "idle": "Sonde attached, no process matched",
     "traced": "Sonde tracing the server",
     "traced_net": "Sonde tracing + network metrics",
+    "traced_tcp": "Sonde tracing + network metrics, TCP only",
     "min_sys": "minimal agent on sys_exit",
     "min_sock": "minimal agent on socket hooks",
 }
@@ -312,8 +323,11 @@ def port_accepts(port):
         return False
 
 
-def http_get(port, path, timeout=2.0):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+def http_get(port, path, timeout=2.0, scheme="http"):
+    # The benchmark's HTTPS server has a certificate made for the run: not verified.
+    ctx = ssl._create_unverified_context() if scheme == "https" else None
+    with urllib.request.urlopen(f"{scheme}://127.0.0.1:{port}{path}", timeout=timeout,
+                                context=ctx) as r:
         return r.status, r.read()
 
 
@@ -357,6 +371,7 @@ class Target:
     name = ""
     title = ""
     path = "/"
+    scheme = "http"
     # Spans Sonde should produce per request wrk completes (server spans of
     # every selected process on the request's path, plus client spans).
     spans_per_request = 1
@@ -406,7 +421,7 @@ class Target:
         self.pids = descendants(self.proc.pid)
 
     def check_answer(self):
-        status, body = http_get(self.port, self.path)
+        status, body = http_get(self.port, self.path, scheme=self.scheme)
         if status != 200:
             raise BenchError(f"{self.name}: GET {self.path} answered {status}")
         self.body_len = len(body)
@@ -449,6 +464,51 @@ class Nginx(Target):
                 "-c", str(conf)]
 
 
+NGINX_TLS_SERVER = """\
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {prefix}/cert.pem;
+        ssl_certificate_key {prefix}/key.pem;
+        root {prefix}/www;
+    }}
+"""
+
+
+class NginxTls(Nginx):
+    """nginx with TLS (OpenSSL, libssl.so.3): the same 1 KiB file over HTTPS,
+    keep-alive, so the handshakes are done once per connection in the
+    warm-up and the runs measure TLS records. Sonde's cost here adds its
+    OpenSSL uprobes: one uprobe pair per SSL_read and SSL_write call (see
+    the uprobe cost below)."""
+    name = "nginx-tls"
+    scheme = "https"
+
+    def __init__(self, tmp, cpu):
+        super().__init__(tmp, cpu)
+        self.title = ("nginx with TLS, 1 KiB static file over HTTPS (TLS 1.3, keep-alive, "
+                      "worker_processes 1)")
+
+    def command(self):
+        cmd = super().command()
+        prefix = self.tmp / "nginx"
+        if not (prefix / "cert.pem").exists():
+            res = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-keyout", str(prefix / "key.pem"), "-out", str(prefix / "cert.pem"),
+                 "-subj", "/CN=127.0.0.1"], capture_output=True, text=True, timeout=60)
+            if res.returncode != 0:
+                raise BenchError(f"openssl req failed: {res.stderr}")
+            for f in ("key.pem", "cert.pem"):
+                os.chmod(prefix / f, 0o644)
+        conf = prefix / "nginx.conf"
+        text = conf.read_text()
+        start = text.index("    server {")
+        end = text.index("    }", start) + len("    }\n")
+        conf.write_text(text[:start] + NGINX_TLS_SERVER.format(prefix=prefix, port=self.port)
+                        + text[end:])
+        return cmd
+
+
 def go_build(tmp, src_dir, out_name):
     """`go build` of one main.go, standard library only (GO111MODULE=off), with
     GOCACHE and GOPATH in the temp dir. Returns the binary's path."""
@@ -481,6 +541,38 @@ class GoHello(Target):
         if self.binary is None:
             self.binary = go_build(self.tmp, BENCH_DIR / "hello", "hello")
         return [str(self.binary), f"127.0.0.1:{self.port}"]
+
+
+class GoTls(Target):
+    """A Go net/http server over TLS (crypto/tls, ListenAndServeTLS, the
+    stripped build of tests/e2e/servers/gotls by `make`): Sonde adds its Go
+    TLS uprobes (src/probes_gotls.c): per request, two Reads (entry and copy)
+    and one Write (entry), each on an instruction the kernel emulates."""
+    name = "go-tls"
+    path = "/"
+    scheme = "https"
+
+    def __init__(self, tmp, cpu):
+        super().__init__(tmp, cpu)
+        self.title = "Go net/http over TLS (crypto/tls, stripped), 2-byte answer, keep-alive"
+
+    def command(self):
+        binary = REPO / "build" / "gobin" / "gotls-1.26-stripped"
+        if not binary.exists():
+            res = subprocess.run(["make", "-s", "build/gobin/gotls-1.26-stripped"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=600)
+            if res.returncode != 0:
+                raise BenchError(f"building the Go TLS server failed:\n{res.stderr}")
+        d = self.tmp / "gotls"
+        d.mkdir(exist_ok=True)
+        if not (d / "cert.pem").exists():
+            res = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                 "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem"),
+                 "-subj", "/CN=127.0.0.1"], capture_output=True, text=True, timeout=60)
+            if res.returncode != 0:
+                raise BenchError(f"openssl req failed: {res.stderr}")
+        return [str(binary), "server", str(self.port), str(d / "cert.pem"), str(d / "key.pem")]
 
 
 class GoClient(Target):
@@ -547,6 +639,8 @@ class Sonde:
                    SONDE_PROMETHEUS_PORT=str(self.prom_port), SONDE_LOG_LEVEL="info")
         if network:
             env["SONDE_NETWORK_METRICS"] = "true"
+        if network == "tcp":
+            env["SONDE_NETWORK_PROTOCOLS"] = "TCP"
         cmd = [str(binary)]
         if SONDE_CPU:
             cmd = ["taskset", "-c", SONDE_CPU] + cmd
@@ -779,7 +873,7 @@ class Runner:
         cmd = ["wrk", f"-t{self.threads}", f"-c{self.conns}", f"-d{seconds}s", "--latency"]
         if script:
             cmd += ["-s", str(script)]
-        cmd.append(f"http://127.0.0.1:{target.port}{target.path}")
+        cmd.append(f"{target.scheme}://127.0.0.1:{target.port}{target.path}")
         if self.cpus[1] is not None:
             cmd = ["taskset", "-c", str(self.cpus[1])] + cmd
         self.nrun += 1
@@ -908,11 +1002,11 @@ class Runner:
             return res
         open_port = 1 if config == "idle" else target.sonde_ports
         sonde = Sonde(self.sonde_bin, self.tmp, open_port, f"{target.name}-{pair}-{config}",
-                      network=config == "traced_net")
+                      network=NETWORK.get(config))
         try:
             if config == "idle" and sonde.instrumented not in (0, None):
                 raise BenchError(f"idle Sonde instrumented {sonde.instrumented} process(es)")
-            if config in ("traced", "traced_net") and sonde.instrumented is not None and \
+            if config in ("traced", *NETWORK) and sonde.instrumented is not None and \
                     sonde.instrumented < len(target.procs):
                 raise BenchError(f"Sonde instrumented {sonde.instrumented} process(es) on "
                                  f"port(s) {target.sonde_ports}, expected at least "
@@ -1023,7 +1117,7 @@ class Runner:
             else:
                 open_port = 1 if config == "idle" else target.sonde_ports
                 agent = Sonde(self.sonde_bin, self.tmp, open_port,
-                              f"{target.name}-bpf-{config}", network=config == "traced_net")
+                              f"{target.name}-bpf-{config}", network=NETWORK.get(config))
             perf_out = self.tmp / f"perf-{target.name}-{config}.txt"
             st = {}
             perf = []
@@ -1370,7 +1464,10 @@ def render(results, info, opts, started, elapsed):
       "round to round (each comes first, last and in between as often): *Sonde not "
       "running*; *Sonde attached, no process matched* (`SONDE_OPEN_PORT=1`: its probes "
       "are attached but its traced-process filter rejects everything); *Sonde tracing* "
-      "(`SONDE_OPEN_PORT=<the server's port>`; go-client: `<front>,<downstream>`); and the "
+      "(`SONDE_OPEN_PORT=<the server's port>`; go-client: `<front>,<downstream>`); the same "
+      "with network metrics on (`SONDE_NETWORK_METRICS=true`: TCP from the sockets' own "
+      "counts, UDP by `cgroup_skb` programs that run for every packet), and with network "
+      "metrics on TCP only (`SONDE_NETWORK_PROTOCOLS=TCP`: nothing per packet); and the "
       "*minimal reference agent* (below) on `tp_btf/sys_exit` and on the socket hooks. "
       "Sonde and the minimal agent are started fresh for each of their runs (Sonde: "
       "`SONDE_TRACE_PRINTER=disabled`, Prometheus exporter on) and measured only once "
@@ -1478,6 +1575,7 @@ def render(results, info, opts, started, elapsed):
     render_overhead(a, results)
     render_foreign(a, results, opts)
     render_floor(a, results, opts.get("floor"))
+    render_uprobe(a, results, opts.get("uprobe"))
     for t, s in results:
         render_target(a, t, s, opts)
     notes = observations(results, opts)
@@ -1494,7 +1592,7 @@ def render(results, info, opts, started, elapsed):
       f"`BENCH_PAIRS` (default {DEFAULT_PAIRS}), `BENCH_SECONDS` (default {DEFAULT_SECONDS}), "
       f"`BENCH_MAX_OTHER_CPU` ({DEFAULT_MAX_OTHER}), `BENCH_EXTRA_ROUNDS` "
       f"({DEFAULT_EXTRA_ROUNDS}), `BENCH_CONNECTIONS` (32), "
-      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go,go-client`), "
+      "`BENCH_THREADS` (1), `BENCH_WARMUP` (2), `BENCH_TARGETS` (`nginx,go,go-client,nginx-tls,go-tls`), "
       "`BENCH_BPF_SECONDS` (3; 0 skips the eBPF profile), `BENCH_SONDE_CPU` (unset; pins Sonde, "
       "for diagnosis), "
       "`BENCH_REPORT` (`docs/benchmarks.md`, `-` for stdout only), `BENCH_QUIET_BUDGET` "
@@ -1540,12 +1638,13 @@ def render_bar(a, results, opts):
           f"| {s['lost']} {pf(s['lost'] == 0)} | {conditions(s)} |")
         # Network metrics on top: a reference row (the cost of the feature
         # is the difference with Sonde tracing, same rounds).
-        x = s["traced_net"]
-        vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
-        a(f"| {t.name} | {CONFIG_LABEL['traced_net']} | {f_num(x['ratio'], 3)} "
-          f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
-          f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
-          f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
+        for c in NETWORK:
+            x = s[c]
+            vs_traced = med([a_ / b_ for a_, b_ in zip(x["ratios"], tr["ratios"])])
+            a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} "
+              f"(÷ Sonde tracing: {f_num(vs_traced, 3)}) | — "
+              f"| {f_num(x['extra_cpu'])} | {f_num(x['agent_us'])} "
+              f"| {x['rss_kb'] / 1024:.1f} | {x['lost']} | |")
         for c in MIN_HOOK:
             x = s[c]
             a(f"| {t.name} | {CONFIG_LABEL[c]} | {f_num(x['ratio'], 3)} | — "
@@ -2095,6 +2194,76 @@ def platform_floor(runner, cpu):
     return res
 
 
+UPROBE_BIN = REPO / "build" / "bench" / "uprobe"
+UPROBE_OBJ = REPO / "build" / "bench" / "uprobe.bpf.o"
+UPROBE_ROUNDS = 7
+
+
+def uprobe_cost(cpu):
+    """The platform's price of a uprobe hit and of a uprobe+uretprobe pair:
+    build/bench/uprobe (bench/uprobe/) calls an empty function in a loop
+    with nothing attached, an empty uprobe, an empty uprobe+uretprobe pair,
+    on an instruction the kernel single-steps and on one it emulates.
+    {variant: ns per call}, or None when the probe is not built."""
+    if not (UPROBE_BIN.exists() and UPROBE_OBJ.exists()):
+        log("uprobe cost: build/bench/uprobe missing (make bench builds it): skipped")
+        return None
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    out = subprocess.run(pin + [str(UPROBE_BIN), str(UPROBE_OBJ), str(UPROBE_ROUNDS)],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise BenchError(f"uprobe cost: {out.stderr.strip()}")
+    res = {k: float(v) for k, v in (ln.split() for ln in out.stdout.split("\n") if ln)}
+    log("uprobe cost (ns per call): " + ", ".join(f"{k} {v:.0f}" for k, v in res.items()))
+    return res
+
+
+def render_uprobe(a, results, up):
+    """The uprobe pair's cost, and the floor it sets for the TLS target."""
+    if not up:
+        return
+    pair, pair_emu = up["pair"] - up["none"], up["pair_emulated"] - up["none"]
+    a("## What a TLS uprobe costs here")
+    a("")
+    a("`build/bench/uprobe` (bench/uprobe/) calls an empty function in a loop pinned to the "
+      "server's CPU, with nothing attached, with an empty uprobe, and with an empty uprobe "
+      "and an empty uretprobe (what Sonde puts on each OpenSSL read and write), on a first "
+      "instruction the kernel single-steps out of line (`lea`, as Debian's `SSL_read` begins "
+      "with `sub`) and on one it emulates (`push %rbp`), alternating, median of "
+      f"{UPROBE_ROUNDS} rounds. A uprobe traps into the kernel; a single-stepped instruction "
+      "traps a second time. Sonde puts its OpenSSL uprobes on emulated instructions where the "
+      "library allows it (src/tls_hookpoints.c).")
+    a("")
+    a("| variant | ns per call | extra ns |")
+    a("| --- | ---: | ---: |")
+    for k, label in (("none", "nothing attached"),
+                     ("entry", "uprobe, single-stepped instruction"),
+                     ("pair", "uprobe + uretprobe, single-stepped instruction"),
+                     ("entry_emulated", "uprobe, emulated instruction"),
+                     ("pair_emulated", "uprobe + uretprobe, emulated instruction (Sonde's "
+                                       "OpenSSL hooks)")):
+        if k in up:
+            extra = "—" if k == "none" else f"{up[k] - up['none']:+.0f}"
+            a(f"| {label} | {up[k]:.0f} | {extra} |")
+    a("")
+    for t, s in results:
+        if t.name != "nginx-tls" or not s.get("off"):
+            continue
+        cpu = s["off"]["server_us"]
+        # nginx: per keep-alive request one SSL_read with the request, one that
+        # finds no more (SSL_ERROR_WANT_READ), one SSL_write
+        calls = 3
+        a(f"Floor for nginx-tls: about {calls} OpenSSL calls per request (an `SSL_read` with "
+          f"the request, one that finds nothing more, an `SSL_write`), so {calls} uprobe pairs: "
+          f"{calls * pair_emu / 1000:.2f} µs per request on emulated instructions "
+          f"({calls * pair / 1000:.2f} µs single-stepped) against {cpu:.2f} µs of server CPU "
+          f"per request not running: a ratio of at best "
+          f"{cpu / (cpu + calls * pair_emu / 1000):.3f} from the uprobes alone "
+          f"({cpu / (cpu + calls * pair / 1000):.3f} single-stepped), before the socket "
+          f"hooks' own cost (the nginx target's).")
+        a("")
+
+
 def estimate_seconds(ntargets, pairs, seconds, warmup, bpf_seconds, go_client):
     """The run's length: per run the load plus about 2.5 s of start, settle
     and stop (agents are started fresh for each run)."""
@@ -2131,15 +2300,16 @@ def main():
     bpf_seconds = env_int("BENCH_BPF_SECONDS", 3, minimum=0)
     max_other = env_int("BENCH_MAX_OTHER_CPU", DEFAULT_MAX_OTHER, minimum=0)
     extra_rounds = env_int("BENCH_EXTRA_ROUNDS", DEFAULT_EXTRA_ROUNDS, minimum=0)
-    names = [n.strip() for n in os.environ.get("BENCH_TARGETS", "nginx,go,go-client").split(",")
+    names = [n.strip() for n in os.environ.get("BENCH_TARGETS", DEFAULT_TARGETS).split(",")
              if n.strip()]
     report_env = os.environ.get("BENCH_REPORT", "")
     report_path = None if report_env == "-" else Path(report_env or REPO / "docs" /
                                                       "benchmarks.md")
-    kinds = {"nginx": Nginx, "go": GoHello, "go-client": GoClient}
+    kinds = {"nginx": Nginx, "go": GoHello, "go-client": GoClient, "nginx-tls": NginxTls,
+             "go-tls": GoTls}
     for n in names:
         if n not in kinds:
-            raise BenchError(f"BENCH_TARGETS: unknown target {n!r} (nginx, go, go-client)")
+            raise BenchError(f"BENCH_TARGETS: unknown target {n!r} ({', '.join(kinds)})")
     check_tools()
     if bpf_seconds and shutil.which("bpftool") is None:
         log("bpftool not found: no eBPF profile (BENCH_BPF_SECONDS=0)")
@@ -2189,6 +2359,7 @@ def main():
         runner = Runner(sonde_copy, tmp, seconds, conns, threads, cpu_pair, quiet_budget,
                         bpf_seconds)
         floor = platform_floor(runner, cpu_pair[0])
+        uprobe = uprobe_cost(cpu_pair[0])
         results = []
         relay_idle = None
         for n in names:
@@ -2208,7 +2379,7 @@ def main():
         opts = {"pairs": pairs, "seconds": seconds, "conns": conns, "threads": threads,
                 "warmup": warmup, "pinning": pinning, "quiet_waited": runner.quiet_waited,
                 "cpus": cpu_pair, "targets": names, "relay_idle": relay_idle,
-                "bpf_seconds": bpf_seconds, "floor": floor, "max_other": max_other,
+                "bpf_seconds": bpf_seconds, "floor": floor, "uprobe": uprobe, "max_other": max_other,
                 "extra_rounds": extra_rounds, "sonde_hook": runner.sonde_hook,
                 "sonde_progs": runner.sonde_names}
         report = render(results, machine_info(sonde_copy), opts, started, time.monotonic() - t0)

@@ -13,11 +13,14 @@
 #include "proto_http1.bpf.h"
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
+#include "proto_tls.bpf.h"
 #include "proto_http2.bpf.h"
 
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
+	if (tls_classify(head, len) || tls_appdata(head, len))
+		return SONDE_PROTO_TLS;
 	if (h2_is_preface(head, len))
 		return SONDE_PROTO_HTTP2;
 	if (http1_classify(head, len))
@@ -49,6 +52,21 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 		h2_on_data(c, a, s, n, request_dir, id);
 		break;
 	}
+}
+
+/* A protocol whose socket bytes are not framed here: TLS, whose
+ * plaintext comes from uprobes (tls.bpf.h). */
+static __always_inline bool proto_is_opaque(__u8 proto)
+{
+	return proto == SONDE_PROTO_TLS;
+}
+
+/* Does the first message of @proto (at @head) say which end sent it? A
+ * request does; a TLS application-data record (a connection found open)
+ * does not: its plaintext will. */
+static __always_inline bool proto_tells_role(__u8 proto, const __u8 *head, __u32 len)
+{
+	return !(proto == SONDE_PROTO_TLS && tls_appdata(head, len));
 }
 
 /* A classified connection ended. */
@@ -98,7 +116,8 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 	if (proto != SONDE_PROTO_UNKNOWN) {
 		c->ev.proto = proto;
 		c->held_dir = 0;
-		if (c->ev.role == SONDE_ROLE_UNKNOWN) {
+		if (c->ev.role == SONDE_ROLE_UNKNOWN &&
+		    proto_tells_role(proto, c->ev.data, c->ev.req_len)) {
 			c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 			if (!inbound)
 				client_tuple_add(c);
@@ -114,7 +133,7 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 			c->ev.proto = SONDE_PROTO_UNKNOWN;
 			return -1;
 		}
-		if (!held) {
+		if (!held || proto_is_opaque(proto)) {
 			c->ev.req_len = 0; /* the protocol takes the chunk as it came */
 			c->ev.req_bytes = 0;
 			return 0;

@@ -25,6 +25,7 @@
 #include "sock.bpf.h"
 #include "conn.bpf.h"
 #include "protocols.bpf.h"
+#include "tls.bpf.h"
 #include "syscall_nr.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -143,6 +144,8 @@ static __always_inline void on_eof(struct sock *sk)
 {
 	struct conn_state *c = conn_of(sk, false);
 
+	if (c && c->ev.proto == SONDE_PROTO_TLS) /* the plaintext's connection ends */
+		c = tls_conn_closing(sk);
 	if (!c || c->finished || c->ev.role != SONDE_ROLE_CLIENT || c->phase != PHASE_RESPONSE)
 		return;
 	if (c->ev.end_ns < c->ev.req_end_ns)
@@ -177,6 +180,10 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	if (!c || c->ignored || c->finished)
 		return 0;
 	c->connecting = 0; /* bytes moved: the connection is open */
+	if (c->ev.proto == SONDE_PROTO_TLS) {
+		tls_on_socket(sk, c, id); /* ciphertext: skipped */
+		return 0;
+	}
 	a = bpf_map_lookup_elem(&call_scratch, &zero);
 	if (!a)
 		return 0;
@@ -190,6 +197,12 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 			port_mark(c->ev.local.port); /* its next connections from the start */
 		if (verdict)
 			return 0;
+		if (c->ev.proto == SONDE_PROTO_TLS) {
+			/* just recognised: counted once per connection */
+			counter_add(SONDE_CNT_TLS_CONN, 1);
+			tls_on_socket(sk, c, id);
+			return 0;
+		}
 	}
 	request_dir = (c->ev.role == SONDE_ROLE_SERVER) == inbound;
 	proto_on_data(c, a, &s, ret, request_dir, id);
@@ -322,8 +335,16 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 	 * still reads its response. */
 	if (newstate == TCP_CLOSE ||
 	    ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
-	     (c->ev.role != SONDE_ROLE_CLIENT || (sk->sk_shutdown & RCV_SHUTDOWN))))
+	     (c->ev.role != SONDE_ROLE_CLIENT || (sk->sk_shutdown & RCV_SHUTDOWN)))) {
 		conn_finish(c);
+		if (c->ev.proto == SONDE_PROTO_TLS) {
+			struct conn_state *t = tls_conn_closing(sk);
+
+			if (t)
+				conn_finish(t);
+			tls_conn_forget(sk);
+		}
+	}
 	return 0;
 }
 
@@ -372,3 +393,8 @@ int BPF_PROG(on_exit_proc, struct task_struct *p)
 	proc_event(SONDE_EV_PROC_EXIT, tgid, 0);
 	return 0;
 }
+
+/* TLS libraries' uprobes, attached per traced process by user space. */
+#include "tls_openssl.bpf.h"
+/* Go's crypto/tls: uprobes at entry and at each RET, attached per process. */
+#include "tls_go.bpf.h"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
-# Debian's package archive, the npm registry and the Go module proxy.
+# Debian's package archive, the npm registry, the Go module proxy (the gRPC
+# peer's modules) and Maven Central (one Maven build of seed 002's Spring
+# Boot service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,18 +18,22 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev
 	protobuf-c-compiler
+	libcapstone-dev libdw-dev # Go binary inspection (src/gobin/): RETs, DWARF offsets
 	libnghttp2-dev # HPACK: HTTP/2 and gRPC header blocks (src/decode/http2.c)
 	# tests: unit-test framework, fuzzer runtime, real peers and consumers
 	libcmocka-dev libclang-rt-14-dev
 	python3 python3-pytest python3-requests python3-flask
-	golang-go openjdk-17-jdk-headless nginx-light prometheus
+	golang-go golang-1.19-go binutils openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
-	openssl # the OTLP tests' TLS certificates
+	openssl # the OTLP and TLS tests' certificates
+	libssl-dev # the TLS unit test builds programs with OpenSSL linked in (tests/unit/test_probes_tls.c)
+	libcapstone-dev # x86 decoding: where TLS uprobes go (src/tls_hookpoints.c)
 	util-linux systemd # setpriv (the non-root runs), systemd-analyze (packaging/sonde.service)
 	xxd # embeds the live view's files (ui/) in the binary (scripts/embed_ui.sh)
 	chromium python3-websocket # the live view's browser test (tests/e2e/test_ui.py)
 	# database servers and clients of tests/e2e/test_db.py
 	postgresql mariadb-server python3-psycopg2 python3-pymysql libdbd-pg-perl
+	maven # builds seed 002's Spring Boot user service (tests/e2e/test_lab_002.py)
 	# HTTP/2 and gRPC peers of tests/e2e/test_grpc.py
 	python3-grpcio nghttp2-client
 )
@@ -52,7 +58,8 @@ fi
 # runs; the tests start their own and need nothing from it.
 
 # npm packages of the end-to-end tests' servers.
-for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/servers/grpc \
+for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/servers/lab/point-service \
+	tests/e2e/servers/grpc \
 	tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
@@ -63,6 +70,14 @@ done
 # proxy into the module cache: the test builds it offline.
 if [ -x /usr/local/go/bin/go ]; then
 	(cd tests/e2e/servers/grpc/go && GOTOOLCHAIN=local /usr/local/go/bin/go mod download)
+fi
+
+# Seed 002's Spring Boot user service, built once (Maven Central) into
+# tests/e2e/servers/lab/user-service/target/user-service.jar.
+lab_jar=tests/e2e/servers/lab/user-service/target/user-service.jar
+if [ ! -f "$lab_jar" ] || [ tests/e2e/servers/lab/user-service/pom.xml -nt "$lab_jar" ] ||
+	[ -n "$(find tests/e2e/servers/lab/user-service/src -newer "$lab_jar" -type f)" ]; then
+	(cd tests/e2e/servers/lab/user-service && mvn -q -B -Dstyle.color=never package -DskipTests)
 fi
 
 # Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf

@@ -101,6 +101,9 @@ const struct config_option config_options[] = {
 	  "Ring buffer bytes waiting before the kernel wakes Sonde (batches wake-ups)." },
 	{ "ebpf.poll_interval", CONFIG_DURATION, "50ms", { "SONDE_POLL_INTERVAL" }, OFF(poll_ms), NULL,
 	  "Longest time an event waits in the ring buffer when traffic is low." },
+	{ "ebpf.tls", CONFIG_BOOL, "true", { "SONDE_TLS" }, OFF(tls), NULL,
+	  "Follow HTTPS: uprobes on the OpenSSL of traced processes (libssl, or linked in) "
+	  "and on Go's crypto/tls." },
 	/* OTLP export */
 	/* Choice lists are indexed by the enums of export/otlp_config.h
 	 * (tests/unit/test_otlp_config.c checks they agree). */
@@ -245,6 +248,18 @@ const struct config_option config_options[] = {
 	  OFF(network_cidrs), NULL,
 	  "CIDRs (10.0.0.0/8, fd00::/8) whose most specific one containing a flow's address is "
 	  "its src_cidr/dst_cidr label." },
+	{ "network.protocols", CONFIG_LIST, NULL,
+	  { "SONDE_NETWORK_PROTOCOLS", "BEYLA_NETWORK_PROTOCOLS", "OTEL_EBPF_NETWORK_PROTOCOLS" },
+	  OFF(network_protocols), NULL,
+	  "Transport protocols whose flows are counted (Linux names: TCP, UDP, ...; Sonde counts "
+	  "TCP and UDP flows); empty: all. TCP costs nothing per packet; UDP is counted per "
+	  "packet, by programs that then run for every packet." },
+	{ "network.exclude_protocols", CONFIG_LIST, NULL,
+	  { "SONDE_NETWORK_EXCLUDE_PROTOCOLS", "BEYLA_NETWORK_EXCLUDE_PROTOCOLS",
+	    "OTEL_EBPF_NETWORK_EXCLUDE_PROTOCOLS" },
+	  OFF(network_exclude_protocols), NULL,
+	  "Transport protocols whose flows are not counted (ignored when network.protocols is "
+	  "set); e.g. UDP, to keep the per-packet programs off." },
 	{ "ui.port", CONFIG_PORT, "0", { "SONDE_UI_PORT" }, OFF(ui_port), NULL,
 	  "Serve the live view (web page: services, service graph, routes, recent traces) on "
 	  "this port (0: off)." },
@@ -611,6 +626,57 @@ int config__from_env(struct sonde_config *cfg, FILE *errf)
 	return 0;
 }
 
+/* The IP protocol names of <linux/in.h>, as network.protocols takes them. */
+static const char *const ip_protocol_names[] = {
+	"IP",	   "ICMP",  "IGMP",  "IPIP",	"TCP",	 "EGP",	    "PUP",  "UDP",  "IDP",
+	"TP",	   "DCCP",  "IPV6",  "RSVP",	"GRE",	 "ESP",	    "AH",   "MTP",  "BEETPH",
+	"ENCAP",   "PIM",   "COMP",  "L2TP",	"SCTP",	 "UDPLITE", "MPLS", "ETHERNET", "RAW",
+};
+
+static int protocol_list_check(const struct route_patterns *l, const char *key, FILE *errf)
+{
+	for (unsigned int i = 0; i < l->count; i++) {
+		bool known = false;
+
+		for (size_t k = 0; k < sizeof(ip_protocol_names) / sizeof(ip_protocol_names[0]); k++)
+			known |= !strcasecmp(l->v[i], ip_protocol_names[k]);
+		if (!known) {
+			fprintf(errf, "sonde: %s: '%s' is not an IP protocol name (TCP, UDP, ICMP, "
+				      "SCTP, ...)\n", key, l->v[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool protocol_listed(const struct route_patterns *l, const char *name)
+{
+	for (unsigned int i = 0; i < l->count; i++)
+		if (!strcasecmp(l->v[i], name))
+			return true;
+	return false;
+}
+
+/* Which of the transports Sonde counts the two lists leave: protocols when
+ * set, else all but exclude_protocols (Beyla's rule). */
+static int network_protocols_finish(struct sonde_config *cfg, FILE *errf)
+{
+	const struct route_patterns *inc = &cfg->network_protocols;
+	const struct route_patterns *exc = &cfg->network_exclude_protocols;
+
+	if (protocol_list_check(inc, "network.protocols", errf) ||
+	    protocol_list_check(exc, "network.exclude_protocols", errf))
+		return -EINVAL;
+	if (inc->count) {
+		cfg->network_tcp = protocol_listed(inc, "TCP");
+		cfg->network_udp = protocol_listed(inc, "UDP");
+	} else {
+		cfg->network_tcp = !protocol_listed(exc, "TCP");
+		cfg->network_udp = !protocol_listed(exc, "UDP");
+	}
+	return 0;
+}
+
 int config__finish(struct sonde_config *cfg, FILE *errf)
 {
 	if (cfg->trace_printer == PRINTER_UNSET) {
@@ -709,6 +775,8 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 			return -EINVAL;
 		}
 	}
+	if (network_protocols_finish(cfg, errf))
+		return -EINVAL;
 	if (cfg->ui_max_traces < 1) {
 		fprintf(errf, "sonde: SONDE_UI_MAX_TRACES must be at least 1\n");
 		return -EINVAL;
@@ -838,6 +906,8 @@ void config__free(struct sonde_config *cfg)
 	list_clear(&cfg->otlp_features);
 	list_clear(&cfg->semconv_opt_in);
 	list_clear(&cfg->network_cidrs);
+	list_clear(&cfg->network_protocols);
+	list_clear(&cfg->network_exclude_protocols);
 	for (size_t i = 0; i < config_options_count; i++) {
 		const struct config_option *opt = &config_options[i];
 

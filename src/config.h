@@ -147,6 +147,7 @@ struct sonde_config {
 	int log_level;	     /* enum log_level */
 	uint64_t wakeup_bytes; /* ring buffer bytes that wake the reader */
 	uint64_t poll_ms;      /* reader poll period when not woken */
+	bool tls;	       /* OpenSSL uprobes on traced processes (probes_tls.c) */
 
 	/* OTLP (export/otlp_config.h resolves these; its enums name the ints) */
 	char *otlp_endpoint;	    /* base: HTTP gets /v1/traces, /v1/metrics appended */
@@ -212,6 +213,10 @@ struct sonde_config {
 	/* network flow metrics (netflow_probe.c, model/netflow.h) */
 	bool network_enable;		    /* network.enable: the network feature everywhere */
 	struct route_patterns network_cidrs; /* network.cidrs */
+	struct route_patterns network_protocols;	 /* network.protocols */
+	struct route_patterns network_exclude_protocols; /* network.exclude_protocols */
+	bool network_tcp; /* from those two lists: TCP flows are counted */
+	bool network_udp; /* UDP flows are counted (per packet: cgroup_skb) */
 
 	/* live view (export/ui.c) */
 	int ui_port; /* 0: off */

@@ -24,6 +24,7 @@
 #include "netflow_probe.h"
 #include "pipeline.h"
 #include "probes.h"
+#include "probes_tls.h"
 #include "runtime.h"
 #include "util/log.h"
 #include "version.h"
@@ -31,6 +32,8 @@
 
 /* How often the kernel's flow counts are moved into the flow table. */
 #define NETFLOW_DRAIN_NS 500000000ull
+/* TLS libraries of traced processes looked for again (dlopen, forks). */
+#define TLS_SCAN_NS 1000000000ull
 
 static volatile sig_atomic_t stopping;
 
@@ -64,7 +67,9 @@ int main(int argc, char **argv)
 	struct sonde_runtime rt = { .cfg = &cfg };
 	struct pipeline *pipeline = NULL;
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t next_scan, next_clock, next_flows = 0;
+	uint64_t next_scan, next_clock, next_flows = 0, next_tls;
+	struct tls_probes *tls = NULL;
+	unsigned int tls_seen = 0;
 	struct netflow_probe *netflow = NULL;
 	const char *config_path = NULL;
 	bool check_only = false, print_only = false;
@@ -139,7 +144,7 @@ int main(int argc, char **argv)
 		/* A separate object, loaded only now: the capture is the same
 		 * with or without it. */
 		rt.netflow = netflow_store__new(&cfg);
-		if (!rt.netflow || !(netflow = netflow_probe__start()))
+		if (!rt.netflow || !(netflow = netflow_probe__start(cfg.network_tcp, cfg.network_udp)))
 			goto out;
 		next_flows = now_ns(CLOCK_MONOTONIC) + NETFLOW_DRAIN_NS;
 	}
@@ -156,11 +161,15 @@ int main(int argc, char **argv)
 	 * does after it is traced goes unseen. */
 	discovery__scan(rt.discovery);
 	atomic_store(&rt.instrumented, discovery__count(rt.discovery));
+	if (cfg.tls)
+		tls = tls_probes__new(probes__object(rt.probes), probes__traced_set(rt.probes).map_fd);
+	tls_probes__scan(tls);
 	log_info("ready: %u process(es) instrumented", discovery__count(rt.discovery));
 	fflush(stderr);
 
 	next_scan = now_ns(CLOCK_MONOTONIC) + cfg.discovery_interval_ms * 1000000ull;
 	next_clock = now_ns(CLOCK_MONOTONIC) + 10000000000ull;
+	next_tls = now_ns(CLOCK_MONOTONIC) + TLS_SCAN_NS;
 	while (!stopping) {
 		uint64_t now;
 
@@ -174,6 +183,14 @@ int main(int argc, char **argv)
 			discovery__scan(rt.discovery);
 			atomic_store(&rt.instrumented, discovery__count(rt.discovery));
 			next_scan = now + cfg.discovery_interval_ms * 1000000ull;
+		}
+		if (now >= next_tls || discovery__count(rt.discovery) != tls_seen) {
+			/* New traced processes at once (a short-lived client's
+			 * TLS comes soon after its exec), and every second
+			 * forked children and libraries loaded by dlopen. */
+			tls_seen = discovery__count(rt.discovery);
+			tls_probes__scan(tls);
+			next_tls = now + TLS_SCAN_NS;
 		}
 		if (netflow && now >= next_flows) {
 			netflow_probe__drain(netflow, rt.netflow);
@@ -202,6 +219,7 @@ int main(int argc, char **argv)
 	log_debug("probes made inert; detaching in the background");
 	rc = 0;
 out:
+	tls_probes__free(tls);
 	pipeline__free(pipeline);
 	netflow_probe__stop(netflow);
 	probes__stop(rt.probes);

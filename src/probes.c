@@ -37,6 +37,9 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_NO_BUFFER] = "io_without_user_buffer",
 	[SONDE_CNT_PEER_LINK_LOST] = "peer_link_map_full",
 	[SONDE_CNT_TRACED_MAP_FULL] = "traced_map_full",
+	[SONDE_CNT_TLS_CONN] = "tls_connections",
+	[SONDE_CNT_TLS_NO_SOCKET] = "tls_without_socket",
+	[SONDE_CNT_GOTLS_ODD_COPY] = "go_tls_unexpected_copy",
 	[SONDE_CNT_H2_TRUNCATED] = "http2_header_block_truncated",
 	[SONDE_CNT_H2_DESYNC] = "http2_framing_lost",
 };
@@ -214,6 +217,7 @@ struct probes *probes__start(const struct sonde_config *cfg)
 		goto fail;
 	}
 	p->skel->rodata->wakeup_bytes = cfg->wakeup_bytes;
+	p->skel->rodata->tls_enabled = cfg->tls; /* no plaintext state without uprobes */
 	/* Response framing in the kernel needs bpf_loop (5.17; probed on a
 	 * tracepoint program, which libbpf can load without an attach target);
 	 * without it
@@ -229,9 +233,13 @@ struct probes *probes__start(const struct sonde_config *cfg)
 			  "restricted): %s", strerror(-err));
 		goto fail;
 	}
-	bpf_object__for_each_program(prog, p->skel->obj)
+	bpf_object__for_each_program(prog, p->skel->obj) {
+		/* uprobes (TLS libraries) are attached per process: probes_tls.c */
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+			continue;
 		if (attach(p, prog))
 			goto fail;
+	}
 	return p;
 fail:
 	probes__stop(p);
@@ -347,6 +355,11 @@ void traced_set__mark_port(const struct traced_set *t, uint16_t port)
 {
 	if (t->server_ports)
 		__atomic_fetch_or(&t->server_ports[port / 64], 1ULL << (port % 64), __ATOMIC_SEQ_CST);
+}
+
+struct bpf_object *probes__object(const struct probes *p)
+{
+	return p->skel->obj;
 }
 
 int probes__events_map_fd(const struct probes *p)

@@ -54,6 +54,11 @@ void traced_set__del(const struct traced_set *t, uint32_t pid);
 void traced_set__mark_port(const struct traced_set *t, uint16_t port);
 int probes__events_map_fd(const struct probes *p);
 
+struct bpf_object;
+/** probes__object() - the loaded BPF object (its uprobe programs are
+ * attached per process by probes_tls.c). */
+struct bpf_object *probes__object(const struct probes *p);
+
 /** probes__counter() - a kernel counter summed over CPUs. */
 uint64_t probes__counter(const struct probes *p, enum sonde_counter id);
 

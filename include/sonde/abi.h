@@ -56,7 +56,11 @@ enum sonde_proto {
 	SONDE_PROTO_HTTP1 = 1,
 	SONDE_PROTO_POSTGRES = 2, /* PostgreSQL v3, client side */
 	SONDE_PROTO_MYSQL = 3,	  /* MySQL / MariaDB, client side */
-	SONDE_PROTO_HTTP2 = 4,	  /* HTTP/2 (and gRPC): one event per chunk of frames, see below */
+	/* A socket carrying TLS: its ciphertext is skipped, its plaintext
+	 * comes from uprobes (bpf/tls.bpf.h) into a connection of its own,
+	 * classified like socket bytes. No event carries this id. */
+	SONDE_PROTO_TLS = 4,
+	SONDE_PROTO_HTTP2 = 5,	  /* HTTP/2 (and gRPC): one event per chunk of frames, see below */
 	SONDE_PROTO__MAX,
 };
 
@@ -110,8 +114,33 @@ enum sonde_link_kind {
 #define SONDE_H2_ENTRY_HDR 11
 #define SONDE_H2_PIECE 0xff
 
+/* Connection flags in struct sonde_txn_event (kept for the connection's life). */
+#define SONDE_CONNF_TLS 1u /* the bytes are TLS plaintext (url.scheme https) */
+
 /* Flags in struct sonde_traced_proc. */
 #define SONDE_PROC_NO_THREAD_RULE 1u /* goroutines move between threads (Go) */
+
+/*
+ * Go crypto/tls uprobes (bpf/tls_go.bpf.h, attached by src/probes_gotls.c):
+ * the attach cookie of each carries where, in that binary, the socket's
+ * descriptor is reached from a *tls.Conn (offsets from its DWARF or from
+ * the table of src/gobin/offsets.c) and which way the plaintext goes:
+ *   bits  0-15  tls.Conn.conn's data word (the net.Conn interface's pointer)
+ *   bits 16-31  net.TCPConn.conn.fd (the *netFD)
+ *   bits 32-47  net.netFD.pfd.Sysfd (the descriptor)
+ *   bit  48     inbound: (*Conn).Read (else Write)
+ *   bit  49     the uprobe is on the prologue's stack-check JBE, not the entry
+ *               (gobin__func_stack_check): a taken branch restarts the call
+ */
+#define SONDE_GOTLS_COOKIE(conn, fd, sysfd, inbound)                                     \
+	((__u64)(__u16)(conn) | (__u64)(__u16)(fd) << 16 | (__u64)(__u16)(sysfd) << 32 | \
+	 (__u64)!!(inbound) << 48)
+#define SONDE_GOTLS_AT_JBE (1ULL << 49)
+#define SONDE_GOTLS_CONN(cookie) ((__u16)(cookie))
+#define SONDE_GOTLS_FD(cookie) ((__u16)((cookie) >> 16))
+#define SONDE_GOTLS_SYSFD(cookie) ((__u16)((cookie) >> 32))
+#define SONDE_GOTLS_INBOUND(cookie) ((bool)(((cookie) >> 48) & 1))
+#define SONDE_GOTLS_IS_AT_JBE(cookie) ((bool)(((cookie) >> 49) & 1))
 
 /* A transaction, named across events: connection id and its number there. */
 struct sonde_txn_ref {
@@ -136,6 +165,9 @@ enum sonde_counter {
 	SONDE_CNT_NO_BUFFER,	    /* socket I/O with no user buffer to read (io_uring, *mmsg) */
 	SONDE_CNT_PEER_LINK_LOST,   /* a traced client's end could not be recorded: map full */
 	SONDE_CNT_TRACED_MAP_FULL,  /* a traced process's child left untraced: traced map full */
+	SONDE_CNT_TLS_CONN,	    /* TLS connections seen (not a loss: their plaintext is followed) */
+	SONDE_CNT_TLS_NO_SOCKET,    /* TLS plaintext whose socket was not known: skipped */
+	SONDE_CNT_GOTLS_ODD_COPY,   /* Go TLS Read's copy not into the caller's buffer: skipped */
 	SONDE_CNT_H2_TRUNCATED,	    /* HTTP/2 header block bytes not forwarded (too long) */
 	SONDE_CNT_H2_DESYNC,	    /* HTTP/2 connection given up: its frames could not be followed */
 	SONDE_CNT__MAX,
@@ -176,7 +208,7 @@ struct sonde_txn_event {
 	__u16 req_len;	   /* bytes valid in req[] */
 	__u16 resp_len;	   /* bytes valid in resp[] */
 	__u8 flags;	   /* SONDE_EVF_* */
-	__u8 _pad0;
+	__u8 conn_flags;   /* SONDE_CONNF_* */
 	__u32 error;	   /* errno of a failed connection, else 0 */
 	__u64 conn_id;	   /* this connection (with txn_seq: this transaction) */
 	struct sonde_txn_ref parent; /* the transaction this one is part of */

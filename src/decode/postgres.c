@@ -14,6 +14,13 @@
  *   there. A batch that only parses (a PREPARE done ahead, answered
  *   ParseComplete and ReadyForQuery) makes no span; one that executes does
  *   (its answer holds BindComplete, rows, CommandComplete or an error).
+ * - A Bind of a statement parsed before Sonde saw the connection (a pooled
+ *   connection opened before Sonde started: PgJDBC names a statement S_1
+ *   after its fifth run) has no text to name it: its operation is then the
+ *   first word of the server's CommandComplete tag ("SELECT 1", "INSERT 0 1").
+ * - An empty query answered EmptyQueryResponse alone is a driver's
+ *   connection check (PgJDBC's isValid, which HikariCP calls before lending
+ *   a connection idle for a while): no span, as MySQL's COM_PING.
  * - ErrorResponse ('E'): SQLSTATE (field C) is db.response.status_code and
  *   error.type, the message (field M) the span's error.
  * Everything is bounded by the prefixes the kernel copied: a message cut by
@@ -150,11 +157,29 @@ static void pg_parse_request(struct db_conns *t, struct db_conn *c, const uint8_
 
 struct pg_response {
 	bool executed; /* BindComplete, rows, CommandComplete, EmptyQuery */
+	bool completed; /* rows or CommandComplete: a statement that was not empty */
+	bool empty;    /* EmptyQueryResponse */
 	bool error;
 	bool auth;     /* an authentication request */
 	char code[16];
 	char message[64];
+	char tag_op[16]; /* the first CommandComplete tag's command word */
 };
+
+/* CommandComplete's tag ("SELECT 5", "INSERT 0 1", "CREATE TABLE"): its
+ * first word, upper-case letters only. */
+static void pg_parse_tag(const uint8_t *p, size_t n, struct pg_response *r)
+{
+	size_t i = 0;
+
+	if (r->tag_op[0])
+		return;
+	while (i < n && i + 1 < sizeof(r->tag_op) && p[i] >= 'A' && p[i] <= 'Z') {
+		r->tag_op[i] = (char)p[i];
+		i++;
+	}
+	r->tag_op[i] = '\0';
+}
 
 static void pg_parse_error(const uint8_t *p, size_t n, struct pg_response *r)
 {
@@ -186,13 +211,19 @@ static void pg_parse_response(const uint8_t *p, size_t n, struct pg_response *r)
 			return;
 		blen = len - 4 < n - off - 5 ? len - 4 : n - off - 5;
 		switch (type) {
-		case '2':
 		case 'C':
+			pg_parse_tag(p + off + 5, blen, r);
+			/* fall through */
 		case 'D':
-		case 'I':
 		case 's':
 		case 'T':
+			r->completed = true;
+			/* fall through */
+		case '2':
 			r->executed = true;
+			break;
+		case 'I':
+			r->empty = r->executed = true;
 			break;
 		case 'E':
 			if (!r->error)
@@ -241,6 +272,8 @@ static bool pg_decode(void *state, const struct sonde_txn_event *ev, const struc
 		return true; /* the handshake's exchanges */
 	if (!r.simple && !r.executed && !resp.executed && !resp.error)
 		return true; /* a statement prepared, not run */
+	if (resp.empty && !resp.completed && !resp.error)
+		return true; /* an empty query: a connection check */
 	if (r.simple || (r.parsed && (!r.bound || !strcmp(r.bind_stmt, r.parse_stmt)))) {
 		query = (const char *)r.query;
 		query_len = r.query_len;
@@ -250,6 +283,8 @@ static bool pg_decode(void *state, const struct sonde_txn_event *ev, const struc
 	}
 	if (query)
 		db_span_query(s, query, query_len, ctx->cfg && ctx->cfg->db_query_text, false);
+	else
+		str_copy_n(s->db.operation, sizeof(s->db.operation), resp.tag_op, strlen(resp.tag_op));
 	str_copy(s->db.namespace_, sizeof(s->db.namespace_), c->db);
 	if (resp.error) {
 		snprintf(s->db.status_code, sizeof(s->db.status_code), "%s", resp.code[0] ? resp.code : "ERROR");

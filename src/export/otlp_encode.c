@@ -356,7 +356,7 @@ static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *
 	attr_str(b, "http.method", s->method);
 	if (s->status > 0)
 		attr_int(b, "http.status_code", s->status);
-	attr_str(b, "http.scheme", "http");
+	attr_str(b, "http.scheme", s->tls ? "https" : "http");
 	attr_str(b, "http.flavor", span_http_version(s->http_minor));
 	attr_int(b, "http.request_content_length", (int64_t)s->request_body_size);
 	attr_int(b, "http.response_content_length", (int64_t)s->response_body_size);
@@ -450,7 +450,7 @@ static void span_attrs(struct attrs *b, struct arena *a, const struct span *s, u
 	server_address = s->host[0] ? arena_printf(a, "%s", host_addr) : s->server.addr;
 	server_port = server ? (host_port ? host_port : s->server.port) : s->server.port;
 	attr_str(b, "url.path", s->path);
-	attr_str(b, "url.scheme", "http");
+	attr_str(b, "url.scheme", s->tls ? "https" : "http");
 	if (server) {
 		if (s->route[0])
 			attr_str(b, "http.route", s->route);
@@ -695,7 +695,7 @@ static void point_attrs(struct attrs *b, const struct series_key *k, label_mask 
 	if ((mask & LABEL_BIT(LABEL_SERVER_PORT)) && port)
 		attr_int(b, label_attr(LABEL_SERVER_PORT, k->kind, old), port);
 	if (mask & LABEL_BIT(LABEL_URL_SCHEME))
-		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), "http");
+		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), series_scheme_name(k));
 	if ((mask & LABEL_BIT(LABEL_PROTOCOL_VERSION)) && k->http_minor)
 		attr_str(b, label_attr(LABEL_PROTOCOL_VERSION, k->kind, old),
 			 span_http_version(k->http_minor - 1));

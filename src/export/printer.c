@@ -201,6 +201,7 @@ void printer__json(FILE *f, const struct span *s)
 	json_string(f, s->path);
 	fputs(",\"route\":", f);
 	json_string(f, s->route);
+	fputs(s->tls ? ",\"scheme\":\"https\"" : ",\"scheme\":\"http\"", f);
 	fputs(",\"host\":", f);
 	json_string(f, s->host);
 	fprintf(f, ",\"http_version\":\"%s\"", span_http_version(s->http_minor));

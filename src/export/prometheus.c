@@ -110,7 +110,7 @@ static bool labels(FILE *f, const struct series_key *k, label_mask mask, bool le
 			v = num;
 			break;
 		case LABEL_URL_SCHEME:
-			v = "http";
+			v = series_scheme_name(k);
 			break;
 		case LABEL_PROTOCOL_VERSION:
 			v = span_http_version(k->http_minor - 1);

@@ -73,6 +73,7 @@ struct metric_store {
 	uint64_t overflowed[SPAN_KIND_CLIENT + 1]; /* observations dropped by max_series */
 	bool keep_local_port; /* some selection includes server_port on server metrics */
 	bool keep_version;    /* some selection includes network_protocol_version */
+	bool keep_scheme;     /* some selection includes url_scheme */
 	int exp_size, exp_scale; /* exponential histograms when exp_size > 0 */
 	struct db_metrics *db; /* database client calls (model/dbmetrics.h) */
 	struct rpc_metrics *rpc; /* RPCs: gRPC (model/rpcmetrics.h) */
@@ -389,6 +390,8 @@ void metric_store__configure(struct metric_store *m, const struct sonde_config *
 			m->keep_local_port = true;
 		if (l & LABEL_BIT(LABEL_PROTOCOL_VERSION))
 			m->keep_version = true;
+		if (l & LABEL_BIT(LABEL_URL_SCHEME))
+			m->keep_scheme = true;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -413,6 +416,8 @@ label_mask metric_store__key_labels(struct metric_store *m, enum span_kind kind)
 		l |= LABEL_BIT(LABEL_SERVER_PORT);
 	if (m->keep_version)
 		l |= LABEL_BIT(LABEL_PROTOCOL_VERSION);
+	if (m->keep_scheme)
+		l |= LABEL_BIT(LABEL_URL_SCHEME);
 	pthread_mutex_unlock(&m->lock);
 	return l;
 }
@@ -473,6 +478,7 @@ static uint64_t key_hash(const struct series_key *k)
 	h = mix(h, k->peer, strlen(k->peer));
 	h = mix(h, &k->peer_port, sizeof(k->peer_port));
 	h = mix(h, &k->local_port, sizeof(k->local_port));
+	h = mix(h, &k->scheme, sizeof(k->scheme));
 	return mix(h, &k->http_minor, sizeof(k->http_minor));
 }
 
@@ -481,7 +487,7 @@ static bool key_equal(const struct series_key *a, const struct series_key *b)
 	return a->kind == b->kind && a->service == b->service && a->status == b->status &&
 	       a->route == b->route && a->peer_port == b->peer_port &&
 	       a->local_port == b->local_port && a->http_minor == b->http_minor &&
-	       !strcmp(a->method, b->method) && !strcmp(a->peer, b->peer);
+	       a->scheme == b->scheme && !strcmp(a->method, b->method) && !strcmp(a->peer, b->peer);
 }
 
 static struct series *series_get(struct metric_store *m, const struct series_key *k)
@@ -579,6 +585,8 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 		k.local_port = sp->server.port;
 	if (m->keep_version)
 		k.http_minor = 1 + sp->http_minor; /* 3: HTTP/2 (SPAN_HTTP2) */
+	if (m->keep_scheme)
+		k.scheme = sp->tls ? SERIES_SCHEME_HTTPS : SERIES_SCHEME_HTTP;
 	s = series_get(m, &k);
 	if (s) {
 		histogram_observe(&s->duration, duration_bounds_s, DURATION_BOUNDS, v[HIST_DURATION]);
@@ -677,6 +685,8 @@ static uint64_t masked_hash(const struct series_key *k, label_mask keep)
 	}
 	if (keep & LABEL_BIT(LABEL_PROTOCOL_VERSION))
 		h = mix(h, &k->http_minor, sizeof(k->http_minor));
+	if (keep & LABEL_BIT(LABEL_URL_SCHEME))
+		h = mix(h, &k->scheme, sizeof(k->scheme));
 	if (keep & LABEL_BIT(LABEL_SERVICE_NAME))
 		h = mix(h, svc_name(k), strlen(svc_name(k)));
 	if (keep & LABEL_BIT(LABEL_SERVICE_NAMESPACE))
@@ -696,6 +706,7 @@ static bool masked_equal(const struct series_key *a, const struct series_key *b,
 	       (!(keep & LABEL_BIT(LABEL_SERVER_PORT)) ||
 		(a->peer_port == b->peer_port && a->local_port == b->local_port)) &&
 	       (!(keep & LABEL_BIT(LABEL_PROTOCOL_VERSION)) || a->http_minor == b->http_minor) &&
+	       (!(keep & LABEL_BIT(LABEL_URL_SCHEME)) || a->scheme == b->scheme) &&
 	       (!(keep & LABEL_BIT(LABEL_SERVICE_NAME)) || !strcmp(svc_name(a), svc_name(b))) &&
 	       (!(keep & LABEL_BIT(LABEL_SERVICE_NAMESPACE)) ||
 		!strcmp(svc_namespace(a), svc_namespace(b)));

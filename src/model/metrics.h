@@ -146,7 +146,19 @@ struct series_key {
 	uint16_t peer_port;	   /* client: server_port */
 	uint16_t local_port;	   /* server: server_port, 0 unless selected */
 	uint8_t http_minor;	   /* 1 + span.http_minor, 0 unless selected */
+	uint8_t scheme;		   /* enum series_scheme, 0 unless selected */
 };
+
+enum series_scheme {
+	SERIES_SCHEME_HTTP = 1,
+	SERIES_SCHEME_HTTPS = 2, /* the span's bytes were TLS plaintext */
+};
+
+/* The url.scheme label of a series key. */
+static inline const char *series_scheme_name(const struct series_key *k)
+{
+	return k->scheme == SERIES_SCHEME_HTTPS ? "https" : "http";
+}
 
 struct series {
 	struct series_key key;

@@ -42,7 +42,7 @@ static void read_lost(const struct sonde_runtime *rt, self_point_fn point, void 
 {
 	for (int i = 0; i < SONDE_CNT__MAX; i++) {
 		if (i == SONDE_CNT_TXN_EMITTED || i == SONDE_CNT_NOT_HTTP ||
-		    i == SONDE_CNT_INCOMPLETE)
+		    i == SONDE_CNT_INCOMPLETE || i == SONDE_CNT_TLS_CONN)
 			continue; /* not losses: metrics of their own */
 		point(arg, &kernel_counter_names[i], kernel(rt, i));
 	}
@@ -72,6 +72,11 @@ static void read_incomplete(const struct sonde_runtime *rt, self_point_fn point,
 static void read_skipped(const struct sonde_runtime *rt, self_point_fn point, void *arg)
 {
 	one(point, arg, kernel(rt, SONDE_CNT_NOT_HTTP));
+}
+
+static void read_tls_conns(const struct sonde_runtime *rt, self_point_fn point, void *arg)
+{
+	one(point, arg, kernel(rt, SONDE_CNT_TLS_CONN));
 }
 
 static void read_routes_overflow(const struct sonde_runtime *rt, self_point_fn point, void *arg)
@@ -179,6 +184,9 @@ const struct self_metric self_metrics[] = {
 	{ "sonde_connections_skipped_total", "sonde.connections.skipped",
 	  "Connections whose first bytes were not HTTP/1.", "{connection}", SELF_COUNTER, 0, { 0 },
 	  { 0 }, read_skipped },
+	{ "sonde_tls_connections_total", "sonde.tls.connections",
+	  "Connections whose first bytes were TLS: their plaintext is followed by uprobes.",
+	  "{connection}", SELF_COUNTER, 0, { 0 }, { 0 }, read_tls_conns },
 	{ "sonde_routes_overflow_total", "sonde.routes.overflow",
 	  "Spans whose route was folded into \"" ROUTE_OVERFLOW "\" by the per-service cap.",
 	  "{span}", SELF_COUNTER, 1, { "service_name" }, { "service.name" }, read_routes_overflow },
@@ -186,7 +194,10 @@ const struct self_metric self_metrics[] = {
 	  "Observations dropped from a metric because it had reached "
 	  "metrics.max_series_per_metric series.",
 	  "{observation}", SELF_COUNTER, 1, { "metric" }, { "metric" }, read_series_overflow },
-	{ "sonde_build_info", "sonde.build.info", "Sonde's version.", "1", SELF_GAUGE, 1,
+	/* Not unit "1": Prometheus' OTLP translation would add _ratio to a gauge of
+	 * unit 1, and sonde_build_info would reach a collector's Prometheus as
+	 * sonde_build_info_ratio (tests/e2e/test_lab_002.py). */
+	{ "sonde_build_info", "sonde.build.info", "Sonde's version.", "{build}", SELF_GAUGE, 1,
 	  { "version" }, { "version" }, read_build },
 	{ "sonde_export_dropped_total", "sonde.export.dropped",
 	  "Spans and metric data points an exporter dropped, by exporter, signal and reason.",

@@ -32,6 +32,7 @@ void span_from_txn(const struct sonde_txn_event *ev, int64_t mono_to_real_ns, st
 
 	memset(s, 0, sizeof(*s));
 	s->proto = ev->proto;
+	s->tls = ev->conn_flags & SONDE_CONNF_TLS;
 	s->self.conn_id = ev->conn_id;
 	s->self.txn_seq = ev->txn_seq;
 	if (ev->parent.link != SONDE_LINK_NONE) {

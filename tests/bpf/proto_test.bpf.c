@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The kernel-side parsers (bpf/proto_http1.bpf.h, proto_postgres.bpf.h,
- * proto_mysql.bpf.h: classify and framing) as one
+ * proto_mysql.bpf.h, proto_tls.bpf.h: classify and framing) as one
  * BPF_PROG_TYPE_SYSCALL program, for tests/bpf/test_proto.c to drive
  * through BPF_PROG_TEST_RUN: the input bytes arrive as the program's
  * context, the verdict leaves in globals (.bss) user space reads back.
@@ -12,6 +12,7 @@
 #include "proto_http1.bpf.h"
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
+#include "proto_tls.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -27,6 +28,8 @@ enum proto_op {
 	PROTO_OP_MYSQL_SINGLE = 8,	 /* buf[0] the command, buf[1..14) the first packet */
 	PROTO_OP_MYSQL_RESULT_END = 9, /* buf[0..len) the last bytes of a read, len 9 or 11 */
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
+	PROTO_OP_TLS_CLASSIFY = 11,
+	PROTO_OP_TLS_APPDATA = 12,
 };
 
 /* The context: same layout as struct proto_in in test_proto.c. */
@@ -109,6 +112,12 @@ int proto_run(struct proto_in *ctx)
 		break;
 	case PROTO_OP_MYSQL_SSL_REQUEST:
 		out_result = mysql_is_ssl_request(c->in.buf, len);
+		break;
+	case PROTO_OP_TLS_CLASSIFY:
+		out_result = tls_classify(c->in.buf, len);
+		break;
+	case PROTO_OP_TLS_APPDATA:
+		out_result = tls_appdata(c->in.buf, len);
 		break;
 	case PROTO_OP_MYSQL_SINGLE:
 		out_result = mysql_single_packet(c->in.buf + 1, c->in.buf[0]);

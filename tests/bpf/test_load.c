@@ -42,7 +42,7 @@ static void test_sonde_object_loads(void **state)
 {
 	struct sonde_bpf *skel;
 	struct bpf_program *prog;
-	int programs = 0, err;
+	int programs = 0, uprobes = 0, err;
 
 	libbpf_set_print(keep_log);
 	skel = sonde_bpf__open();
@@ -53,8 +53,20 @@ static void test_sonde_object_loads(void **state)
 	assert_int_equal(err, 0);
 	bpf_object__for_each_program(prog, skel->obj) {
 		assert_true(bpf_program__fd(prog) >= 0);
-		programs++;
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+			uprobes++;
+		else
+			programs++;
 	}
+	/* TLS libraries: OpenSSL's SSL_read/SSL_write and _ex, entry and
+	 * return, attached per traced process (src/probes_tls.c). */
+	assert_true(uprobes >= 8);
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "ssl_read_enter"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "ssl_write_ex_return"));
+	/* Go's crypto/tls: entries and RETs (src/probes_gotls.c). */
+	assert_true(uprobes >= 10);
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "go_tls_enter"));
+	assert_non_null(bpf_object__find_program_by_name(skel->obj, "go_tls_return"));
 	/* Socket I/O (two socket-layer tracepoints), TCP state changes
 	 * (connect, passive open, listen, close); exec, fork and exit for
 	 * discovery. No syscall is hooked: nothing every syscall pays. */
@@ -67,6 +79,11 @@ static void test_sonde_object_loads(void **state)
 	bpf_object__for_each_program(prog, skel->obj) {
 		const char *sec = bpf_program__section_name(prog);
 
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE) {
+			/* uprobes, never kprobes (not on these kernels) */
+			assert_true(!strcmp(sec, "uprobe") || !strcmp(sec, "uretprobe"));
+			continue;
+		}
 		assert_null(strstr(sec, "raw_syscalls"));
 		assert_null(strstr(sec, "syscalls/"));
 		/* BTF tracepoints only: nothing is attached through tracefs. */
@@ -128,9 +145,9 @@ static void run(struct bpf_program *prog, const uint8_t *data, size_t len)
 	assert_int_equal(opts.retval, 1); /* every packet passes */
 }
 
-/* The network-flow object loads, and counts transport payload: the packet
- * minus its IP and TCP (options included) or UDP header; nothing for a
- * packet without payload. */
+/* The network-flow object loads; its packet programs count UDP payload
+ * (the packet minus its IP and UDP headers) and leave TCP packets (counted
+ * from the sockets) and other protocols alone. */
 static void test_netflow_object_counts_payload(void **state)
 {
 	struct netflow_bpf *skel;
@@ -144,19 +161,20 @@ static void test_netflow_object_counts_payload(void **state)
 	if (err)
 		fprintf(stderr, "load failed: %s\n%s\n", strerror(-err), verifier_log);
 	assert_int_equal(err, 0);
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 32, 1000));	/* TCP, options */
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 234));
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 0));	/* a pure ACK */
-	run(skel->progs.netflow_ingress, buf, frame(buf, 17, 8, 512)); /* UDP */
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 1000));	/* UDP */
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 234));
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 0));	/* no payload */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 17, 8, 512));
+	run(skel->progs.netflow_ingress, buf, frame(buf, 6, 20, 700));	/* TCP: from sockets */
 	run(skel->progs.netflow_ingress, buf, frame(buf, 1, 8, 100));	/* ICMP: not counted */
-	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 1234);
-	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_INGRESS), 0);
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 1234);
 	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_INGRESS), 512);
+	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_INGRESS), 0);
 	assert_int_equal(flow_bytes(skel, 1, SONDE_FLOW_INGRESS), 0);
 	/* The other map after a flip. */
 	skel->bss->flow_gen = 1;
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 66));
-	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 1234);
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 66));
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 1234);
 	netflow_bpf__destroy(skel);
 }
 
@@ -173,12 +191,15 @@ static void test_netflow_map_full_is_counted(void **state)
 	assert_non_null(skel);
 	assert_int_equal(bpf_map__set_max_entries(skel->maps.flows0, 2), 0);
 	assert_int_equal(netflow_bpf__load(skel), 0);
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 10));   /* flow 1 */
-	run(skel->progs.netflow_ingress, buf, frame(buf, 6, 20, 10));  /* flow 2 */
-	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 10));   /* flow 3: no room */
-	run(skel->progs.netflow_egress, buf, frame(buf, 6, 20, 5));    /* flow 1 again */
-	assert_int_equal(flow_bytes(skel, 6, SONDE_FLOW_EGRESS), 15);
-	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 0);
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 10));   /* flow 1 */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 17, 8, 10));  /* flow 2 */
+	run(skel->progs.netflow_ingress, buf, frame(buf, 17, 8, 7));
+	frame(buf, 17, 8, 10);
+	buf[33] = 3; /* flow 3, to another address: no room */
+	run(skel->progs.netflow_egress, buf, 14 + 20 + 8 + 10);
+	run(skel->progs.netflow_egress, buf, frame(buf, 17, 8, 5));    /* flow 1 again */
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_EGRESS), 15);
+	assert_int_equal(flow_bytes(skel, 17, SONDE_FLOW_INGRESS), 17);
 	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.netflow_counters), &id, values),
 			 0);
 	for (int c = 0; c < ncpus; c++)

@@ -16,6 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -35,6 +39,8 @@ enum proto_op {
 	PROTO_OP_MYSQL_SINGLE = 8,
 	PROTO_OP_MYSQL_RESULT_END = 9,
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
+	PROTO_OP_TLS_CLASSIFY = 11,
+	PROTO_OP_TLS_APPDATA = 12,
 };
 
 struct proto_in {
@@ -700,6 +706,119 @@ static void test_mysql_ssl_request(void **state)
 	assert_int_equal(run_n(PROTO_OP_MYSQL_SSL_REQUEST, full, 64), 0);
 }
 
+/*
+ * A real ClientHello: the first bytes `openssl s_client` writes to a
+ * loopback listener made here (TLS 1.3 with its 1.2 fallback, record
+ * version 3.1). Return: its length, at most @cap bytes read.
+ */
+static size_t real_client_hello(uint8_t *buf, size_t cap)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int ls = socket(AF_INET, SOCK_STREAM, 0), cs;
+	char cmd[160];
+	FILE *client;
+	ssize_t n = 0;
+
+	assert_true(ls >= 0);
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ls, 1), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl s_client -connect 127.0.0.1:%u -servername t.test </dev/null >/dev/null 2>&1",
+		 ntohs(a.sin_port));
+	client = popen(cmd, "r");
+	assert_non_null(client);
+	cs = accept(ls, NULL, NULL);
+	assert_true(cs >= 0);
+	/* the whole record: its header tells its length */
+	while ((size_t)n < cap) {
+		ssize_t r = read(cs, buf + n, cap - n);
+
+		if (r <= 0)
+			break;
+		n += r;
+		if (n >= 5 && (size_t)n >= 5u + (buf[3] << 8 | buf[4]))
+			break;
+	}
+	close(cs);
+	close(ls);
+	pclose(client);
+	return n;
+}
+
+static void test_tls_classify(void **state)
+{
+	uint8_t hello[SONDE_RESP_CAP], b[16];
+	size_t n = real_client_hello(hello, sizeof(hello));
+
+	assert_true(n > 64);
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, hello, n), 1);
+	/* OpenSSL servers read a record's 5-byte header alone first */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, hello, 5), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, hello, 6), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, hello, 4), 0);
+	/* no other classifier claims it (the registry's order does not matter) */
+	assert_int_equal(run_n(PROTO_OP_IS_REQUEST, hello, n), 0);
+	assert_int_equal(run_n(PROTO_OP_PG_CLASSIFY, hello, n), 0);
+	assert_int_equal(run_n(PROTO_OP_MYSQL_CLASSIFY, hello, n), 0);
+	/* a ServerHello (type 2), application data, an alert: not a connection's start */
+	memcpy(b, hello, sizeof(b));
+	b[5] = 2;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	memcpy(b, hello, sizeof(b));
+	b[0] = 0x17;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	b[0] = 0x15;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, 5), 0);
+	/* versions: SSL 3.0 to TLS 1.3 records; nothing past */
+	memcpy(b, hello, sizeof(b));
+	b[2] = 0;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 1);
+	b[2] = 5;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	b[2] = 1;
+	b[1] = 2; /* SSL 2 */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	/* record lengths: empty and oversized refused */
+	memcpy(b, hello, sizeof(b));
+	b[3] = 0x48, b[4] = 0x01; /* 18433 */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, 5), 0);
+	b[3] = 0x48, b[4] = 0x00; /* 16384 + 2048 */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, 5), 1);
+	b[3] = 0, b[4] = 0;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, 5), 0);
+	/* a ClientHello of 64 KiB or more, or a legacy version not 3.x */
+	memcpy(b, hello, sizeof(b));
+	b[6] = 1;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	memcpy(b, hello, sizeof(b));
+	b[9] = 2;
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, b, sizeof(b)), 0);
+	/* plaintext protocols are not TLS */
+	assert_int_equal(run(PROTO_OP_TLS_CLASSIFY, "GET / HTTP/1.1\r\n"), 0);
+	assert_int_equal(run(PROTO_OP_TLS_CLASSIFY, "\x16\x03"), 0);
+	/* application data is not a ClientHello */
+	assert_int_equal(run_n(PROTO_OP_TLS_CLASSIFY, "\x17\x03\x03\x00\x20", 5), 0);
+}
+
+static void test_tls_appdata(void **state)
+{
+	uint8_t hello[SONDE_RESP_CAP];
+	size_t n = real_client_hello(hello, sizeof(hello));
+
+	/* TLS 1.2 and 1.3 application data, header alone or with its payload */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00\x20", 5), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x40\x11" "abcdefgh", 13), 1);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x41\x00", 5), 1); /* 2^14+256 */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x41\x01", 5), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00\x00", 5), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x01\x00\x20", 5), 0); /* TLS 1.0 */
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, "\x17\x03\x03\x00", 4), 0);
+	assert_int_equal(run_n(PROTO_OP_TLS_APPDATA, hello, n), 0);
+	assert_int_equal(run(PROTO_OP_TLS_APPDATA, "GET / HTTP/1.1\r\n"), 0);
+}
+
 static void test_mysql_result_end(void **state)
 {
 	/* EOF: length 5, 0xfe, warnings, status */
@@ -742,6 +861,8 @@ int main(void)
 		cmocka_unit_test(test_mysql_single_packet),
 		cmocka_unit_test(test_mysql_result_end),
 		cmocka_unit_test(test_mysql_ssl_request),
+		cmocka_unit_test(test_tls_classify),
+		cmocka_unit_test(test_tls_appdata),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {

@@ -503,6 +503,27 @@ def launch_server(kind, port, cmd, cwd, env, log_path, workdir=None):
     return server
 
 
+def nginx_prefix(port, template, replace=None):
+    """A fresh nginx prefix for a server on @port: tmp/, www/static/file-1k.bin,
+    and nginx.conf from @template with @PREFIX@, @PORT@ and @replace's keys
+    replaced. Workers run as `nobody`: the prefix must be readable by them,
+    so it lives in a fresh 0755 directory rather than pytest's 0700 tmp tree."""
+    prefix = Path(tempfile.mkdtemp(prefix=f"e2e-nginx-{port}-"))
+    os.chmod(prefix, 0o755)
+    (prefix / "tmp").mkdir()
+    (prefix / "www" / "static").mkdir(parents=True)
+    # 1 KiB static file: deterministic, not all one byte.
+    (prefix / "www" / "static" / "file-1k.bin").write_bytes(bytes(range(256)) * 4)
+    for p in (prefix / "www", prefix / "www" / "static"):
+        os.chmod(p, 0o755)
+    os.chmod(prefix / "www" / "static" / "file-1k.bin", 0o644)
+    conf = Path(template).read_text().replace("@PREFIX@", str(prefix)).replace("@PORT@", str(port))
+    for k, v in (replace or {}).items():
+        conf = conf.replace(k, v)
+    (prefix / "nginx.conf").write_text(conf)
+    return prefix
+
+
 class ServerBuilder:
     """Builds (once per session) and starts the sample servers."""
 
@@ -578,22 +599,8 @@ class ServerBuilder:
 
     # -- start ---------------------------------------------------------------
     def _nginx_dir(self, port):
-        # Workers run as `nobody`: the prefix must be readable by them, so it
-        # lives in a fresh 0755 directory rather than pytest's 0700 tmp tree.
-        prefix = Path(tempfile.mkdtemp(prefix=f"e2e-nginx-{port}-"))
-        os.chmod(prefix, 0o755)
-        (prefix / "tmp").mkdir()
-        (prefix / "www" / "static").mkdir(parents=True)
-        # 1 KiB static file: deterministic, not all one byte.
-        (prefix / "www" / "static" / "file-1k.bin").write_bytes(bytes(range(256)) * 4)
-        for p in (prefix / "www", prefix / "www" / "static"):
-            os.chmod(p, 0o755)
-        os.chmod(prefix / "www" / "static" / "file-1k.bin", 0o644)
-        conf = (SERVERS_DIR / "nginx" / "nginx.conf.in").read_text()
-        conf = (conf.replace("@PREFIX@", str(prefix)).replace("@PORT@", str(port))
-                .replace("@LOAD_MODULES@", f"load_module {NGINX_ECHO_MODULE};"))
-        (prefix / "nginx.conf").write_text(conf)
-        return prefix
+        return nginx_prefix(port, SERVERS_DIR / "nginx" / "nginx.conf.in",
+                            {"@LOAD_MODULES@": f"load_module {NGINX_ECHO_MODULE};"})
 
     def start(self, kind, port, env=None, log_dir=None):
         art = self.prepare(kind)

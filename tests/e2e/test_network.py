@@ -1,6 +1,8 @@
 """Network flow metrics (network.enable, the "network" feature): bytes of
-every TCP and UDP flow on the host, from the cgroup_skb programs of
-bpf/netflow.bpf.c.
+every TCP and UDP flow on the host, from bpf/netflow.bpf.c: TCP from the
+sockets' own counts (an iterator over open files, and each socket's totals
+at its close), UDP from cgroup_skb programs, attached only when UDP is
+counted.
 
 The traffic is real and stays inside two network namespaces this test
 creates, joined by a veth pair with private addresses (10.200.N.1 and .2,
@@ -188,19 +190,37 @@ def run_traffic(pair, tmp_path):
 
 
 def expected_flows(sent, got):
-    """(src, dst, direction, transport) -> bytes. TCP as it went on the wire:
-    the payload bytes each sender's kernel sent, retransmissions included
-    (tcpi_bytes_sent), which is what a packet-level count sees."""
+    """(src, dst, direction, transport) -> bytes. TCP payload, each byte
+    once (a retransmission is not counted again): what the processes wrote
+    and read; UDP: the datagrams' payload sent, and received."""
     return {
-        (A4, B4, "egress", "tcp"): sent["tcp_out_wire"],
-        (A4, B4, "ingress", "tcp"): sent["tcp_out_wire"],
-        (B4, A4, "egress", "tcp"): got["tcp_out_wire"],
-        (B4, A4, "ingress", "tcp"): got["tcp_out_wire"],
+        (A4, B4, "egress", "tcp"): sent["tcp_out"],
+        (A4, B4, "ingress", "tcp"): got["tcp_in"],
+        (B4, A4, "egress", "tcp"): got["tcp_out"],
+        (B4, A4, "ingress", "tcp"): sent["tcp_in"],
         (A4, B4, "egress", "udp"): sent["udp4_out"],
         (A4, B4, "ingress", "udp"): got["udp4_in"],
         (A6, B6, "egress", "udp"): sent["udp6_out"],
         (A6, B6, "ingress", "udp"): got["udp6_in"],
     }
+
+
+def cgroup_programs_of(pid):
+    """Names of the programs process @pid attached to a cgroup, from the
+    fdinfo of its BPF link descriptors (other Sondes may run beside it)."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            info = dict(line.split(":", 1) for line in
+                        open(f"/proc/{pid}/fdinfo/{fd}").read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if info.get("link_type", "").strip() == "cgroup":
+            ids.add(int(info["prog_id"]))
+    res = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    return {p.get("name", "") for p in json.loads(res.stdout) if p["id"] in ids}
 
 
 def within_1pct(got, want):
@@ -238,6 +258,8 @@ def test_flow_bytes_match_what_was_moved(pair, tmp_path, start_sonde, receiver):
         "OTEL_METRIC_EXPORT_INTERVAL": "500", "NO_PROXY": "*", "no_proxy": "*",
     })
     sonde.wait_log(r"network metrics: counting TCP and UDP flows", 5)
+    # UDP is counted per packet: the cgroup_skb programs are attached.
+    assert {"netflow_egress", "netflow_ingress"} <= cgroup_programs_of(sonde.proc.pid)
     sent, got = run_traffic(pair, tmp_path)
     want = expected_flows(sent, got)
 
@@ -315,7 +337,7 @@ def test_select_aggregates_by_cidr_feature_list_and_cap(pair, tmp_path, start_so
     sonde = start_sonde({"SONDE_CONFIG_PATH": str(cfg)})
     sonde.wait_log(r"network metrics: counting TCP and UDP flows", 5)
     sent, got = run_traffic(pair, tmp_path)
-    want = sent["tcp_out_wire"] + sent["udp4_out"]  # egress from A4: TCP and UDP
+    want = sent["tcp_out"] + sent["udp4_out"]  # egress from A4: TCP and UDP
 
     def counted():
         m = sonde.metrics()
@@ -328,7 +350,7 @@ def test_select_aggregates_by_cidr_feature_list_and_cap(pair, tmp_path, start_so
                           for _, lab, _ in series), series[:3]
     tcp = m.select("sonde_network_flow_bytes_total", src_cidr=f"10.200.{N}.0/24",
                    dst_cidr=f"{B4}/32", direction="egress", transport="tcp")
-    assert len(tcp) == 1 and within_1pct(tcp[0][2], sent["tcp_out_wire"]), tcp
+    assert len(tcp) == 1 and within_1pct(tcp[0][2], sent["tcp_out"]), tcp
     # Loopback flows (our scrapes) aggregate into the pair of empty CIDRs.
     # (They reach the counters at the next flush of the flow maps.)
     wait_until(lambda: sonde.metrics().select("sonde_network_flow_bytes_total", src_cidr="",
@@ -390,3 +412,115 @@ def test_seed_002_config_is_accepted_as_written(tmp_path):
     network = res.stdout.split("\nnetwork:\n", 1)[1].split("\n")[:2]
     assert sorted(x.strip() for x in network) == ['cidrs: ["0.0.0.0/0"]', "enable: true"], \
         res.stdout
+
+
+def test_tcp_only_attaches_nothing_per_packet(pair, tmp_path, start_sonde):
+    """exclude_protocols: [UDP] (Beyla's option): TCP is still counted, from
+    the sockets' own counts, and no per-packet program is attached."""
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(free_port()), "SONDE_NETWORK_METRICS": "true",
+                         "BEYLA_NETWORK_EXCLUDE_PROTOCOLS": "udp"})
+    sonde.wait_log(r"network metrics: counting TCP flows from the sockets' own counts", 5)
+    assert not {"netflow_egress", "netflow_ingress"} & cgroup_programs_of(sonde.proc.pid)
+    sent, got = run_traffic(pair, tmp_path)
+    want = {k: v for k, v in expected_flows(sent, got).items() if k[3] == "tcp"}
+
+    def counted():
+        m = sonde.metrics()
+        return all(flow_value(m, *k) >= 0.99 * v for k, v in want.items()) and m
+    wait_until(counted, 15, interval=0.25, what="the TCP flows")
+    time.sleep(1.2)
+    m = sonde.metrics()
+    for key, v in want.items():
+        assert within_1pct(flow_value(m, *key), v), (key, flow_value(m, *key), v)
+    assert not m.select("sonde_network_flow_bytes_total", transport="udp")
+
+
+def test_bad_protocol_name_is_refused(tmp_path):
+    sonde = str(Path(__file__).resolve().parents[2] / "build" / "sonde")
+    cfg = tmp_path / "sonde.yml"
+    cfg.write_text("discovery:\n  open_ports: 8080\nnetwork:\n  enable: true\n  exclude_protocols: [UDP, ICMP]\n")
+    res = subprocess.run([sonde, "--check-config", str(cfg)], capture_output=True, text=True,
+                         timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    cfg.write_text("discovery:\n  open_ports: 8080\nnetwork:\n  enable: true\n  protocols: [TCP, TPC]\n")
+    res = subprocess.run([sonde, "--check-config", str(cfg)], capture_output=True, text=True,
+                         timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert res.returncode != 0
+    assert "network.protocols: 'TPC' is not an IP protocol name" in res.stderr, res.stderr
+
+
+LONG = r"""
+import socket, sys
+mode, addr = sys.argv[1], sys.argv[2]
+if mode == "server":
+    ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, 5003)); ls.listen(1)
+    print("ready", flush=True)
+    c, _ = ls.accept()
+    n = 0
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        n += len(d)
+    print(n, flush=True)
+else:
+    c = socket.create_connection((addr, 5003))
+    for line in sys.stdin:
+        n = int(line)
+        if n == 0:
+            break
+        c.sendall(b"x" * n)
+        print("sent", flush=True)
+    c.close()
+    print("closed", flush=True)
+"""
+
+
+def test_open_connection_counted_while_open_and_only_since_start(pair, tmp_path, start_sonde):
+    """A connection open before Sonde starts: what it moved before is not
+    counted; what it moves while open is, without waiting for its close;
+    its last bytes are counted once at the close."""
+    a, b = pair
+    script = tmp_path / "long.py"
+    script.write_text(LONG)
+    server = subprocess.Popen(["ip", "netns", "exec", b, "/usr/bin/python3", "-u", str(script),
+                               "server", B4], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    _register(server)
+    client = subprocess.Popen(["ip", "netns", "exec", a, "/usr/bin/python3", "-u", str(script),
+                               "client", B4], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    _register(client)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+
+        def send(n):
+            client.stdin.write(f"{n}\n")
+            client.stdin.flush()
+            assert client.stdout.readline().strip() == ("sent" if n else "closed")
+        before, during, last = 3 << 20, 1 << 20, 512 << 10
+        send(before)
+        sonde = start_sonde({"SONDE_OPEN_PORT": str(free_port()),
+                             "SONDE_NETWORK_METRICS": "true",
+                             "SONDE_NETWORK_PROTOCOLS": "tcp"})
+        sonde.wait_log(r"network metrics: counting TCP flows", 5)
+        send(during)
+
+        def egress():
+            return flow_value(sonde.metrics(), A4, B4, "egress", "tcp")
+        wait_until(lambda: egress() >= during, 10, interval=0.25,
+                   what="the open connection's bytes")
+        assert within_1pct(egress(), during), egress()
+        send(last)
+        send(0)
+        assert int(server.stdout.readline()) == before + during + last
+        wait_until(lambda: egress() >= during + last, 10, interval=0.25,
+                   what="the closed connection's last bytes")
+        time.sleep(1.2)
+        assert within_1pct(egress(), during + last), egress()
+        assert within_1pct(flow_value(sonde.metrics(), A4, B4, "ingress", "tcp"),
+                           during + last)
+    finally:
+        kill_process_group(client)
+        kill_process_group(server)

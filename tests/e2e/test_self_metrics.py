@@ -24,6 +24,7 @@ SELF = {
     "sonde_kernel_transactions_total": ("sonde.kernel.transactions", "sum", [], []),
     "sonde_transactions_incomplete_total": ("sonde.transactions.incomplete", "sum", [], []),
     "sonde_connections_skipped_total": ("sonde.connections.skipped", "sum", [], []),
+    "sonde_tls_connections_total": ("sonde.tls.connections", "sum", [], []),
     "sonde_routes_overflow_total": ("sonde.routes.overflow", "sum", ["service_name"],
                                     ["service.name"]),
     "sonde_metric_series_overflow_total": ("sonde.metric.series.overflow", "sum", ["metric"],

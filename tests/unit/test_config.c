@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,6 +270,53 @@ static void test_regex_sanity(void **state)
 	assert_int_equal(config__regex_sane(big, &why), -EINVAL);
 }
 
+/* network.protocols / exclude_protocols (Beyla's rule: protocols wins)
+ * decide which transports are counted; names are checked. */
+static void test_network_protocols(void **state)
+{
+	static const struct {
+		const char *inc, *exc;
+		bool tcp, udp;
+	} cases[] = {
+		{ NULL, NULL, true, true },
+		{ "TCP", NULL, true, false },
+		{ "udp,icmp", NULL, false, true },
+		{ NULL, "UDP", true, false },
+		{ NULL, "tcp,Udp", false, false },
+		{ "TCP,UDP", "UDP", true, true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sonde_config cfg;
+		char err[512] = "";
+
+		clear_env();
+		setenv("SONDE_TARGET_PID", "1", 1);
+		if (cases[i].inc)
+			setenv("BEYLA_NETWORK_PROTOCOLS", cases[i].inc, 1);
+		if (cases[i].exc)
+			setenv("SONDE_NETWORK_EXCLUDE_PROTOCOLS", cases[i].exc, 1);
+		assert_int_equal(from_env(&cfg, err, sizeof(err)), 0);
+		if (cfg.network_tcp != cases[i].tcp || cfg.network_udp != cases[i].udp)
+			fail_msg("protocols=%s exclude=%s: tcp %d udp %d", cases[i].inc, cases[i].exc,
+				 cfg.network_tcp, cfg.network_udp);
+		config__free(&cfg);
+	}
+	for (int k = 0; k < 2; k++) {
+		struct sonde_config cfg;
+		char err[512] = "";
+
+		clear_env();
+		setenv("SONDE_TARGET_PID", "1", 1);
+		setenv(k ? "SONDE_NETWORK_EXCLUDE_PROTOCOLS" : "SONDE_NETWORK_PROTOCOLS", "TCP,HTTP",
+		       1);
+		assert_int_equal(from_env(&cfg, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "'HTTP' is not an IP protocol name"));
+		assert_non_null(strstr(err, k ? "network.exclude_protocols" : "network.protocols"));
+		config__free(&cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +331,7 @@ int main(void)
 		cmocka_unit_test_setup(test_durations, setup),
 		cmocka_unit_test_setup(test_help_lists_every_variable, setup),
 		cmocka_unit_test(test_regex_sanity),
+		cmocka_unit_test_setup(test_network_protocols, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

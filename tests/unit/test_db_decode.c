@@ -304,10 +304,9 @@ static void test_truncated_everywhere(void **state)
 	}
 }
 
-/* Hand-made MySQL exchanges: a COM_QUERY with query attributes (MySQL 8),
- * an ERR packet, a STMT_CLOSE before a command, COM_INIT_DB. */
-static void my_txn(void *st, const void *req, size_t rl, const void *resp, size_t sl,
-		   struct span *s, bool *span)
+/* Hand-made exchanges, one transaction each, through a decoder. */
+static void crafted_txn(const struct decoder_ops *dec, uint8_t proto, void *st, const void *req,
+			size_t rl, const void *resp, size_t sl, struct span *s, bool *span)
 {
 	static struct txn t;
 	static struct sonde_txn_event ev;
@@ -320,9 +319,17 @@ static void my_txn(void *st, const void *req, size_t rl, const void *resp, size_
 	memcpy(t.resp, resp, sl);
 	t.req_len = t.req_bytes = rl;
 	t.resp_len = t.resp_bytes = sl;
-	make_event(&t, SONDE_PROTO_MYSQL, &ev);
-	assert_true(mysql_decoder.decode(st, &ev, &ctx, s, &w));
+	make_event(&t, proto, &ev);
+	assert_true(dec->decode(st, &ev, &ctx, s, &w));
 	*span = w.span;
+}
+
+/* MySQL: a COM_QUERY with query attributes (MySQL 8), an ERR packet, a
+ * STMT_CLOSE before a command, COM_INIT_DB. */
+static void my_txn(void *st, const void *req, size_t rl, const void *resp, size_t sl,
+		   struct span *s, bool *span)
+{
+	crafted_txn(&mysql_decoder, SONDE_PROTO_MYSQL, st, req, rl, resp, sl, s, span);
 }
 
 static void test_mysql_crafted(void **state)
@@ -357,6 +364,84 @@ static void test_mysql_crafted(void **state)
 	my_txn(st, ping, sizeof(ping) - 1, ok, sizeof(ok) - 1, &s, &span);
 	assert_false(span);
 	mysql_decoder.state_free(st);
+}
+
+/* One PostgreSQL message: type, big-endian length, body. */
+static void pg_msg(uint8_t *buf, size_t *len, char type, const char *body, size_t blen)
+{
+	uint32_t l = (uint32_t)blen + 4;
+
+	buf[(*len)++] = (uint8_t)type;
+	buf[(*len)++] = (uint8_t)(l >> 24);
+	buf[(*len)++] = (uint8_t)(l >> 16);
+	buf[(*len)++] = (uint8_t)(l >> 8);
+	buf[(*len)++] = (uint8_t)l;
+	memcpy(buf + *len, body, blen);
+	*len += blen;
+}
+
+/* A pooled connection met after its driver prepared its statements (PgJDBC's
+ * S_1 after the fifth run): the Bind names a statement never seen parsed, so
+ * the operation comes from CommandComplete's tag. An empty query answered
+ * EmptyQueryResponse (PgJDBC's isValid) is no query: no span. */
+static void test_pg_crafted(void **state)
+{
+	void *st = postgres_decoder.state_new();
+	static const char bind_s1[] = "\0S_1\0\0\0\0\x01\0\0\0\x01" "7\0\0";
+	static const char exec_unnamed[] = "\0\0\0\0\0";
+	uint8_t req[256], resp[256];
+	size_t rl = 0, sl = 0;
+	struct span s;
+	bool span;
+
+	pg_msg(req, &rl, 'B', bind_s1, sizeof(bind_s1) - 1);
+	pg_msg(req, &rl, 'E', exec_unnamed, sizeof(exec_unnamed) - 1);
+	pg_msg(req, &rl, 'S', "", 0);
+	pg_msg(resp, &sl, '2', "", 0);
+	pg_msg(resp, &sl, 'D', "\0\x01\0\0\0\x01" "7", 7);
+	pg_msg(resp, &sl, 'C', "SELECT 1", 9);
+	pg_msg(resp, &sl, 'Z', "I", 1);
+	crafted_txn(&postgres_decoder, SONDE_PROTO_POSTGRES, st, req, rl, resp, sl, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.operation, "SELECT");
+	assert_string_equal(s.db.collection, "");
+	assert_string_equal(s.db.query, "");
+
+	sl = 0;
+	pg_msg(resp, &sl, '2', "", 0);
+	pg_msg(resp, &sl, 'C', "INSERT 0 1", 11);
+	pg_msg(resp, &sl, 'Z', "I", 1);
+	crafted_txn(&postgres_decoder, SONDE_PROTO_POSTGRES, st, req, rl, resp, sl, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.operation, "INSERT");
+
+	/* isValid as a simple query, and as an extended one */
+	rl = sl = 0;
+	pg_msg(req, &rl, 'Q', "", 1);
+	pg_msg(resp, &sl, 'I', "", 0);
+	pg_msg(resp, &sl, 'Z', "I", 1);
+	crafted_txn(&postgres_decoder, SONDE_PROTO_POSTGRES, st, req, rl, resp, sl, &s, &span);
+	assert_false(span);
+	rl = sl = 0;
+	pg_msg(req, &rl, 'P', "\0\0\0\0", 4);
+	pg_msg(req, &rl, 'B', "\0\0\0\0\0\0\0\0", 8);
+	pg_msg(req, &rl, 'E', exec_unnamed, sizeof(exec_unnamed) - 1);
+	pg_msg(req, &rl, 'S', "", 0);
+	pg_msg(resp, &sl, '1', "", 0);
+	pg_msg(resp, &sl, '2', "", 0);
+	pg_msg(resp, &sl, 'I', "", 0);
+	pg_msg(resp, &sl, 'Z', "I", 1);
+	crafted_txn(&postgres_decoder, SONDE_PROTO_POSTGRES, st, req, rl, resp, sl, &s, &span);
+	assert_false(span);
+
+	/* an empty query that fails (in an aborted transaction) is a span */
+	sl = 0;
+	pg_msg(resp, &sl, 'E', "SERROR\0C25P02\0Mcurrent transaction is aborted\0", 47);
+	pg_msg(resp, &sl, 'Z', "E", 1);
+	crafted_txn(&postgres_decoder, SONDE_PROTO_POSTGRES, st, req, rl, resp, sl, &s, &span);
+	assert_true(span);
+	assert_string_equal(s.db.status_code, "25P02");
+	postgres_decoder.state_free(st);
 }
 
 static void summary(const char *q, const char *op, const char *table)
@@ -420,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_query_text_masked),
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_mysql_crafted),
+		cmocka_unit_test(test_pg_crafted),
 		cmocka_unit_test(test_sql_summary),
 		cmocka_unit_test(test_sql_mask),
 	};

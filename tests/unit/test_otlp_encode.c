@@ -548,6 +548,25 @@ static void test_span_old_attributes(void **state)
 												  NULL);
 }
 
+/* A span of TLS plaintext: url.scheme (and the old http.scheme) say https. */
+static void test_https_span(void **state)
+{
+	struct otlp_resource_base b;
+	struct otlp_span_item it = server_item();
+	trace_req *req;
+	const Opentelemetry__Proto__Trace__V1__Span *sp;
+
+	base_init(&b);
+	b.span_conv = HTTP_CONV_STABLE | HTTP_CONV_OLD;
+	it.span.tls = true;
+	req = round_trip(&b, &it, 1);
+	sp = req->resource_spans[0]->scope_spans[0]->spans[0];
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "url.scheme"), "https");
+	assert_string_equal(str_attr(sp->attributes, sp->n_attributes, "http.scheme"), "https");
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req,
+												  NULL);
+}
+
 /* Base-2 exponential histograms and selected attributes, decoded back. */
 static void test_metrics_exponential(void **state)
 {
@@ -806,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_old_conventions),
 		cmocka_unit_test(test_span_old_attributes),
+		cmocka_unit_test(test_https_span),
 		cmocka_unit_test(test_metrics_exponential),
 		cmocka_unit_test(test_span_name),
 		cmocka_unit_test(test_db_span),

@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Go binary inspection (gobin.h): opening, the build information and the
+ * Go symbol table. Layouts are those of Go's own readers, debug/buildinfo
+ * and runtime/symtab.go (pcHeader, functab, _func), read here in C.
+ */
+#include "gobin/internal.h"
+
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* .gopclntab magic numbers (runtime/symtab.go): Go 1.18-1.19 and 1.20+
+ * share the header layout; 1.16-1.17 and 1.2-1.15 ones are older. */
+#define PCLN_MAGIC_118 0xfffffff0u
+#define PCLN_MAGIC_120 0xfffffff1u
+#define PCLN_MAGIC_116 0xfffffffau
+#define PCLN_MAGIC_12 0xfffffffbu
+
+static uint64_t le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | p[n];
+	return v;
+}
+
+int gobin_section(struct gobin *g, const char *name, struct gobin_section *s)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(g->elf, &shstrndx))
+		return -EINVAL;
+	while ((scn = elf_nextscn(g->elf, scn))) {
+		GElf_Shdr sh;
+		const char *n;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || !(n = elf_strptr(g->elf, shstrndx, sh.sh_name)) ||
+		    strcmp(n, name))
+			continue;
+		if (sh.sh_type == SHT_NOBITS || sh.sh_size > GOBIN_SECTION_MAX)
+			return -E2BIG;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size != sh.sh_size)
+			return -EINVAL;
+		*s = (struct gobin_section){ .data = d->d_buf, .addr = sh.sh_addr,
+					     .offset = sh.sh_offset, .size = sh.sh_size };
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* An unsigned LEB128 (Go's uvarint) at *@p, not past @end. */
+static bool uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+/* The version and module information, in the inline form of Go 1.18 and
+ * later (flag 2 in the 32-byte header; debug/buildinfo). Older binaries
+ * point into their data instead: their version stays unknown. */
+static void read_buildinfo(struct gobin *g)
+{
+	static const char magic[] = "\xff Go buildinf:";
+	struct gobin_section s;
+	const uint8_t *p, *end;
+	uint64_t n;
+
+	if (gobin_section(g, ".go.buildinfo", &s) || s.size < 32 ||
+	    memcmp(s.data, magic, sizeof(magic) - 1) || !(s.data[15] & 2))
+		return;
+	p = s.data + 32;
+	end = s.data + s.size;
+	if (!uvarint(&p, end, &n) || n == 0 || n >= sizeof(g->version) || n > (uint64_t)(end - p))
+		return;
+	memcpy(g->version, p, n);
+	g->version[n] = 0;
+	p += n;
+	g->version_ok = sscanf(g->version, "go%d.%d.%d", &g->ver.major, &g->ver.minor,
+			       &g->ver.patch) >= 2;
+	if (!uvarint(&p, end, &n) || n > (uint64_t)(end - p))
+		return;
+	/* The text sits between two 16-byte sentinels (debug/buildinfo). */
+	if (n < 33 || p[n - 17] != '\n')
+		return;
+	g->modinfo = strndup((const char *)p + 16, n - 32);
+	if (g->modinfo && !strncmp(g->modinfo, "path\t", 5))
+		g->main_path = strndup(g->modinfo + 5, strcspn(g->modinfo + 5, "\n"));
+}
+
+static int open_elf(struct gobin *g, struct gobin **out)
+{
+	GElf_Ehdr eh;
+	struct gobin_section s;
+	int err = -ENOEXEC;
+
+	if (!g->elf || elf_kind(g->elf) != ELF_K_ELF || !gelf_getehdr(g->elf, &eh))
+		goto fail;
+	g->machine = eh.e_machine;
+	if (gobin_section(g, ".go.buildinfo", &s) == -ENOENT &&
+	    gobin_section(g, ".gopclntab", &s) == -ENOENT)
+		goto fail;
+	read_buildinfo(g);
+	/* Absent or damaged: gobin__find_func() says so. */
+	if (gobin_section(g, ".gopclntab", &g->pclntab))
+		g->pclntab.data = NULL;
+	if (gobin_section(g, ".text", &g->text))
+		g->text.data = NULL;
+	g->dwarf = dwarf_begin_elf(g->elf, DWARF_C_READ, NULL);
+	*out = g;
+	return 0;
+fail:
+	gobin__close(g);
+	return err;
+}
+
+int gobin__open(const char *path, struct gobin **out)
+{
+	struct gobin *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (g->fd < 0) {
+		int err = -errno;
+
+		free(g);
+		return err;
+	}
+	elf_version(EV_CURRENT);
+	g->elf = elf_begin(g->fd, ELF_C_READ, NULL);
+	return open_elf(g, out);
+}
+
+int gobin__open_image(const void *buf, size_t len, struct gobin **out)
+{
+	struct gobin *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return -ENOMEM;
+	g->fd = -1;
+	/* libelf may convert a foreign-endian image in place: work on a copy. */
+	g->image = malloc(len ? len : 1);
+	if (!g->image) {
+		free(g);
+		return -ENOMEM;
+	}
+	memcpy(g->image, buf, len);
+	elf_version(EV_CURRENT);
+	g->elf = elf_memory(g->image, len);
+	return open_elf(g, out);
+}
+
+void gobin__close(struct gobin *g)
+{
+	if (!g)
+		return;
+	if (g->dwarf)
+		dwarf_end(g->dwarf);
+	if (g->elf)
+		elf_end(g->elf);
+	if (g->fd >= 0)
+		close(g->fd);
+	free(g->image);
+	free(g->modinfo);
+	free(g->main_path);
+	free(g);
+}
+
+const char *gobin__version(const struct gobin *g)
+{
+	return g->version[0] ? g->version : NULL;
+}
+
+int gobin__version_num(const struct gobin *g, struct gobin_version *v)
+{
+	if (!g->version_ok)
+		return -ENOENT;
+	*v = g->ver;
+	return 0;
+}
+
+bool gobin__at_least(const struct gobin *g, int major, int minor)
+{
+	return g->version_ok &&
+	       (g->ver.major > major || (g->ver.major == major && g->ver.minor >= minor));
+}
+
+const char *gobin__main_path(const struct gobin *g)
+{
+	return g->main_path;
+}
+
+int gobin__build_setting(const struct gobin *g, const char *key, char *buf, size_t size)
+{
+	size_t klen = strlen(key);
+
+	for (const char *l = g->modinfo; l && *l; l += strcspn(l, "\n"), l += *l == '\n') {
+		size_t len = strcspn(l, "\n");
+
+		if (len > 6 + klen && !strncmp(l, "build\t", 6) && !strncmp(l + 6, key, klen) &&
+		    l[6 + klen] == '=') {
+			if (size)
+				snprintf(buf, size, "%.*s", (int)(len - 7 - klen), l + 7 + klen);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int gobin__machine(const struct gobin *g)
+{
+	return g->machine;
+}
+
+bool gobin__register_abi(const struct gobin *g)
+{
+	if (g->machine == EM_X86_64)
+		return gobin__at_least(g, 1, 17);
+	if (g->machine == EM_AARCH64)
+		return gobin__at_least(g, 1, 18);
+	return false;
+}
+
+/* The .gopclntab header of Go 1.18+ (runtime/symtab.go, pcHeader): magic,
+ * two zero bytes, instruction size quantum, pointer size, then eight
+ * pointer-sized words. */
+struct pcln {
+	uint64_t nfunc, text_start, funcname, pcln;
+};
+
+static int pcln_header(const struct gobin *g, struct pcln *h)
+{
+	const uint8_t *d = g->pclntab.data;
+	uint64_t size = g->pclntab.size;
+	uint32_t magic;
+	unsigned ptr;
+
+	if (!d || size < 8)
+		return -EINVAL;
+	magic = le(d, 4);
+	if (magic == PCLN_MAGIC_116 || magic == PCLN_MAGIC_12)
+		return -ENOTSUP;
+	ptr = d[7];
+	if ((magic != PCLN_MAGIC_118 && magic != PCLN_MAGIC_120) || (ptr != 4 && ptr != 8) ||
+	    size < 8 + 8 * ptr)
+		return -EINVAL;
+	h->nfunc = le(d + 8, ptr);
+	h->text_start = le(d + 8 + 2 * ptr, ptr);
+	h->funcname = le(d + 8 + 3 * ptr, ptr);
+	h->pcln = le(d + 8 + 7 * ptr, ptr);
+	/* nfunc + 1 entries of two uint32: the last one ends the text. */
+	if (h->funcname >= size || h->pcln >= size || h->nfunc >= (size - h->pcln) / 8)
+		return -EINVAL;
+	/* A position-independent binary's header is relocated at run time:
+	 * take the text section's start when the header's is not in it (as
+	 * Go's debug/gosym does). */
+	if (g->text.data &&
+	    (h->text_start < g->text.addr || h->text_start >= g->text.addr + g->text.size))
+		h->text_start = g->text.addr;
+	return 0;
+}
+
+/* Whether the NUL-terminated name at @off of the table is @name. */
+static bool name_is(const struct gobin *g, uint64_t off, const char *name, size_t len)
+{
+	return off < g->pclntab.size && g->pclntab.size - off > len &&
+	       !memcmp(g->pclntab.data + off, name, len) && g->pclntab.data[off + len] == 0;
+}
+
+/* Function @i of the table: its entry and end (offsets from the text's
+ * start) and where its name is in the table. */
+static int func_row(const struct gobin *g, const struct pcln *h, uint64_t i, uint64_t *entry,
+		    uint64_t *next, uint64_t *name)
+{
+	const uint8_t *d = g->pclntab.data, *ft = d + h->pcln + i * 8;
+	uint64_t f = h->pcln + le(ft + 4, 4);
+	int32_t name_off;
+
+	*entry = le(ft, 4);
+	*next = le(ft + 8, 4);
+	if (f >= g->pclntab.size || g->pclntab.size - f < 8)
+		return -EINVAL;
+	name_off = (int32_t)le(d + f + 4, 4);
+	*name = name_off < 0 ? UINT64_MAX : h->funcname + (uint64_t)name_off;
+	return 0;
+}
+
+/* @fn from a row: in .text, or -EINVAL. */
+static int func_fill(const struct gobin *g, const struct pcln *h, uint64_t entry, uint64_t next,
+		     struct gobin_func *fn)
+{
+	if (next <= entry || !g->text.data)
+		return -EINVAL;
+	fn->addr = h->text_start + entry;
+	fn->size = next - entry;
+	if (fn->addr < g->text.addr || fn->addr - g->text.addr > g->text.size ||
+	    fn->size > g->text.size - (fn->addr - g->text.addr))
+		return -EINVAL;
+	fn->file_offset = fn->addr - g->text.addr + g->text.offset;
+	return 0;
+}
+
+int gobin__find_func(const struct gobin *g, const char *name, struct gobin_func *fn)
+{
+	size_t len = strlen(name);
+	struct pcln h;
+	int err;
+
+	if (!g->pclntab.data)
+		return -ENOENT;
+	err = pcln_header(g, &h);
+	if (err)
+		return err;
+	for (uint64_t i = 0; i < h.nfunc; i++) {
+		uint64_t entry, next, name_at;
+
+		if (func_row(g, &h, i, &entry, &next, &name_at))
+			return -EINVAL;
+		if (name_is(g, name_at, name, len))
+			return func_fill(g, &h, entry, next, fn);
+	}
+	return -ENOENT;
+}
+
+int gobin__func_at(const struct gobin *g, uint64_t addr, char *name, size_t size,
+		   struct gobin_func *fn)
+{
+	struct pcln h;
+	int err;
+
+	if (!g->pclntab.data)
+		return -ENOENT;
+	err = pcln_header(g, &h);
+	if (err)
+		return err;
+	if (addr < h.text_start)
+		return -ENOENT;
+	for (uint64_t i = 0; i < h.nfunc; i++) {
+		uint64_t entry, next, name_at;
+
+		if (func_row(g, &h, i, &entry, &next, &name_at))
+			return -EINVAL;
+		if (addr - h.text_start < entry || addr - h.text_start >= next)
+			continue;
+		if (name_at >= g->pclntab.size)
+			return -EINVAL;
+		if (size) {
+			size_t n = strnlen((const char *)g->pclntab.data + name_at,
+					   g->pclntab.size - name_at);
+
+			snprintf(name, size, "%.*s", (int)n,
+				 (const char *)g->pclntab.data + name_at);
+		}
+		return func_fill(g, &h, entry, next, fn);
+	}
+	return -ENOENT;
+}

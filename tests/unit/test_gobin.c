@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Unit tests of the Go binary inspection (src/gobin/) on real Go binaries:
+ * tests/e2e/servers/gotls (an HTTPS server and client) built by the
+ * Makefile with Debian's Go 1.19 and with Go 1.26, each with symbols and
+ * DWARF and stripped (-ldflags='-s -w'), into GOBIN_DIR. What the module
+ * finds is checked against independent readers: the ELF symbol table of the
+ * unstripped binary, GNU objdump's disassembly, and each Go's own
+ * `go version` output.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gobin/gobin.h"
+
+#define READ_FN "crypto/tls.(*Conn).Read"
+#define WRITE_FN "crypto/tls.(*Conn).Write"
+
+static const char *const versions[] = { "1.19", "1.26" };
+
+static struct gobin *open_fixture(const char *version, bool stripped)
+{
+	char path[512];
+	struct gobin *g = NULL;
+
+	snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s%s", version, stripped ? "-stripped" : "");
+	assert_int_equal(gobin__open(path, &g), 0);
+	assert_non_null(g);
+	return g;
+}
+
+/* The unstripped binary's ELF symbol @name: value and size. */
+static void elf_symbol(const char *version, const char *name, uint64_t *value, uint64_t *size)
+{
+	char path[512];
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd;
+	bool found = false;
+
+	snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s", version);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	assert_non_null(elf);
+	while (!found && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *n;
+
+			if (gelf_getsym(d, (int)i, &sym) &&
+			    (n = elf_strptr(elf, sh.sh_link, sym.st_name)) && !strcmp(n, name)) {
+				*value = sym.st_value;
+				*size = sym.st_size;
+				found = true;
+				break;
+			}
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	assert_true(found);
+}
+
+/* The RET offsets GNU objdump shows in [@fn->addr, +size). */
+static int objdump_rets(const char *path, const struct gobin_func *fn, uint32_t *out, int max)
+{
+	char cmd[1024], line[512];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
+		 (unsigned long long)fn->addr, (unsigned long long)(fn->addr + fn->size), path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a;
+		char mnem[32];
+
+		if (sscanf(line, " %llx:\t%31s", &a, mnem) == 2 && !strncmp(mnem, "ret", 3)) {
+			assert_true(n < max);
+			out[n++] = (uint32_t)(a - fn->addr);
+		}
+	}
+	assert_int_equal(pclose(p), 0);
+	return n;
+}
+
+/* GNU objdump's view of [@start, @at]: is the instruction at @at a
+ * jbe, preceded by a compare with the stack bound 0x10(%r14)? */
+static bool objdump_stack_check(const char *path, uint64_t start, uint64_t at)
+{
+	char cmd[1024], line[512];
+	bool compared = false, jbe = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
+		 (unsigned long long)start, (unsigned long long)(at + 8), path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a;
+		char mnem[32];
+
+		if (sscanf(line, " %llx:\t%31s", &a, mnem) != 2)
+			continue;
+		if (a < at && !strcmp(mnem, "cmp") && strstr(line, "0x10(%r14)"))
+			compared = true;
+		if (a == at)
+			jbe = !strcmp(mnem, "jbe");
+	}
+	assert_int_equal(pclose(p), 0);
+	return compared && jbe;
+}
+
+static void test_version(void **state)
+{
+	for (size_t i = 0; i < 2; i++) {
+		for (int stripped = 0; stripped < 2; stripped++) {
+			struct gobin *g = open_fixture(versions[i], stripped);
+			struct gobin_version v;
+			char buf[64], cmd[128], want[64] = "";
+			FILE *p;
+
+			/* The same string as the toolchain's own `go version`. */
+			snprintf(cmd, sizeof(cmd), "%s version",
+				 i == 0 ? "/usr/lib/go-1.19/bin/go" : "/usr/local/go/bin/go");
+			p = popen(cmd, "r");
+			assert_non_null(p);
+			assert_int_equal(fscanf(p, "go version %63s", want), 1);
+			pclose(p);
+			assert_non_null(gobin__version(g));
+			assert_string_equal(gobin__version(g), want);
+			assert_int_equal(gobin__version_num(g, &v), 0);
+			assert_int_equal(v.major, 1);
+			assert_int_equal(v.minor, i == 0 ? 19 : 26);
+			assert_true(gobin__at_least(g, 1, 18));
+			assert_true(gobin__at_least(g, 1, v.minor));
+			assert_false(gobin__at_least(g, 1, v.minor + 1));
+			assert_false(gobin__at_least(g, 2, 0));
+			assert_true(gobin__register_abi(g));
+			assert_int_equal(gobin__machine(g), EM_X86_64);
+			assert_non_null(gobin__main_path(g));
+			assert_string_equal(gobin__main_path(g), "command-line-arguments");
+			assert_int_equal(gobin__build_setting(g, "GOARCH", buf, sizeof(buf)), 0);
+			assert_string_equal(buf, "amd64");
+			assert_int_equal(gobin__build_setting(g, "CGO_ENABLED", buf, sizeof(buf)), 0);
+			assert_string_equal(buf, "0");
+			if (stripped) {
+				assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)), 0);
+				assert_string_equal(buf, "\"-s -w\"");
+			} else {
+				assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)),
+						 -ENOENT);
+			}
+			assert_int_equal(gobin__build_setting(g, "GOARC", buf, sizeof(buf)), -ENOENT);
+			gobin__close(g);
+		}
+	}
+}
+
+static void test_functions(void **state)
+{
+	static const char *const names[] = { READ_FN, WRITE_FN, "main.main", "main.serve" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *g = open_fixture(versions[i], false);
+		struct gobin *s = open_fixture(versions[i], true);
+
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			struct gobin_func f, fs;
+			uint64_t value, size;
+
+			assert_int_equal(gobin__find_func(g, names[k], &f), 0);
+			elf_symbol(versions[i], names[k], &value, &size);
+			assert_int_equal(f.addr, value);
+			/* Up to the next function: the symbol plus alignment padding. */
+			assert_true(f.size >= size && f.size < size + 64);
+			assert_true(f.file_offset > 0 && f.file_offset < f.addr);
+			/* Found the same without symbols or DWARF. */
+			assert_int_equal(gobin__find_func(s, names[k], &fs), 0);
+			assert_int_equal(fs.addr, f.addr);
+			assert_int_equal(fs.size, f.size);
+			assert_int_equal(fs.file_offset, f.file_offset);
+		}
+		{
+			struct gobin_func f;
+
+			assert_int_equal(gobin__find_func(s, "crypto/tls.(*Conn).Reads", &f), -ENOENT);
+			assert_int_equal(gobin__find_func(s, "crypto/tls.(*Conn).Rea", &f), -ENOENT);
+			assert_int_equal(gobin__find_func(s, "", &f), -ENOENT);
+		}
+		gobin__close(g);
+		gobin__close(s);
+	}
+}
+
+/* GNU objdump's instruction at @at: does it call @callee? */
+static bool objdump_calls(const char *path, uint64_t at, const char *callee)
+{
+	char cmd[1024], line[512], want[128];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%llx --stop-address=0x%llx '%s'",
+		 (unsigned long long)at, (unsigned long long)(at + 5), path);
+	snprintf(want, sizeof(want), "<%s>", callee);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, "\tcall ") && strstr(line, want))
+			found = true;
+	assert_int_equal(pclose(p), 0);
+	return found;
+}
+
+/* Read's one copy of plaintext into b: a call of runtime.memmove, where
+ * objdump shows it; none in a build without optimisation or inlining. */
+static void test_calls(void **state)
+{
+	static const char *const builds[] = { "1.19", "1.26", "1.26-stackmove" };
+
+	for (size_t i = 0; i < 3; i++) {
+		for (int stripped = 0; stripped < 2; stripped++) {
+			struct gobin *g;
+			struct gobin_func f;
+			uint32_t off[4];
+			char path[512];
+
+			if (stripped && i == 2)
+				continue; /* the stack-moving build is stripped already */
+			snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s%s", builds[i],
+				 stripped ? "-stripped" : "");
+			assert_int_equal(gobin__open(path, &g), 0);
+			assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+			assert_int_equal(gobin__func_calls(g, &f, "runtime.memmove", off, 4), 1);
+			assert_true(off[0] > 0 && off[0] < f.size);
+			if (!stripped && i < 2)
+				assert_true(objdump_calls(path, f.addr + off[0], "runtime.memmove"));
+			assert_int_equal(gobin__func_calls(g, &f, "runtime.noSuchFunction", off, 4), 0);
+			gobin__close(g);
+		}
+	}
+	{
+		static const char path[] = GOBIN_DIR "/gotls-1.26-noopt";
+		struct gobin *g;
+		struct gobin_func f;
+		uint32_t off[4], jbe = 0;
+
+		assert_int_equal(gobin__open(path, &g), 0);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		assert_int_equal(gobin__func_calls(g, &f, "runtime.memmove", off, 4), 0);
+		assert_true(gobin__func_returns(g, &f, off, 4) >= 1);
+		/* A larger frame's check: lea -X(%rsp),%r12; cmp 0x10(%r14),%r12; jbe */
+		assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+		assert_int_equal(jbe, 12);
+		assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+		gobin__close(g);
+	}
+}
+
+/* From an address back to its function, as the symbol table says. */
+static void test_func_at(void **state)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *s = open_fixture(versions[i], true);
+		struct gobin_func f, at;
+		char name[64];
+
+		assert_int_equal(gobin__find_func(s, READ_FN, &f), 0);
+		assert_int_equal(gobin__func_at(s, f.addr + f.size / 2, name, sizeof(name), &at), 0);
+		assert_string_equal(name, READ_FN);
+		assert_int_equal(at.addr, f.addr);
+		assert_int_equal(at.size, f.size);
+		assert_int_equal(gobin__func_at(s, f.addr + f.size, name, sizeof(name), &at), 0);
+		assert_string_not_equal(name, READ_FN); /* the next one */
+		assert_int_equal(at.addr, f.addr + f.size);
+		assert_int_equal(gobin__func_at(s, f.addr, name, 4, &at), 0);
+		assert_string_equal(name, "cry"); /* cut */
+		assert_int_equal(gobin__func_at(s, 0x1000, name, sizeof(name), &at), -ENOENT);
+		assert_int_equal(gobin__func_at(s, UINT64_MAX, name, sizeof(name), &at), -ENOENT);
+		gobin__close(s);
+	}
+}
+
+/* A build whose every call moves its stack (Go's maymorestack test hook):
+ * the prologue spills, calls the hook and reloads before the stack check. */
+static void test_stack_check_hooked(void **state)
+{
+	static const char path[] = GOBIN_DIR "/gotls-1.26-stackmove";
+	static const char *const names[] = { READ_FN, WRITE_FN };
+	struct gobin *g;
+
+	assert_int_equal(gobin__open(path, &g), 0);
+	for (size_t k = 0; k < 2; k++) {
+		struct gobin_func f;
+		uint32_t jbe = 0;
+
+		assert_int_equal(gobin__find_func(g, names[k], &f), 0);
+		assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+		assert_true(jbe > 32 && jbe < 96); /* past 4 spills, the call, 4 reloads */
+		assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+	}
+	gobin__close(g);
+}
+
+/* A position-independent executable: functions where its symbols say,
+ * file offsets that hold their code. */
+static void test_pie(void **state)
+{
+	static const char path[] = GOBIN_DIR "/gotls-1.26-pie";
+	struct gobin *g;
+	struct gobin_func f;
+	uint8_t head[4];
+	uint64_t value, size;
+	int fd;
+
+	assert_int_equal(gobin__open(path, &g), 0);
+	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+	elf_symbol("1.26-pie", READ_FN, &value, &size);
+	assert_int_equal(f.addr, value);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, head, 4, (off_t)f.file_offset), 4);
+	close(fd);
+	assert_memory_equal(head, "\x49\x3b\x66\x10", 4);
+	assert_true(gobin__func_returns(g, &f, NULL, 0) >= 1);
+	gobin__close(g);
+}
+
+/* The function's entry bytes in the file: what a uprobe at file_offset hits. */
+static void test_file_offset(void **state)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *g = open_fixture(versions[i], true);
+		char path[512];
+		struct gobin_func f;
+		uint8_t head[4];
+		int fd;
+
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s-stripped", versions[i]);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, head, 4, (off_t)f.file_offset), 4);
+		close(fd);
+		/* Go's stack check prologue: cmp 0x10(%r14),%rsp (49 3b 66 10). */
+		assert_memory_equal(head, "\x49\x3b\x66\x10", 4);
+		gobin__close(g);
+	}
+}
+
+static void test_returns(void **state)
+{
+	static const char *const names[] = { READ_FN, WRITE_FN, "main.client" };
+
+	for (size_t i = 0; i < 2; i++) {
+		for (int stripped = 0; stripped < 2; stripped++) {
+			struct gobin *g = open_fixture(versions[i], stripped);
+			char path[512];
+
+			snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s%s", versions[i],
+				 stripped ? "-stripped" : "");
+			for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+				uint32_t ours[64], theirs[64];
+				struct gobin_func f;
+				int n, m;
+
+				assert_int_equal(gobin__find_func(g, names[k], &f), 0);
+				n = gobin__func_returns(g, &f, ours, 64);
+				m = objdump_rets(path, &f, theirs, 64);
+				assert_true(n >= 1);
+				assert_int_equal(n, m);
+				assert_memory_equal(ours, theirs, (size_t)n * sizeof(ours[0]));
+				/* Fewer slots: counted, only the first stored. */
+				assert_int_equal(gobin__func_returns(g, &f, ours, 1), n);
+				assert_int_equal(ours[0], theirs[0]);
+				assert_int_equal(gobin__func_returns(g, &f, NULL, 0), n);
+				/* The stack check's branch, where objdump sees it. */
+				uint32_t jbe = 0;
+
+				assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
+				assert_true(jbe >= 4 && jbe < 32);
+				assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+			}
+			gobin__close(g);
+		}
+	}
+}
+
+static void test_offsets(void **state)
+{
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *g = open_fixture(versions[i], false);
+		struct gobin *s = open_fixture(versions[i], true);
+		struct gobin_version v;
+		const char *type, *field;
+		uint64_t off, whole;
+		bool dwarf;
+
+		assert_true(gobin__has_dwarf(g));
+		assert_false(gobin__has_dwarf(s));
+		assert_int_equal(gobin__version_num(g, &v), 0);
+		/* Every row of the fallback table equals this version's DWARF. */
+		for (size_t r = 0; gobin__known_offset_row(r, &type, &field) == 0; r++) {
+			uint64_t known;
+
+			assert_int_equal(gobin__dwarf_offset(g, type, field, &off), 0);
+			assert_int_equal(gobin__known_offset(&v, type, field, &known), 0);
+			assert_int_equal(known, off);
+			assert_int_equal(gobin__field_offset(s, type, field, &known, &dwarf), 0);
+			assert_false(dwarf);
+			assert_int_equal(known, off);
+			assert_int_equal(gobin__field_offset(g, type, field, &known, &dwarf), 0);
+			assert_true(dwarf);
+			assert_int_equal(gobin__dwarf_offset(s, type, field, &off), -ENODATA);
+		}
+		/* Fields that are not first, and a path through a nested struct. */
+		assert_int_equal(gobin__dwarf_offset(g, "internal/poll.FD", "Sysfd", &off), 0);
+		assert_int_equal(off, 16);
+		assert_int_equal(gobin__dwarf_offset(g, "net.netFD", "pfd.Sysfd", &whole), 0);
+		assert_int_equal(whole, 16);
+		assert_int_equal(gobin__dwarf_offset(g, "net.netFD", "family", &off), 0);
+		assert_true(off > 16);
+		assert_int_equal(gobin__dwarf_offset(g, "runtime.g", "goid", &off), 0);
+		assert_true(off > 0 && off < 512);
+		/* A pointer member is not walked into; unknown names are refused. */
+		assert_int_equal(gobin__dwarf_offset(g, "net.conn", "fd.pfd", &off), -ENOENT);
+		assert_int_equal(gobin__dwarf_offset(g, "net.netFD", "pfd.Nope", &off), -ENOENT);
+		assert_int_equal(gobin__dwarf_offset(g, "net.NoSuchType", "x", &off), -ENOENT);
+		assert_int_equal(gobin__field_offset(s, "net.NoSuchType", "x", &off, NULL), -ENOENT);
+		gobin__close(g);
+		gobin__close(s);
+	}
+	/* Outside the versions the table was checked on: nothing. */
+	{
+		struct gobin_version old = { 1, 17, 0 }, future = { 1, 27, 0 };
+		uint64_t off;
+
+		assert_int_equal(gobin__known_offset(&old, "internal/poll.FD", "Sysfd", &off), -ENOENT);
+		assert_int_equal(gobin__known_offset(&future, "internal/poll.FD", "Sysfd", &off),
+				 -ENOENT);
+	}
+}
+
+static void test_not_go(void **state)
+{
+	struct gobin *g = NULL;
+	static const char junk[] = "not an ELF file at all";
+
+	assert_int_equal(gobin__open("/bin/sh", &g), -ENOEXEC);
+	assert_null(g);
+	assert_int_equal(gobin__open("/nonexistent/binary", &g), -ENOENT);
+	assert_int_equal(gobin__open_image(junk, sizeof(junk), &g), -ENOEXEC);
+	assert_int_equal(gobin__open_image(junk, 0, &g), -ENOEXEC);
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size);
+	assert_non_null(buf);
+	assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* The .gopclntab section's file offset in @img, found by the module. */
+static size_t pclntab_offset(const uint8_t *img, size_t len)
+{
+	Elf *elf = elf_memory((char *)img, len);
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, off = 0;
+
+	assert_non_null(elf);
+	assert_int_equal(elf_getshdrstrndx(elf, &shstrndx), 0);
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		gelf_getshdr(scn, &sh);
+		if (!strcmp(elf_strptr(elf, shstrndx, sh.sh_name), ".gopclntab"))
+			off = sh.sh_offset;
+	}
+	elf_end(elf);
+	assert_true(off > 0);
+	return off;
+}
+
+/* Damaged images: clear errors, nothing read out of bounds (ASan). */
+static void test_damaged(void **state)
+{
+	size_t len, pcln;
+	uint8_t *img = read_file(GOBIN_DIR "/gotls-1.26-stripped", &len);
+	uint8_t *bad = malloc(len);
+	struct gobin *g;
+	struct gobin_func f;
+
+	assert_non_null(bad);
+	pcln = pclntab_offset(img, len);
+
+	/* The untouched image works from memory too. */
+	assert_int_equal(gobin__open_image(img, len, &g), 0);
+	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+	gobin__close(g);
+
+	/* Older symbol table layouts are refused as such. */
+	memcpy(bad, img, len);
+	memcpy(bad + pcln, "\xfa\xff\xff\xff", 4);
+	assert_int_equal(gobin__open_image(bad, len, &g), 0);
+	assert_int_equal(gobin__find_func(g, READ_FN, &f), -ENOTSUP);
+	gobin__close(g);
+
+	/* A function count, name table and function table out of range. */
+	for (int field = 0; field < 3; field++) {
+		static const unsigned at[] = { 8, 8 + 3 * 8, 8 + 7 * 8 };
+
+		memcpy(bad, img, len);
+		memset(bad + pcln + at[field], 0x7f, 8);
+		assert_int_equal(gobin__open_image(bad, len, &g), 0);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), -EINVAL);
+		gobin__close(g);
+	}
+
+	/* Cut anywhere: opens or is refused, never reads past the end. */
+	for (size_t cut = 0; cut < len; cut += len / 97 + 1) {
+		if (gobin__open_image(img, cut, &g) == 0) {
+			if (gobin__find_func(g, READ_FN, &f) == 0)
+				gobin__func_returns(g, &f, NULL, 0);
+			gobin__close(g);
+		}
+	}
+	free(bad);
+	free(img);
+}
+
+/* The fuzz target's seed (tests/fuzz/make_gobin_seed.py) is read as meant:
+ * every structure in it reaches the fuzzer. */
+static void test_fuzz_seed(void **state)
+{
+	struct gobin *g;
+	struct gobin_func f;
+	uint32_t ret = 99;
+	char buf[32];
+	uint64_t off;
+
+	assert_int_equal(gobin__open(GOLDEN_DIR "/../fuzz/seeds/fuzz_gobin/tiny_go", &g), 0);
+	assert_string_equal(gobin__version(g), "go1.26.8");
+	assert_string_equal(gobin__main_path(g), "command-line-arguments");
+	assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)), 0);
+	assert_int_equal(gobin__find_func(g, "main.main", &f), 0);
+	assert_int_equal(f.size, 1);
+	assert_int_equal(gobin__func_returns(g, &f, &ret, 1), 1);
+	assert_int_equal(ret, 0);
+	assert_int_equal(gobin__func_stack_check(g, &f, &ret), -ENOENT); /* no prologue */
+	assert_true(gobin__has_dwarf(g));
+	assert_int_equal(gobin__dwarf_offset(g, "FD", "Sysfd", &off), 0);
+	assert_int_equal(off, 16);
+	gobin__close(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version),	    cmocka_unit_test(test_functions),
+		cmocka_unit_test(test_file_offset), cmocka_unit_test(test_returns),
+		cmocka_unit_test(test_offsets),	    cmocka_unit_test(test_not_go),
+		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
+		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
+		cmocka_unit_test(test_calls),	    cmocka_unit_test(test_pie),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
