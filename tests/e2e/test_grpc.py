@@ -23,7 +23,8 @@ must be right; what cannot be known is counted, never guessed.
 
 OTLP: the gRPC spans and rpc.server/client.duration points as the
 independent receiver (tests/e2e/otlp_receiver) decodes them. Linking in a
-process: an HTTP/1 server making a gRPC call per request.
+process: an HTTP/1 server making a gRPC call per request. gRPC over TLS:
+grpc-go on both ends, the plaintext from the Go TLS uprobes.
 """
 import json
 import os
@@ -453,3 +454,51 @@ http.server.HTTPServer(("127.0.0.1", {hport}), H).serve_forever()
     finally:
         kill_process_group(front)
         kill_process_group(grpc_server)
+
+
+def test_grpc_over_tls(peers, start_sonde, tmp_path):
+    """gRPC over TLS (ALPN h2) between a grpc-go server and client: the
+    plaintext comes from the Go TLS uprobes into the same frame walk, so the
+    spans are as in clear, with scheme https, on both ends."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    port = free_port()
+    server = _spawn([*peers["go"], "server", str(port)], tmp_path / "server-tls.log",
+                    stdin=subprocess.DEVNULL,
+                    env=dict(os.environ, PEER_TLS_CERT=str(cert), PEER_TLS_KEY=str(key)))
+    wait_until(lambda: port_accepts(port), 30, what="the gRPC TLS server")
+    clients = [(sc, _spawn([*peers["go"], "client", str(port), sc, str(n)],
+                           tmp_path / f"client-tls-{sc}.log", stdin=subprocess.PIPE,
+                           env=dict(os.environ, PEER_WAIT="1", PEER_TLS_CA=str(cert))))
+               for sc, n in (("errors", 4), ("concurrent", 10))]
+    try:
+        sonde = start_sonde({"SONDE_TARGET_PID": ",".join(str(p.pid) for p in
+                                                          [server] + [c for _, c in clients]),
+                             "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented([server.pid])
+        sonde.wait_log(r"gotls: \d+ uprobes", 30, "the Go TLS uprobes")
+        time.sleep(1)
+        made = [(c.pid, _finish_client(c, tmp_path)) for _, c in clients]
+        everything = [call for _, calls in made for call in calls]
+        sonde.wait_spans(lambda s: s.get("pid") == server.pid, len(everything), timeout=SPAN_WAIT,
+                         what="gRPC-over-TLS server spans")
+        for pid, calls in made:
+            sonde.wait_spans(lambda s, pid=pid: s.get("pid") == pid, len(calls),
+                             timeout=SPAN_WAIT, what="gRPC-over-TLS client spans")
+        time.sleep(2)
+        spans = _rpc_spans(sonde, server.pid, "server")
+        assert _got(spans) == _expect(everything)
+        assert all(s["scheme"] == "https" and s["http_version"] == "2" for s in spans)
+        for pid, calls in made:
+            mine = _rpc_spans(sonde, pid, "client")
+            assert _got(mine) == _expect(calls)
+            assert all(s["scheme"] == "https" for s in mine)
+        assert len([s for s in sonde.snapshot()
+                    if s.get("pid") in [server.pid] + [p for p, _ in made]]) == 2 * len(everything)
+    finally:
+        for _, c in clients:
+            if c.poll() is None:
+                kill_process_group(c)
+        kill_process_group(server)

@@ -22,6 +22,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -78,7 +79,16 @@ func server(port string) {
 	if err != nil {
 		panic(err)
 	}
-	s := grpc.NewServer(grpc.UnknownServiceHandler(handle), grpc.ForceServerCodec(rawCodec{}))
+	opts := []grpc.ServerOption{grpc.UnknownServiceHandler(handle), grpc.ForceServerCodec(rawCodec{})}
+	if cert := os.Getenv("PEER_TLS_CERT"); cert != "" {
+		// gRPC over TLS (ALPN h2): the certificate and key the test made
+		creds, err := credentials.NewServerTLSFromFile(cert, os.Getenv("PEER_TLS_KEY"))
+		if err != nil {
+			panic(err)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	s := grpc.NewServer(opts...)
 	fmt.Println("listening")
 	if err := s.Serve(lis); err != nil {
 		panic(err)
@@ -90,8 +100,14 @@ func client(port, scenario string, count int) {
 		// traced from its first byte: the test says when
 		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
-	conn, err := grpc.NewClient("127.0.0.1:"+port,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if ca := os.Getenv("PEER_TLS_CA"); ca != "" {
+		var err error
+		if creds, err = credentials.NewClientTLSFromFile(ca, "localhost"); err != nil {
+			panic(err)
+		}
+	}
+	conn, err := grpc.NewClient("127.0.0.1:"+port, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	if err != nil {
 		panic(err)
