@@ -12,7 +12,7 @@ CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
 LDLIBS   := -lbpf -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
-	    -ldw
+	    -ldw -lnghttp2
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 SRC      := $(shell find src -name '*.c' | sort)
@@ -164,29 +164,38 @@ $(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -lcapstone -ldw
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
 $(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
 $(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw -lcapstone
+$(BUILD)/fuzz/fuzz_http2: src/decode/http2.c src/decode/http1_span.c src/model/route_pattern.c \
+		src/util/log.c
+$(BUILD)/fuzz/fuzz_http2: FUZZ_LDLIBS := -lnghttp2
 $(BUILD)/fuzz/fuzz_config: src/config.c src/config_file.c src/model/metrics.c src/model/netflow.c \
-		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c
+		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c \
+		src/model/rpcmetrics.c
 $(BUILD)/fuzz/fuzz_config: FUZZ_LDLIBS := -lyaml -lm -lpthread
 
 unit-test: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# The kernel-side HTTP/1 parsers under BPF_PROG_TEST_RUN: a test-only BPF
-# object, kept out of bpf/ (every bpf/*.bpf.c goes into the agent).
-$(BUILD)/tests/proto_test.bpf.o: tests/bpf/proto_test.bpf.c $(wildcard bpf/*.h) include/sonde/abi.h $(BUILD)/vmlinux.h
+# The kernel-side parsers under BPF_PROG_TEST_RUN: test-only BPF objects
+# (HTTP/1 and the databases; HTTP/2), kept out of bpf/ (every bpf/*.bpf.c
+# goes into the agent).
+$(BUILD)/tests/%_test.bpf.o: tests/bpf/%_test.bpf.c $(wildcard bpf/*.h) include/sonde/abi.h $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
 	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 		-I$(BUILD) -Iinclude -Ibpf -c $< -o $@
 
-$(BUILD)/tests/proto_test.skel.h: $(BUILD)/tests/proto_test.bpf.o
-	$(BPFTOOL) gen skeleton $< name proto_test_bpf > $@.tmp && mv $@.tmp $@
+$(BUILD)/tests/%_test.skel.h: $(BUILD)/tests/%_test.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_test_bpf > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/tests/bpf_proto: tests/bpf/test_proto.c $(BUILD)/tests/proto_test.skel.h
 	$(CC) $(CPPFLAGS) -I$(BUILD)/tests $(CFLAGS) -o $@ $< -lbpf -lelf -lz -lcmocka
 
-bpf-test: $(BUILD)/tests/bpf_load $(BUILD)/tests/bpf_proto
+$(BUILD)/tests/bpf_h2: tests/bpf/test_h2.c $(BUILD)/tests/h2_test.skel.h
+	$(CC) $(CPPFLAGS) -I$(BUILD)/tests $(CFLAGS) -o $@ $< -lbpf -lelf -lz -lcmocka
+
+bpf-test: $(BUILD)/tests/bpf_load $(BUILD)/tests/bpf_proto $(BUILD)/tests/bpf_h2
 	$(BUILD)/tests/bpf_load
 	$(BUILD)/tests/bpf_proto
+	$(BUILD)/tests/bpf_h2
 
 FUZZ_SECONDS ?= 20
 # Each target for FUZZ_SECONDS; seeded from tests/fuzz/seeds/<target> when

@@ -7,7 +7,9 @@
 # build/bench/floor` (`make bench` does it all).
 #
 # Knobs: BENCH_PAIRS (8), BENCH_SECONDS (5), BENCH_MAX_OTHER_CPU (10),
-# BENCH_EXTRA_ROUNDS (2); see bench/bench.py for the rest.
+# BENCH_EXTRA_ROUNDS (2); see bench/bench.py for the rest. Then the gRPC
+# unary target (bench/grpc.py: a grpc-go server and load client), its own
+# section of the report; BENCH_GRPC=0 skips it.
 # Exits non-zero only when something could not run, never on the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +30,9 @@ for tool in wrk taskset nginx go; do
 	fi
 done
 # bench.py starts every process in its own session and stops them all on
-# exit, error, Ctrl-C or SIGTERM; exec so those signals reach it directly.
-exec "$PY" bench/bench.py "$@"
+# exit, error, Ctrl-C or SIGTERM; grpc.py stops its own on exit.
+if [ "${BENCH_GRPC:-1}" = 0 ]; then
+	exec "$PY" bench/bench.py "$@"
+fi
+"$PY" bench/bench.py "$@"
+exec "$PY" bench/grpc.py

@@ -14,18 +14,23 @@
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
 #include "proto_tls.bpf.h"
+#include "proto_http2.bpf.h"
 
 /* The protocol whose request these first bytes are, or UNKNOWN. */
 static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 {
 	if (tls_classify(head, len) || tls_appdata(head, len))
 		return SONDE_PROTO_TLS;
+	if (h2_is_preface(head, len))
+		return SONDE_PROTO_HTTP2;
 	if (http1_classify(head, len))
 		return SONDE_PROTO_HTTP1;
 	if (pg_classify(head, len))
 		return SONDE_PROTO_POSTGRES;
 	if (mysql_classify(head, len))
 		return SONDE_PROTO_MYSQL;
+	if (h2_frames_plausible(head, len)) /* the weakest evidence: last */
+		return SONDE_PROTO_HTTP2;
 	return SONDE_PROTO_UNKNOWN;
 }
 
@@ -43,6 +48,9 @@ static __always_inline void proto_on_data(struct conn_state *c, struct call_args
 	case SONDE_PROTO_MYSQL:
 		mysql_on_data(c, a, s, n, request_dir, id);
 		break;
+	case SONDE_PROTO_HTTP2:
+		h2_on_data(c, a, s, n, request_dir, id);
+		break;
 	}
 }
 
@@ -59,6 +67,13 @@ static __always_inline bool proto_is_opaque(__u8 proto)
 static __always_inline bool proto_tells_role(__u8 proto, const __u8 *head, __u32 len)
 {
 	return !(proto == SONDE_PROTO_TLS && tls_appdata(head, len));
+}
+
+/* A classified connection ended. */
+static __always_inline void proto_on_close(struct conn_state *c)
+{
+	if (c->ev.proto == SONDE_PROTO_HTTP2)
+		h2_on_close(c);
 }
 
 /* Bytes that a classifier needs before it may say no. */
@@ -106,6 +121,17 @@ static __always_inline int conn_classify(struct conn_state *c, struct span_buf *
 			c->ev.role = inbound ? SONDE_ROLE_SERVER : SONDE_ROLE_CLIENT;
 			if (!inbound)
 				client_tuple_add(c);
+		}
+		if (proto == SONDE_PROTO_HTTP2) {
+			/* No transactions: every I/O from here is walked, this one too. */
+			bool taken = h2_on_classified(c, inbound, held ? c->ev.req_bytes - n : 0);
+
+			c->ev.req_len = 0;
+			c->ev.req_bytes = 0;
+			if (taken)
+				return 0;
+			c->ev.proto = SONDE_PROTO_UNKNOWN;
+			return -1;
 		}
 		if (!held || proto_is_opaque(proto)) {
 			c->ev.req_len = 0; /* the protocol takes the chunk as it came */

@@ -247,6 +247,7 @@ static __always_inline void conn_finish(struct conn_state *c)
 	if (c->finished)
 		return;
 	c->finished = 1;
+	proto_on_close(c);
 	if (c->phase == PHASE_RESPONSE) {
 		if (c->ev.end_ns < c->ev.req_end_ns)
 			c->ev.end_ns = bpf_ktime_get_ns();

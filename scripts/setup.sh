@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
-# Debian's package archive, the npm registry and Maven Central (one Maven
-# build of seed 002's Spring Boot service).
+# Debian's package archive, the npm registry, the Go module proxy (the gRPC
+# peer's modules) and Maven Central (one Maven build of seed 002's Spring
+# Boot service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ packages=(
 	libmicrohttpd-dev libgnutls28-dev libcrypt-dev libyaml-dev libcurl4-openssl-dev libprotobuf-c-dev
 	protobuf-c-compiler
 	libcapstone-dev libdw-dev # Go binary inspection (src/gobin/): RETs, DWARF offsets
+	libnghttp2-dev # HPACK: HTTP/2 and gRPC header blocks (src/decode/http2.c)
 	# tests: unit-test framework, fuzzer runtime, real peers and consumers
 	libcmocka-dev libclang-rt-14-dev
 	python3 python3-pytest python3-requests python3-flask
@@ -32,6 +34,8 @@ packages=(
 	# database servers and clients of tests/e2e/test_db.py
 	postgresql mariadb-server python3-psycopg2 python3-pymysql libdbd-pg-perl
 	maven # builds seed 002's Spring Boot user service (tests/e2e/test_lab_002.py)
+	# HTTP/2 and gRPC peers of tests/e2e/test_grpc.py
+	python3-grpcio nghttp2-client
 )
 
 missing=()
@@ -55,11 +59,18 @@ fi
 
 # npm packages of the end-to-end tests' servers.
 for dir in tests/e2e/servers/express tests/e2e/servers/db tests/e2e/servers/lab/point-service \
+	tests/e2e/servers/grpc \
 	tests/e2e/otlp_receiver; do
 	if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
 		(cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
 	fi
 done
+
+# Go modules of the gRPC peer (tests/e2e/servers/grpc/go), from the Go module
+# proxy into the module cache: the test builds it offline.
+if [ -x /usr/local/go/bin/go ]; then
+	(cd tests/e2e/servers/grpc/go && GOTOOLCHAIN=local /usr/local/go/bin/go mod download)
+fi
 
 # Seed 002's Spring Boot user service, built once (Maven Central) into
 # tests/e2e/servers/lab/user-service/target/user-service.jar.

@@ -112,36 +112,14 @@ static void export_span(const struct span *s, void *arg)
 		p->exporters[e].ops->export_span(&p->exporters[e], s);
 }
 
-/* One transaction of any protocol: decoded by its protocol's decoder into
- * the one span model, then ids, metrics, linking and exporters alike. */
-static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
+/* A decoded span of a traced process: ids, metrics, linking, exporters. */
+static void finish_span(struct pipeline *p, const struct proc_info *proc, struct span *s,
+			const struct decode_wants *w, uint64_t end_mono_ns)
 {
 	struct sonde_runtime *rt = p->rt;
-	const struct proc_info *proc = discovery__lookup(rt->discovery, ev->hdr.tgid);
-	struct decode_wants wants = { .span = true, .metrics = true, .route = NULL };
-	const struct decoder_ops *dec = NULL;
+	struct decode_wants wants = *w;
 	bool has_parent = false;
-	struct span span, *s = &span;
 
-	if (!proc) {
-		atomic_fetch_add(&rt->user_loss[LOSS_UNKNOWN_PROC], 1);
-		return;
-	}
-	if (ev->end_reason == SONDE_END_CONNECT_FAILED) {
-		span_from_connect_failure(ev, rt->mono_to_real_ns, s);
-	} else {
-		struct decode_ctx ctx = { .cfg = rt->cfg, .service = proc->service,
-					  .mono_to_real_ns = rt->mono_to_real_ns };
-
-		if (ev->proto < SONDE_PROTO__MAX)
-			dec = decoder_registry[ev->proto];
-		if (!dec || !dec->decode(p->decoder_state[ev->proto], ev, &ctx, s, &wants)) {
-			atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
-			log_debug("undecodable event pid=%u proto=%u req_len=%u resp_len=%u",
-				  ev->hdr.tgid, ev->proto, ev->req_len, ev->resp_len);
-			return;
-		}
-	}
 	/* Strings from another process, made valid once for every output. */
 	span_sanitize(s);
 	s->service = proc->service;
@@ -164,7 +142,61 @@ static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
 	if (s->kind == SPAN_KIND_SERVER && s->resp_tid && s->resp_tid != s->tid &&
 	    linker__mark_async(p->linker, s->pid))
 		discovery__no_thread_rule(rt->discovery, s->pid);
-	linker__submit(p->linker, s, ev->end_ns, export_span, p);
+	linker__submit(p->linker, s, end_mono_ns, export_span, p);
+}
+
+struct each_ctx {
+	struct pipeline *p;
+	const struct proc_info *proc;
+	uint64_t end_mono_ns;
+};
+
+static void emit_each(void *arg, struct span *s, const struct decode_wants *wants)
+{
+	struct each_ctx *e = arg;
+
+	finish_span(e->p, e->proc, s, wants, e->end_mono_ns);
+}
+
+/* One event of any protocol: decoded by its protocol's decoder into the
+ * one span model (a transaction gives one span; an HTTP/2 event, the
+ * streams it completes), then ids, metrics, linking and exporters alike. */
+static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
+{
+	struct sonde_runtime *rt = p->rt;
+	const struct proc_info *proc = discovery__lookup(rt->discovery, ev->hdr.tgid);
+	struct decode_wants wants = { .span = true, .metrics = true, .route = NULL };
+	const struct decoder_ops *dec = NULL;
+	struct span span, *s = &span;
+
+	if (!proc) {
+		atomic_fetch_add(&rt->user_loss[LOSS_UNKNOWN_PROC], 1);
+		return;
+	}
+	if (ev->end_reason == SONDE_END_CONNECT_FAILED) {
+		span_from_connect_failure(ev, rt->mono_to_real_ns, s);
+	} else {
+		struct decode_ctx ctx = { .cfg = rt->cfg, .service = proc->service,
+					  .mono_to_real_ns = rt->mono_to_real_ns };
+
+		if (ev->proto < SONDE_PROTO__MAX)
+			dec = decoder_registry[ev->proto];
+		if (dec && dec->decode_each) {
+			struct each_ctx e = { .p = p, .proc = proc, .end_mono_ns = ev->end_ns };
+			int lost = dec->decode_each(p->decoder_state[ev->proto], ev, &ctx, emit_each, &e);
+
+			if (lost > 0)
+				atomic_fetch_add(&rt->user_loss[LOSS_DECODE], lost);
+			return;
+		}
+		if (!dec || !dec->decode(p->decoder_state[ev->proto], ev, &ctx, s, &wants)) {
+			atomic_fetch_add(&rt->user_loss[LOSS_DECODE], 1);
+			log_debug("undecodable event pid=%u proto=%u req_len=%u resp_len=%u",
+				  ev->hdr.tgid, ev->proto, ev->req_len, ev->resp_len);
+			return;
+		}
+	}
+	finish_span(p, proc, s, &wants, ev->end_ns);
 }
 
 static int on_event(void *ctx, void *data, size_t size)

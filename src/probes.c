@@ -40,6 +40,8 @@ const char *const kernel_counter_names[SONDE_CNT__MAX] = {
 	[SONDE_CNT_TLS_CONN] = "tls_connections",
 	[SONDE_CNT_TLS_NO_SOCKET] = "tls_without_socket",
 	[SONDE_CNT_GOTLS_ODD_COPY] = "go_tls_unexpected_copy",
+	[SONDE_CNT_H2_TRUNCATED] = "http2_header_block_truncated",
+	[SONDE_CNT_H2_DESYNC] = "http2_framing_lost",
 };
 
 #define MAX_LINKS 64

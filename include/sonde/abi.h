@@ -60,6 +60,7 @@ enum sonde_proto {
 	 * comes from uprobes (bpf/tls.bpf.h) into a connection of its own,
 	 * classified like socket bytes. No event carries this id. */
 	SONDE_PROTO_TLS = 4,
+	SONDE_PROTO_HTTP2 = 5,	  /* HTTP/2 (and gRPC): one event per chunk of frames, see below */
 	SONDE_PROTO__MAX,
 };
 
@@ -92,6 +93,26 @@ enum sonde_link_kind {
 /* Flags in struct sonde_txn_event. */
 #define SONDE_EVF_PIPELINED 1u /* a response to a request read with an earlier one */
 #define SONDE_EVF_UNFRAMED 2u  /* response head longer than the capture: its end was not framed */
+#define SONDE_EVF_H2_INBOUND 4u /* HTTP/2: the frames were read (else written) */
+#define SONDE_EVF_H2_GAP 8u	/* HTTP/2: frames of this direction were lost before these */
+#define SONDE_EVF_H2_CLOSE 16u	/* HTTP/2: the connection ended (no frames); with
+				 * SONDE_EVF_H2_GAP: its frames can not be followed */
+
+/*
+ * HTTP/2 events. A SONDE_PROTO_HTTP2 event is not a transaction: it is the
+ * frames of one read or write (or of part of one), as entries in data[]
+ * (req_len bytes valid, resp_len 0), start_ns the time of the I/O. Each
+ * entry is the frame's 9-byte header as on the wire (length, type, flags,
+ * stream id), a 2-byte big-endian piece length, and the piece: the bytes
+ * of the frame's payload forwarded from this I/O (HEADERS, PUSH_PROMISE,
+ * CONTINUATION: the header block as far as it fits; RST_STREAM: the error
+ * code; GOAWAY: last stream id and error code; DATA and the rest: none).
+ * A payload that goes on in the next I/O comes there as an entry of type
+ * SONDE_H2_PIECE (header length 0) holding the next piece. SETTINGS,
+ * PING, PRIORITY and WINDOW_UPDATE are not forwarded.
+ */
+#define SONDE_H2_ENTRY_HDR 11
+#define SONDE_H2_PIECE 0xff
 
 /* Connection flags in struct sonde_txn_event (kept for the connection's life). */
 #define SONDE_CONNF_TLS 1u /* the bytes are TLS plaintext (url.scheme https) */
@@ -147,6 +168,8 @@ enum sonde_counter {
 	SONDE_CNT_TLS_CONN,	    /* TLS connections seen (not a loss: their plaintext is followed) */
 	SONDE_CNT_TLS_NO_SOCKET,    /* TLS plaintext whose socket was not known: skipped */
 	SONDE_CNT_GOTLS_ODD_COPY,   /* Go TLS Read's copy not into the caller's buffer: skipped */
+	SONDE_CNT_H2_TRUNCATED,	    /* HTTP/2 header block bytes not forwarded (too long) */
+	SONDE_CNT_H2_DESYNC,	    /* HTTP/2 connection given up: its frames could not be followed */
 	SONDE_CNT__MAX,
 };
 

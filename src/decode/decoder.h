@@ -34,6 +34,9 @@ struct decode_wants {
 	const char *route; /* its route as the metrics key it (interned: outlives the store), or NULL */
 };
 
+/* Where a decoder of many spans per event hands each one. */
+typedef void (*decode_emit_fn)(void *arg, struct span *s, const struct decode_wants *wants);
+
 struct decoder_ops {
 	const char *name;
 	/* Per-pipeline state (e.g. requests waiting for pipelined responses). */
@@ -46,7 +49,21 @@ struct decoder_ops {
 	 */
 	bool (*decode)(void *state, const struct sonde_txn_event *ev, const struct decode_ctx *ctx,
 		       struct span *out, struct decode_wants *wants);
+	/**
+	 * decode_each() - instead of decode(), for protocols whose events are
+	 * not transactions (HTTP/2: the frames of one read or write): feed
+	 * @ev and hand every span it completes, zero or more, to @emit.
+	 * Return: the calls it had to give up on (counted by the caller).
+	 */
+	int (*decode_each)(void *state, const struct sonde_txn_event *ev,
+			   const struct decode_ctx *ctx, decode_emit_fn emit, void *arg);
 };
+
+/**
+ * http_server_wants() - what an HTTP server span @s asks for (the ignored
+ * routes) and its route, the same for HTTP/1 and HTTP/2.
+ */
+void http_server_wants(const struct decode_ctx *ctx, struct span *s, struct decode_wants *wants);
 
 /* Indexed by enum sonde_proto; NULL where no decoder exists. */
 extern const struct decoder_ops *const decoder_registry[SONDE_PROTO__MAX];
@@ -54,5 +71,6 @@ extern const struct decoder_ops *const decoder_registry[SONDE_PROTO__MAX];
 extern const struct decoder_ops http1_decoder;
 extern const struct decoder_ops postgres_decoder;
 extern const struct decoder_ops mysql_decoder;
+extern const struct decoder_ops http2_decoder;
 
 #endif /* SONDE_DECODE_DECODER_H */

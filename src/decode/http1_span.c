@@ -84,6 +84,19 @@ static const char *server_route(const struct sonde_config *cfg, const struct ser
 	return route_table__admit(svc->routes, raw);
 }
 
+void http_server_wants(const struct decode_ctx *ctx, struct span *s, struct decode_wants *wants)
+{
+	const char *route;
+
+	if (route_patterns__match(&ctx->cfg->ignored_patterns, s->path)) {
+		wants->span = ctx->cfg->ignore_mode == IGNORE_METRICS;
+		wants->metrics = ctx->cfg->ignore_mode == IGNORE_TRACES;
+	}
+	route = server_route(ctx->cfg, ctx->service, s->path);
+	str_copy(s->route, sizeof(s->route), route);
+	wants->route = route;
+}
+
 static bool http1_fill(const struct sonde_txn_event *ev, int64_t mono_to_real_ns,
 		       const struct http1_request *pipelined, struct span *s)
 {
@@ -125,7 +138,6 @@ static bool http1_decode(void *state, const struct sonde_txn_event *ev, const st
 {
 	struct http1_state *st = state;
 	const struct http1_request *pipelined = NULL;
-	const char *route;
 
 	if (ev->flags & SONDE_EVF_PIPELINED) {
 		pipelined = pipe_pop(st, ev->conn_id);
@@ -137,15 +149,8 @@ static bool http1_decode(void *state, const struct sonde_txn_event *ev, const st
 	if (!pipelined)
 		pipe_push(st, ev);
 	wants->span = wants->metrics = true;
-	if (s->kind == SPAN_KIND_SERVER) {
-		if (route_patterns__match(&ctx->cfg->ignored_patterns, s->path)) {
-			wants->span = ctx->cfg->ignore_mode == IGNORE_METRICS;
-			wants->metrics = ctx->cfg->ignore_mode == IGNORE_TRACES;
-		}
-		route = server_route(ctx->cfg, ctx->service, s->path);
-		str_copy(s->route, sizeof(s->route), route);
-		wants->route = route;
-	}
+	if (s->kind == SPAN_KIND_SERVER)
+		http_server_wants(ctx, s, wants);
 	return true;
 }
 

@@ -6,4 +6,5 @@ const struct decoder_ops *const decoder_registry[SONDE_PROTO__MAX] = {
 	[SONDE_PROTO_HTTP1] = &http1_decoder,
 	[SONDE_PROTO_POSTGRES] = &postgres_decoder,
 	[SONDE_PROTO_MYSQL] = &mysql_decoder,
+	[SONDE_PROTO_HTTP2] = &http2_decoder,
 };

@@ -24,6 +24,7 @@
 #include "discovery.h"
 #include "export/otlp_encode.h"
 #include "model/dbmetrics.h"
+#include "model/rpcmetrics.h"
 #include "export/printer.h"
 #include "export/otlp_transport.h"
 #include "model/metrics.h"
@@ -279,6 +280,24 @@ static void *traces_main(void *arg)
 
 /* ---- metrics ---- */
 
+/* A copy of the processes' resources, for every metrics export. */
+static struct otlp_proc_info *procs_copy(struct otlp_state *st, size_t *nprocs)
+{
+	struct otlp_proc_info *procs = NULL;
+
+	*nprocs = 0;
+	pthread_mutex_lock(&st->lock);
+	if (st->nprocs) {
+		procs = malloc(st->nprocs * sizeof(*procs));
+		if (procs) {
+			memcpy(procs, st->procs, st->nprocs * sizeof(*procs));
+			*nprocs = st->nprocs;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return procs;
+}
+
 /*
  * The store's series as each instrument shows them: collected (copied,
  * merged where a selection drops a label) once per distinct (kind,
@@ -315,15 +334,7 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 		set.series[f] = owned[f];
 		total += set.n[f];
 	}
-	pthread_mutex_lock(&st->lock);
-	if (st->nprocs) {
-		procs = malloc(st->nprocs * sizeof(*procs));
-		if (procs) {
-			memcpy(procs, st->procs, st->nprocs * sizeof(*procs));
-			nprocs = st->nprocs;
-		}
-	}
-	pthread_mutex_unlock(&st->lock);
+	procs = procs_copy(st, &nprocs);
 	/* Sonde's own metrics, from the registry the Prometheus endpoint
 	 * walks too; none is no reason to hold back the RED metrics. */
 	if (!failed && self_metrics__collect(st->rt, &self, &set.nself))
@@ -347,43 +358,43 @@ static void export_metrics(struct sender *sd, uint64_t give_up_at)
 	free(self);
 }
 
-/* The database client metric (model/dbmetrics.h), with the RED metrics. */
+/* The database client metric (model/dbmetrics.h) and the RPC metrics
+ * (model/rpcmetrics.h), with the RED metrics. */
 static void export_dbmetrics(struct sender *sd, uint64_t give_up_at)
 {
 	struct otlp_state *st = sd->st;
-	struct otlp_proc_info *procs = NULL;
+	struct otlp_proc_info *procs;
 	struct db_series *v = NULL;
-	size_t n = 0, nprocs = 0, points;
+	struct rpc_series *r = NULL;
+	size_t n = 0, nr = 0, nprocs = 0, points;
 	struct otlp_buf body;
 
 	if (!st->rt->metrics)
 		return;
-	if (db_metrics__series(metric_store__db(st->rt->metrics), &v, &n)) {
+	if (db_metrics__series(metric_store__db(st->rt->metrics), &v, &n) ||
+	    rpc_metrics__series(metric_store__rpc(st->rt->metrics), &r, &nr)) {
 		drop(OTLP_METRICS, OTLP_DROP_ENCODE, 1);
-		return;
-	}
-	if (!n) {
 		free(v);
 		return;
 	}
-	pthread_mutex_lock(&st->lock);
-	if (st->nprocs) {
-		procs = malloc(st->nprocs * sizeof(*procs));
-		if (procs) {
-			memcpy(procs, st->procs, st->nprocs * sizeof(*procs));
-			nprocs = st->nprocs;
-		}
-	}
-	pthread_mutex_unlock(&st->lock);
-	if (otlp_encode_dbmetrics(&st->base, v, n, procs, nprocs, st->start_ns,
-				  now_ns(CLOCK_REALTIME), &body, &points)) {
+	procs = n || nr ? procs_copy(st, &nprocs) : NULL;
+	if (n && otlp_encode_dbmetrics(&st->base, v, n, procs, nprocs, st->start_ns,
+				       now_ns(CLOCK_REALTIME), &body, &points)) {
 		drop(OTLP_METRICS, OTLP_DROP_ENCODE, n);
-	} else {
+	} else if (n) {
+		send_with_retry(sd, &body, points, give_up_at);
+		otlp_buf__free(&body);
+	}
+	if (nr && otlp_encode_rpcmetrics(&st->base, r, nr, procs, nprocs, st->start_ns,
+					 now_ns(CLOCK_REALTIME), &body, &points)) {
+		drop(OTLP_METRICS, OTLP_DROP_ENCODE, nr);
+	} else if (nr) {
 		send_with_retry(sd, &body, points, give_up_at);
 		otlp_buf__free(&body);
 	}
 	free(procs);
 	free(v);
+	free(r);
 }
 
 /* Span metrics and the service graph, when the features list asks. */

@@ -17,6 +17,7 @@
 #include "model/http_method.h"
 #include "model/route.h"
 #include "model/dbmetrics.h"
+#include "model/rpcmetrics.h"
 #include "proto/metrics_service.pb-c.h"
 #include "proto/trace_service.pb-c.h"
 #include "util/utf8.h"
@@ -290,6 +291,10 @@ void otlp_span_name(const struct span *s, char *out, size_t size)
 		span_db_name(s, out, size);
 		return;
 	}
+	if (span_is_rpc(s)) {
+		span_rpc_name(s, out, size);
+		return;
+	}
 	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
 	const char *method = http_method_known(s->method) ? s->method : "HTTP";
 	char route[SPAN_ROUTE_MAX];
@@ -309,6 +314,8 @@ bool otlp_span_is_error(const struct span *s)
 {
 	if (span_is_db(s))
 		return span_db_failed(s);
+	if (span_is_rpc(s))
+		return span_rpc_failed(s);
 	return s->status >= 500 || (s->kind == SPAN_KIND_CLIENT && s->status >= 400);
 }
 
@@ -350,7 +357,7 @@ static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *
 	if (s->status > 0)
 		attr_int(b, "http.status_code", s->status);
 	attr_str(b, "http.scheme", s->tls ? "https" : "http");
-	attr_str(b, "http.flavor", s->http_minor ? "1.1" : "1.0");
+	attr_str(b, "http.flavor", span_http_version(s->http_minor));
 	attr_int(b, "http.request_content_length", (int64_t)s->request_body_size);
 	attr_int(b, "http.response_content_length", (int64_t)s->response_body_size);
 	if (server) {
@@ -373,6 +380,32 @@ static void span_attrs_old(struct attrs *b, struct arena *a, const struct span *
 		attr_str(b, "net.sock.peer.addr", s->server.addr);
 		attr_int(b, "net.sock.peer.port", s->server.port);
 	}
+}
+
+/* A remote procedure call (gRPC): the OTel RPC conventions. */
+static void span_attrs_rpc(struct attrs *b, struct arena *a, const struct span *s)
+{
+	bool server = s->kind == SPAN_KIND_SERVER;
+
+	attr_str(b, "rpc.system", s->rpc.system);
+	attr_str(b, "rpc.service", s->rpc.service);
+	attr_str(b, "rpc.method", s->rpc.method);
+	if (s->rpc.grpc_status >= 0)
+		attr_int(b, "rpc.grpc.status_code", s->rpc.grpc_status);
+	if (span_rpc_failed(s))
+		attr_str(b, "error.type", s->rpc.grpc_status >= 0
+						  ? arena_printf(a, "%d", s->rpc.grpc_status)
+						  : "_OTHER");
+	attr_str(b, "network.protocol.name", "http");
+	attr_str(b, "network.protocol.version", span_http_version(s->http_minor));
+	attr_str(b, "server.address", s->server.addr);
+	attr_int(b, "server.port", s->server.port);
+	if (server) {
+		attr_str(b, "client.address", s->client.addr);
+		attr_int(b, "client.port", s->client.port);
+	}
+	attr_str(b, "network.peer.address", server ? s->client.addr : s->server.addr);
+	attr_int(b, "network.peer.port", server ? s->client.port : s->server.port);
 }
 
 /* A database client call: the OTel database conventions. */
@@ -446,7 +479,7 @@ static void span_attrs(struct attrs *b, struct arena *a, const struct span *s, u
 		attr_int(b, "network.peer.port", s->server.port);
 	}
 	attr_str(b, "network.protocol.name", "http");
-	attr_str(b, "network.protocol.version", s->http_minor ? "1.1" : "1.0");
+	attr_str(b, "network.protocol.version", span_http_version(s->http_minor));
 	attr_int(b, "http.request.body.size", (int64_t)s->request_body_size);
 	attr_int(b, "http.response.body.size", (int64_t)s->response_body_size);
 	if (conv & HTTP_CONV_OLD)
@@ -488,13 +521,15 @@ static pb_span *span_new(struct arena *a, const struct span *s, unsigned int con
 	attrs_init(&b, a, 40);
 	if (span_is_db(s))
 		span_attrs_db(&b, s);
+	else if (span_is_rpc(s))
+		span_attrs_rpc(&b, a, s);
 	else
 		span_attrs(&b, a, s, conv);
 	m->span.attributes = b.kv;
 	m->span.n_attributes = b.n;
 	if (otlp_span_is_error(s))
 		m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-	if (span_is_db(s) && s->error[0])
+	if ((span_is_db(s) || span_is_rpc(s)) && s->error[0] && otlp_span_is_error(s))
 		m->status.message = (char *)s->error;
 	m->span.status = &m->status;
 	return &m->span;
@@ -663,7 +698,7 @@ static void point_attrs(struct attrs *b, const struct series_key *k, label_mask 
 		attr_str(b, label_attr(LABEL_URL_SCHEME, k->kind, old), series_scheme_name(k));
 	if ((mask & LABEL_BIT(LABEL_PROTOCOL_VERSION)) && k->http_minor)
 		attr_str(b, label_attr(LABEL_PROTOCOL_VERSION, k->kind, old),
-			 k->http_minor == 1 ? "1.0" : "1.1");
+			 span_http_version(k->http_minor - 1));
 }
 
 /* A histogram of the store as an OTLP explicit-bucket data point. */
@@ -1274,14 +1309,27 @@ out:
 	return rc;
 }
 
-/* ---- database client calls (model/dbmetrics.h) ---- */
+/* ---- duration histograms of their own: database calls, RPCs ---- */
 
-int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db_series *v, size_t n,
-			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
-			  uint64_t now_ns, struct otlp_buf *out, size_t *points)
+/* Up to two duration metrics (one per kind of series) from a store's
+ * series, one resource per service as the RED metrics. */
+struct duration_family {
+	size_t n; /* series */
+	const struct service *(*service)(const void *v, size_t i);
+	const struct histogram *(*hist)(const void *v, size_t i);
+	int (*metric)(const void *v, size_t i); /* which of names[] counts series i */
+	void (*attrs)(struct attrs *b, struct arena *a, const void *v, size_t i);
+	const char *names[2], *descs[2];
+	int nmetrics;
+};
+
+static int encode_durations(const struct otlp_resource_base *base, const struct duration_family *fam,
+			    const void *v, const struct otlp_proc_info *procs, size_t nprocs,
+			    uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out, size_t *points)
 {
 	pb_metrics_request req =
 		OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_REQUEST__INIT;
+	size_t n = fam->n;
 	const struct service **svcs = calloc(n ? n : 1, sizeof(*svcs));
 	struct arena a = { 0 };
 	size_t nsvcs = 0;
@@ -1292,7 +1340,7 @@ int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db
 	if (!svcs)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		note_service(svcs, &nsvcs, v[i].service);
+		note_service(svcs, &nsvcs, fam->service(v, i));
 	req.resource_metrics = arena_alloc(&a, (nsvcs ? nsvcs : 1) * sizeof(*req.resource_metrics));
 	if (!req.resource_metrics)
 		goto out;
@@ -1301,12 +1349,11 @@ int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db
 			pb_resource_metrics rm;
 			pb_scope_metrics sm;
 			pb_scope_metrics *sm_list[1];
-			pb_metric *metrics[1];
+			pb_metric *metrics[2];
 		} *m = arena_alloc(&a, sizeof(*m));
 		struct otlp_proc_info anonymous = { .service = svcs[j] };
 		const struct otlp_proc_info *proc = &anonymous;
-		size_t count = 0;
-		pb_metric *dur;
+		size_t count[2] = { 0, 0 };
 
 		if (!m)
 			goto out;
@@ -1314,35 +1361,36 @@ int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db
 			if (procs[p].service == svcs[j])
 				proc = &procs[p];
 		for (size_t i = 0; i < n; i++)
-			count += v[i].service == svcs[j];
+			if (fam->service(v, i) == svcs[j])
+				count[fam->metric(v, i) & 1]++;
 		m->rm = (pb_resource_metrics)OPENTELEMETRY__PROTO__METRICS__V1__RESOURCE_METRICS__INIT;
 		m->sm = (pb_scope_metrics)OPENTELEMETRY__PROTO__METRICS__V1__SCOPE_METRICS__INIT;
 		m->rm.resource = resource_new(&a, base, proc, false);
 		m->sm.scope = scope_new(&a);
-		dur = sm_metric_new(&a, "db.client.operation.duration",
-				    "Duration of database client operations.", "s", true, count);
-		if (!m->rm.resource || !m->sm.scope || !dur)
+		if (!m->rm.resource || !m->sm.scope)
 			goto out;
-		for (size_t i = 0; i < n; i++) {
-			struct attrs b;
-
-			if (v[i].service != svcs[j])
-				continue;
-			attrs_init(&b, &a, 4);
-			attr_str(&b, "db.system.name", v[i].system);
-			if (v[i].operation[0])
-				attr_str(&b, "db.operation.name", v[i].operation);
-			if (v[i].collection[0])
-				attr_str(&b, "db.collection.name", v[i].collection);
-			if (v[i].error_type[0])
-				attr_str(&b, "error.type", v[i].error_type);
-			if (!sm_add_hist(&a, dur, &b, &v[i].duration, start_ns, now_ns))
-				goto out;
-			++*points;
-		}
-		m->metrics[0] = dur;
 		m->sm.metrics = m->metrics;
-		m->sm.n_metrics = 1;
+		for (int f = 0; f < fam->nmetrics; f++) {
+			pb_metric *dur;
+
+			if (!count[f])
+				continue;
+			dur = sm_metric_new(&a, fam->names[f], fam->descs[f], "s", true, count[f]);
+			if (!dur)
+				goto out;
+			for (size_t i = 0; i < n; i++) {
+				struct attrs b;
+
+				if (fam->service(v, i) != svcs[j] || fam->metric(v, i) != f)
+					continue;
+				attrs_init(&b, &a, 4);
+				fam->attrs(&b, &a, v, i);
+				if (!sm_add_hist(&a, dur, &b, fam->hist(v, i), start_ns, now_ns))
+					goto out;
+				++*points;
+			}
+			m->metrics[m->sm.n_metrics++] = dur;
+		}
 		m->sm_list[0] = &m->sm;
 		m->rm.scope_metrics = m->sm_list;
 		m->rm.n_scope_metrics = 1;
@@ -1357,6 +1405,89 @@ out:
 	arena_free(&a);
 	free(svcs);
 	return rc;
+}
+
+static const struct service *db_service(const void *v, size_t i)
+{
+	return ((const struct db_series *)v)[i].service;
+}
+
+static const struct histogram *db_hist(const void *v, size_t i)
+{
+	return &((const struct db_series *)v)[i].duration;
+}
+
+static int db_metric(const void *v, size_t i)
+{
+	return 0;
+}
+
+static void db_attrs(struct attrs *b, struct arena *a, const void *v, size_t i)
+{
+	const struct db_series *s = &((const struct db_series *)v)[i];
+
+	attr_str(b, "db.system.name", s->system);
+	if (s->operation[0])
+		attr_str(b, "db.operation.name", s->operation);
+	if (s->collection[0])
+		attr_str(b, "db.collection.name", s->collection);
+	if (s->error_type[0])
+		attr_str(b, "error.type", s->error_type);
+}
+
+int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db_series *v, size_t n,
+			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
+			  uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	const struct duration_family fam = {
+		.n = n, .service = db_service, .hist = db_hist, .metric = db_metric, .attrs = db_attrs,
+		.names = { "db.client.operation.duration" },
+		.descs = { "Duration of database client operations." },
+		.nmetrics = 1,
+	};
+
+	return encode_durations(base, &fam, v, procs, nprocs, start_ns, now_ns, out, points);
+}
+
+static const struct service *rpc_service(const void *v, size_t i)
+{
+	return ((const struct rpc_series *)v)[i].key.service;
+}
+
+static const struct histogram *rpc_hist(const void *v, size_t i)
+{
+	return &((const struct rpc_series *)v)[i].duration;
+}
+
+static int rpc_metric(const void *v, size_t i)
+{
+	return ((const struct rpc_series *)v)[i].key.kind == SPAN_KIND_CLIENT;
+}
+
+static void rpc_attrs(struct attrs *b, struct arena *a, const void *v, size_t i)
+{
+	const struct rpc_series *s = &((const struct rpc_series *)v)[i];
+
+	attr_str(b, "rpc.system", s->key.system);
+	attr_str(b, "rpc.service", s->key.rpc_service);
+	attr_str(b, "rpc.method", s->key.method);
+	if (s->key.grpc_status >= 0)
+		attr_int(b, "rpc.grpc.status_code", s->key.grpc_status);
+}
+
+int otlp_encode_rpcmetrics(const struct otlp_resource_base *base, const struct rpc_series *v,
+			   size_t n, const struct otlp_proc_info *procs, size_t nprocs,
+			   uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out, size_t *points)
+{
+	const struct duration_family fam = {
+		.n = n, .service = rpc_service, .hist = rpc_hist, .metric = rpc_metric,
+		.attrs = rpc_attrs,
+		.names = { "rpc.server.duration", "rpc.client.duration" },
+		.descs = { "Duration of RPCs served.", "Duration of RPCs made." },
+		.nmetrics = 2,
+	};
+
+	return encode_durations(base, &fam, v, procs, nprocs, start_ns, now_ns, out, points);
 }
 
 /* ---- network flow bytes (model/netflow.h) ---- */

@@ -117,6 +117,17 @@ int otlp_encode_dbmetrics(const struct otlp_resource_base *base, const struct db
 			  const struct otlp_proc_info *procs, size_t nprocs, uint64_t start_ns,
 			  uint64_t now_ns, struct otlp_buf *out, size_t *points);
 
+struct rpc_series;
+
+/**
+ * otlp_encode_rpcmetrics() - the same for the RPC metrics
+ * rpc.server.duration and rpc.client.duration (histograms, seconds),
+ * attributes rpc.system, rpc.service, rpc.method, rpc.grpc.status_code.
+ */
+int otlp_encode_rpcmetrics(const struct otlp_resource_base *base, const struct rpc_series *v,
+			   size_t n, const struct otlp_proc_info *procs, size_t nprocs,
+			   uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out, size_t *points);
+
 /** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
 void otlp_span_name(const struct span *s, char *out, size_t size);
 

@@ -204,6 +204,17 @@ void printer__json(FILE *f, const struct span *s)
 	fputs(s->tls ? ",\"scheme\":\"https\"" : ",\"scheme\":\"http\"", f);
 	fputs(",\"host\":", f);
 	json_string(f, s->host);
+	fprintf(f, ",\"http_version\":\"%s\"", span_http_version(s->http_minor));
+	if (span_is_rpc(s)) {
+		fputs(",\"rpc_system\":", f);
+		json_string(f, s->rpc.system);
+		fputs(",\"rpc_service\":", f);
+		json_string(f, s->rpc.service);
+		fputs(",\"rpc_method\":", f);
+		json_string(f, s->rpc.method);
+		fprintf(f, ",\"rpc_grpc_status_code\":%d,\"rpc_error\":%s", s->rpc.grpc_status,
+			span_rpc_failed(s) ? "true" : "false");
+	}
 	fprintf(f, ",\"status\":%d,\"request_size\":%" PRIu64 ",\"response_size\":%" PRIu64
 		   ",\"client_addr\":",
 		s->status, s->request_body_size, s->response_body_size);

@@ -18,6 +18,7 @@
 #include "export/prom_web.h"
 #include "model/metrics.h"
 #include "model/dbmetrics.h"
+#include "model/rpcmetrics.h"
 #include "model/route.h"
 #include "model/spanmetrics.h"
 #include "model/netflow.h"
@@ -112,7 +113,7 @@ static bool labels(FILE *f, const struct series_key *k, label_mask mask, bool le
 			v = series_scheme_name(k);
 			break;
 		case LABEL_PROTOCOL_VERSION:
-			v = k->http_minor == 1 ? "1.0" : "1.1";
+			v = span_http_version(k->http_minor - 1);
 			break;
 		case LABEL_SERVICE_NAME:
 			v = svc ? svc->name : "";
@@ -453,6 +454,59 @@ static void render_db(FILE *f, struct sonde_runtime *rt)
 	free(v);
 }
 
+static void rpc_lab(FILE *f, const void *arg, const char *host)
+{
+	const struct rpc_series *s = arg;
+
+	fputs("rpc_system=", f);
+	label_value(f, s->key.system);
+	fputs(",rpc_service=", f);
+	label_value(f, s->key.rpc_service);
+	fputs(",rpc_method=", f);
+	label_value(f, s->key.method);
+	if (s->key.grpc_status >= 0)
+		fprintf(f, ",rpc_grpc_status_code=\"%d\"", s->key.grpc_status);
+	fputs(",service_name=", f);
+	label_value(f, s->key.service ? s->key.service->name : "");
+	if (s->key.service && s->key.service->namespace_[0]) {
+		fputs(",service_namespace=", f);
+		label_value(f, s->key.service->namespace_);
+	}
+}
+
+/* rpc_server_duration_seconds, rpc_client_duration_seconds: gRPC calls. */
+static void render_rpc(FILE *f, struct sonde_runtime *rt)
+{
+	static const struct {
+		enum span_kind kind;
+		const char *name, *help;
+	} fams[] = {
+		{ SPAN_KIND_SERVER, "rpc_server_duration_seconds", "Duration of RPCs served." },
+		{ SPAN_KIND_CLIENT, "rpc_client_duration_seconds", "Duration of RPCs made." },
+	};
+	struct rpc_series *v;
+	size_t n;
+
+	if (rpc_metrics__series(metric_store__rpc(rt->metrics), &v, &n)) {
+		log_warn("Prometheus: out of memory copying RPC metrics");
+		return;
+	}
+	for (size_t j = 0; j < sizeof(fams) / sizeof(fams[0]); j++) {
+		bool head = false;
+
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].key.kind != fams[j].kind)
+				continue;
+			if (!head)
+				fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", fams[j].name,
+					fams[j].help, fams[j].name);
+			head = true;
+			render_hist(f, fams[j].name, &v[i].duration, rpc_lab, &v[i], NULL);
+		}
+	}
+	free(v);
+}
+
 void prometheus__render(FILE *f, struct sonde_runtime *rt)
 {
 	bool legacy = rt->cfg->metrics_naming == NAMING_LEGACY;
@@ -462,8 +516,10 @@ void prometheus__render(FILE *f, struct sonde_runtime *rt)
 			   i < sizeof(otel_families) / sizeof(otel_families[0]);
 	     i++)
 		render_family(f, rt, &otel_families[i], legacy);
-	if (!rt->cfg->prom_no_application)
+	if (!rt->cfg->prom_no_application) {
 		render_db(f, rt);
+		render_rpc(f, rt);
+	}
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SPAN)))
 		render_span_metrics(f, rt);
 	if (rt->spanmetrics && (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)))

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "model/metrics.h"
 #include "model/dbmetrics.h"
+#include "model/rpcmetrics.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -75,6 +76,7 @@ struct metric_store {
 	bool keep_scheme;     /* some selection includes url_scheme */
 	int exp_size, exp_scale; /* exponential histograms when exp_size > 0 */
 	struct db_metrics *db; /* database client calls (model/dbmetrics.h) */
+	struct rpc_metrics *rpc; /* RPCs: gRPC (model/rpcmetrics.h) */
 };
 
 /* ---- base-2 exponential histograms ---- */
@@ -331,7 +333,10 @@ struct metric_store *metric_store__new(void)
 	if (!m)
 		return NULL;
 	m->db = db_metrics__new();
-	if (!m->db) {
+	m->rpc = rpc_metrics__new();
+	if (!m->db || !m->rpc) {
+		db_metrics__free(m->db);
+		rpc_metrics__free(m->rpc);
 		free(m);
 		return NULL;
 	}
@@ -343,6 +348,11 @@ struct metric_store *metric_store__new(void)
 struct db_metrics *metric_store__db(struct metric_store *m)
 {
 	return m->db;
+}
+
+struct rpc_metrics *metric_store__rpc(struct metric_store *m)
+{
+	return m->rpc;
 }
 
 static void series_free_exp(struct series *s)
@@ -363,6 +373,7 @@ void metric_store__free(struct metric_store *m)
 	}
 	free(m->order);
 	db_metrics__free(m->db);
+	rpc_metrics__free(m->rpc);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -542,8 +553,11 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	struct series *s;
 	double v[HIST__MAX];
 
-	if (span_is_db(sp)) {
-		db_metrics__record(m->db, sp);
+	if (span_is_db(sp) || span_is_rpc(sp)) {
+		if (span_is_db(sp))
+			db_metrics__record(m->db, sp);
+		else
+			rpc_metrics__record(m->rpc, sp);
 		pthread_mutex_lock(&m->lock);
 		m->spans++;
 		pthread_mutex_unlock(&m->lock);
@@ -570,7 +584,7 @@ void metric_store__record(struct metric_store *m, const struct span *sp, const c
 	if (m->keep_local_port && sp->kind == SPAN_KIND_SERVER)
 		k.local_port = sp->server.port;
 	if (m->keep_version)
-		k.http_minor = 1 + sp->http_minor;
+		k.http_minor = 1 + sp->http_minor; /* 3: HTTP/2 (SPAN_HTTP2) */
 	if (m->keep_scheme)
 		k.scheme = sp->tls ? SERIES_SCHEME_HTTPS : SERIES_SCHEME_HTTP;
 	s = series_get(m, &k);
@@ -601,6 +615,7 @@ void metric_store__set_max_series(struct metric_store *m, size_t max)
 	m->max_series = max ? max : 1;
 	pthread_mutex_unlock(&m->lock);
 	db_metrics__set_max_series(m->db, max ? max : 1);
+	rpc_metrics__set_max_series(m->rpc, max ? max : 1);
 }
 
 uint64_t metric_store__overflowed(struct metric_store *m, enum span_kind kind)

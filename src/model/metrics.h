@@ -145,7 +145,7 @@ struct series_key {
 	char peer[SPAN_HOST_MAX];  /* client: server_address */
 	uint16_t peer_port;	   /* client: server_port */
 	uint16_t local_port;	   /* server: server_port, 0 unless selected */
-	uint8_t http_minor;	   /* 1 + HTTP/1.x minor version, 0 unless selected */
+	uint8_t http_minor;	   /* 1 + span.http_minor, 0 unless selected */
 	uint8_t scheme;		   /* enum series_scheme, 0 unless selected */
 };
 
@@ -205,6 +205,10 @@ void metric_store__record(struct metric_store *m, const struct span *s, const ch
 /* The database client metric's store (model/dbmetrics.h), fed by
  * metric_store__record with the database spans. */
 struct db_metrics *metric_store__db(struct metric_store *m);
+
+/* The RPC metrics' store (model/rpcmetrics.h), fed by metric_store__record
+ * with the RPC spans (which the HTTP metrics do not count). */
+struct rpc_metrics *metric_store__rpc(struct metric_store *m);
 
 /**
  * metric_store__foreach() - call @fn on every series, in creation order,

@@ -79,6 +79,10 @@ void span_sanitize(struct span *s)
 	utf8_fix(s->route, sizeof(s->route));
 	utf8_fix(s->host, sizeof(s->host));
 	utf8_fix(s->error, sizeof(s->error));
+	if (span_is_rpc(s)) {
+		utf8_fix(s->rpc.service, sizeof(s->rpc.service));
+		utf8_fix(s->rpc.method, sizeof(s->rpc.method));
+	}
 	if (span_is_db(s)) {
 		utf8_fix(s->db.operation, sizeof(s->db.operation));
 		utf8_fix(s->db.collection, sizeof(s->db.collection));
@@ -108,4 +112,27 @@ bool span_take_traceparent(struct span *s, const char *value)
 	memcpy(s->parent_span_id, tp.parent_id, sizeof(s->parent_span_id));
 	s->trace_flags = tp.flags;
 	return true;
+}
+
+bool span_rpc_failed(const struct span *s)
+{
+	/* UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS */
+	static const int server_errors[] = { 2, 4, 12, 13, 14, 15 };
+
+	if (s->rpc.grpc_status < 0)
+		return true;
+	if (s->kind == SPAN_KIND_CLIENT)
+		return s->rpc.grpc_status != 0;
+	for (size_t i = 0; i < sizeof(server_errors) / sizeof(server_errors[0]); i++)
+		if (s->rpc.grpc_status == server_errors[i])
+			return true;
+	return false;
+}
+
+void span_rpc_name(const struct span *s, char *out, size_t size)
+{
+	if (s->rpc.method[0])
+		snprintf(out, size, "%s/%s", s->rpc.service, s->rpc.method);
+	else
+		snprintf(out, size, "%s", s->rpc.service[0] ? s->rpc.service : s->rpc.system);
 }

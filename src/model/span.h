@@ -37,6 +37,18 @@ struct span_db {
 	char query[SPAN_DB_QUERY_MAX]; /* db.query.text, literals masked; "" unless enabled */
 };
 
+/* The attributes of a remote procedure call (gRPC, over HTTP/2): the OTel
+ * RPC conventions' names. Empty system when the span is no RPC. */
+struct span_rpc {
+	char system[8];	    /* rpc.system: grpc */
+	char service[128];  /* rpc.service: package.Service */
+	char method[64];    /* rpc.method */
+	int grpc_status;    /* rpc.grpc.status_code; -1 when none was seen */
+};
+
+/* span.http_minor of an HTTP/2 span: the protocol is not HTTP/1.x. */
+#define SPAN_HTTP2 2
+
 struct span_endpoint {
 	char addr[SPAN_ADDR_MAX]; /* IPv4-mapped IPv6 is shown as IPv4 */
 	uint16_t port;
@@ -67,7 +79,7 @@ struct span {
 	char route[SPAN_ROUTE_MAX]; /* low-cardinality form of path */
 	char host[SPAN_HOST_MAX];   /* Host header, empty if absent */
 	int status;		    /* HTTP status code, 0 when unknown */
-	uint8_t http_minor;	    /* 0 or 1: HTTP/1.0 or HTTP/1.1 */
+	uint8_t http_minor;	    /* 0 or 1: HTTP/1.0 or HTTP/1.1; SPAN_HTTP2 for HTTP/2 */
 	uint64_t request_body_size;
 	uint64_t response_body_size;
 
@@ -78,6 +90,7 @@ struct span {
 
 	/* Protocol attributes beside the HTTP ones above, by `proto`. */
 	struct span_db db; /* span_is_db() */
+	struct span_rpc rpc; /* span_is_rpc() */
 
 	uint8_t trace_id[16];
 	uint8_t span_id[8];
@@ -113,6 +126,30 @@ void span_from_connect_failure(const struct sonde_txn_event *ev, int64_t mono_to
 static inline bool span_is_db(const struct span *s)
 {
 	return s->proto == SONDE_PROTO_POSTGRES || s->proto == SONDE_PROTO_MYSQL;
+}
+
+/* Is @s a remote procedure call (its attributes in s->rpc)? */
+static inline bool span_is_rpc(const struct span *s)
+{
+	return s->rpc.system[0] != 0;
+}
+
+/**
+ * span_rpc_failed() - is the RPC @s an error? The OTel gRPC rules: a
+ * server fails only with UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
+ * INTERNAL, UNAVAILABLE or DATA_LOSS (the others are the caller's
+ * problem); a client with anything but OK; a call without a status (reset,
+ * cut) always.
+ */
+bool span_rpc_failed(const struct span *s);
+
+/* An RPC span's name: "package.Service/Method" (OTel RPC conventions). */
+void span_rpc_name(const struct span *s, char *out, size_t size);
+
+/* "1.0", "1.1" or "2": the network.protocol.version of @http_minor. */
+static inline const char *span_http_version(unsigned int http_minor)
+{
+	return http_minor == SPAN_HTTP2 ? "2" : http_minor ? "1.1" : "1.0";
 }
 
 /* A database call failed: the server answered with an error. */

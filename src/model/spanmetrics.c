@@ -125,6 +125,8 @@ void spanmetrics__span_name(const struct span *s, char *out, size_t size)
 
 	if (span_is_db(s))
 		span_db_name(s, out, size);
+	else if (span_is_rpc(s))
+		span_rpc_name(s, out, size);
 	else if (s->kind == SPAN_KIND_SERVER && s->route[0])
 		snprintf(out, size, "%s %s", method, s->route);
 	else
@@ -135,6 +137,8 @@ enum sm_status spanmetrics__status(const struct span *s)
 {
 	if (span_is_db(s))
 		return span_db_failed(s) ? SM_STATUS_ERROR : SM_STATUS_UNSET;
+	if (span_is_rpc(s))
+		return span_rpc_failed(s) ? SM_STATUS_ERROR : SM_STATUS_UNSET;
 	if (s->kind == SPAN_KIND_SERVER)
 		return s->status >= 500 ? SM_STATUS_ERROR : SM_STATUS_UNSET;
 	if (s->status >= 400 || s->status <= 0 || s->error[0])
