@@ -285,31 +285,6 @@ static pb_scope *scope_new(struct arena *a)
 
 /* ---- spans ---- */
 
-void otlp_span_name(const struct span *s, char *out, size_t size)
-{
-	if (span_is_db(s)) {
-		span_db_name(s, out, size);
-		return;
-	}
-	if (span_is_rpc(s)) {
-		span_rpc_name(s, out, size);
-		return;
-	}
-	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
-	const char *method = http_method_known(s->method) ? s->method : "HTTP";
-	char route[SPAN_ROUTE_MAX];
-
-	if (s->route[0]) {
-		snprintf(out, size, "%s %s", method, s->route);
-	} else if (s->kind == SPAN_KIND_CLIENT && s->path[0]) {
-		/* Clients have no route: the path's low-cardinality form. */
-		route_from_path(s->path, route, sizeof(route));
-		snprintf(out, size, "%s %s", method, route);
-	} else {
-		snprintf(out, size, "%s", method);
-	}
-}
-
 bool otlp_span_is_error(const struct span *s)
 {
 	if (span_is_db(s))
@@ -511,7 +486,7 @@ static pb_span *span_new(struct arena *a, const struct span *s, unsigned int con
 	 * traceparent was written by the program itself: local. */
 	m->span.flags = s->trace_flags | SPAN_FLAG_HAS_IS_REMOTE |
 			(has_parent && s->kind == SPAN_KIND_SERVER ? SPAN_FLAG_IS_REMOTE : 0);
-	otlp_span_name(s, m->name, sizeof(m->name));
+	span_name(s, m->name, sizeof(m->name));
 	m->span.name = m->name;
 	m->span.kind = s->kind == SPAN_KIND_SERVER
 			       ? OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_SERVER

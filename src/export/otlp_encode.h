@@ -128,8 +128,6 @@ int otlp_encode_rpcmetrics(const struct otlp_resource_base *base, const struct r
 			   size_t n, const struct otlp_proc_info *procs, size_t nprocs,
 			   uint64_t start_ns, uint64_t now_ns, struct otlp_buf *out, size_t *points);
 
-/** otlp_span_name() - "GET /hello": the method and the route (or the path's route). */
-void otlp_span_name(const struct span *s, char *out, size_t size);
 
 /** otlp_span_is_error() - 5xx on servers, 4xx and 5xx on clients. */
 bool otlp_span_is_error(const struct span *s);

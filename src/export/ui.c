@@ -160,7 +160,7 @@ static void count_op(struct ui_service *u, const struct span *s, bool error)
 	char name[SM_NAME_MAX], peer[SG_NODE_MAX] = "";
 	struct ui_op *op = NULL;
 
-	spanmetrics__span_name(s, name, sizeof(name));
+	span_name(s, name, sizeof(name));
 	if (s->kind == SPAN_KIND_CLIENT)
 		spanmetrics__peer(s, peer, sizeof(peer));
 	for (size_t i = 0; i < u->nops && !op; i++)
@@ -577,7 +577,7 @@ void ui__traces_json(struct ui_state *st, FILE *f, const char *service, const ch
 		if (shown >= limit)
 			continue;
 		root = trace_root(t);
-		spanmetrics__span_name(root, name, sizeof(name));
+		span_name(root, name, sizeof(name));
 		fprintf(f, "%s{\"trace_id\":", shown++ ? "," : "");
 		hex(f, t->id, 16);
 		fputs(",\"root_service\":", f);
@@ -675,7 +675,7 @@ bool ui__trace_json(struct ui_state *st, FILE *f, const char *id_hex)
 		enum sm_status status = spanmetrics__status(s);
 		bool first = true;
 
-		spanmetrics__span_name(s, name, sizeof(name));
+		span_name(s, name, sizeof(name));
 		fprintf(f, "%s{\"span_id\":", i ? "," : "");
 		hex(f, s->span_id, 8);
 		fputs(",\"parent_span_id\":", f);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/http_method.h"
 #include "model/traceparent.h"
 #include "sonde/abi.h"
 #include "util/str.h"
@@ -135,4 +136,19 @@ void span_rpc_name(const struct span *s, char *out, size_t size)
 		snprintf(out, size, "%s/%s", s->rpc.service, s->rpc.method);
 	else
 		snprintf(out, size, "%s", s->rpc.service[0] ? s->rpc.service : s->rpc.system);
+}
+
+void span_name(const struct span *s, char *out, size_t size)
+{
+	/* Semantic conventions: "HTTP" stands for a method that is _OTHER. */
+	const char *method = http_method_known(s->method) ? s->method : "HTTP";
+
+	if (span_is_db(s))
+		span_db_name(s, out, size);
+	else if (span_is_rpc(s))
+		span_rpc_name(s, out, size);
+	else if (s->route[0]) /* servers: a client's URL has no template */
+		snprintf(out, size, "%s %s", method, s->route);
+	else
+		snprintf(out, size, "%s", method);
 }

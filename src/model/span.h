@@ -165,6 +165,15 @@ static inline bool span_db_failed(const struct span *s)
  */
 void span_db_name(const struct span *s, char *out, size_t size);
 
+/**
+ * span_name() - the span's name, one rule for traces, span metrics and the
+ * live view: a database call "<operation> <collection>", a gRPC call
+ * "package.Service/Method", an HTTP server span "<method> <route>", an HTTP
+ * client span "<method>" alone (OTel's rule: a URL without its template
+ * would make the name high-cardinality). An unknown method reads "HTTP".
+ */
+void span_name(const struct span *s, char *out, size_t size);
+
 static inline uint64_t span_duration_ns(const struct span *s)
 {
 	return s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;

@@ -119,20 +119,6 @@ void spanmetrics__free(struct spanmetrics *m)
 
 /* ---- names ---- */
 
-void spanmetrics__span_name(const struct span *s, char *out, size_t size)
-{
-	const char *method = http_method_known(s->method) ? s->method : "HTTP";
-
-	if (span_is_db(s))
-		span_db_name(s, out, size);
-	else if (span_is_rpc(s))
-		span_rpc_name(s, out, size);
-	else if (s->kind == SPAN_KIND_SERVER && s->route[0])
-		snprintf(out, size, "%s %s", method, s->route);
-	else
-		snprintf(out, size, "%s", method);
-}
-
 enum sm_status spanmetrics__status(const struct span *s)
 {
 	if (span_is_db(s))
@@ -217,7 +203,7 @@ void spanmetrics__record(struct spanmetrics *m, const struct span *sp)
 	k.pid = sp->pid;
 	k.kind = sp->kind;
 	k.status = spanmetrics__status(sp);
-	spanmetrics__span_name(sp, k.span_name, sizeof(k.span_name));
+	span_name(sp, k.span_name, sizeof(k.span_name));
 	h = mix(FNV_OFFSET, &k.service, sizeof(k.service));
 	h = mix(h, &k.pid, sizeof(k.pid));
 	h = mix(h, &k.kind, sizeof(k.kind));

@@ -104,12 +104,6 @@ uint64_t spanmetrics__overflowed(struct spanmetrics *m, enum sm_table t);
 /** spanmetrics__evicted() - unpaired spans let go early because the wait was full. */
 uint64_t spanmetrics__evicted(struct spanmetrics *m);
 
-/**
- * spanmetrics__span_name() - the span name of the OTel HTTP conventions:
- * "GET /users/{id}" for a server with a route, the method alone for a
- * client; "HTTP" stands for a method outside the known set.
- */
-void spanmetrics__span_name(const struct span *s, char *out, size_t size);
 
 /** spanmetrics__status() - OTel HTTP: 5xx on servers, 4xx/5xx or no answer on clients. */
 enum sm_status spanmetrics__status(const struct span *s);

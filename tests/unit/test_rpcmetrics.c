@@ -117,7 +117,7 @@ static void test_names_and_status_rules(void **state)
 
 		span_rpc_name(&s, out, sizeof(out));
 		assert_string_equal(out, "pkg.Svc/Get");
-		spanmetrics__span_name(&s, out, sizeof(out));
+		span_name(&s, out, sizeof(out));
 		assert_string_equal(out, "pkg.Svc/Get");
 		assert_string_equal(span_http_version(s.http_minor), "2");
 		assert_string_equal(span_http_version(1), "1.1");

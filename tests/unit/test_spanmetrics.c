@@ -60,13 +60,13 @@ static void test_names_and_statuses(void **unused)
 	struct span s = mk(SPAN_KIND_SERVER, &svc_a, 404, 1, 0);
 	char name[SM_NAME_MAX];
 
-	spanmetrics__span_name(&s, name, sizeof(name));
+	span_name(&s, name, sizeof(name));
 	assert_string_equal(name, "GET /users/{id}");
 	assert_int_equal(spanmetrics__status(&s), SM_STATUS_UNSET); /* a server's 4xx */
 	s.status = 503;
 	assert_int_equal(spanmetrics__status(&s), SM_STATUS_ERROR);
 	s = mk(SPAN_KIND_CLIENT, &svc_a, 404, 1, 0);
-	spanmetrics__span_name(&s, name, sizeof(name));
+	span_name(&s, name, sizeof(name));
 	assert_string_equal(name, "GET"); /* clients: the method alone */
 	assert_int_equal(spanmetrics__status(&s), SM_STATUS_ERROR); /* a client's 4xx */
 	s.status = 302;
@@ -75,7 +75,7 @@ static void test_names_and_statuses(void **unused)
 	strcpy(s.error, "connect: Connection refused");
 	assert_int_equal(spanmetrics__status(&s), SM_STATUS_ERROR);
 	strcpy(s.method, "BREW");
-	spanmetrics__span_name(&s, name, sizeof(name));
+	span_name(&s, name, sizeof(name));
 	assert_string_equal(name, "HTTP");
 	assert_string_equal(spanmetrics__kind_name(SPAN_KIND_CLIENT), "SPAN_KIND_CLIENT");
 	assert_string_equal(spanmetrics__status_name(SM_STATUS_ERROR), "STATUS_CODE_ERROR");
