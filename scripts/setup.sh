@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
-# Debian's package archive, the npm registry, the Go module proxy (the gRPC
-# peer's modules) and Maven Central (one Maven build of seed 002's Spring
-# Boot service).
+# Debian's package archive (Debian 11's OpenSSL 1.1 too), the npm registry,
+# the Go module proxy (the gRPC peer's modules) and Maven Central (one Maven
+# build of seed 002's Spring Boot service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +78,32 @@ lab_jar=tests/e2e/servers/lab/user-service/target/user-service.jar
 if [ ! -f "$lab_jar" ] || [ tests/e2e/servers/lab/user-service/pom.xml -nt "$lab_jar" ] ||
 	[ -n "$(find tests/e2e/servers/lab/user-service/src -newer "$lab_jar" -type f)" ]; then
 	(cd tests/e2e/servers/lab/user-service && mvn -q -B -Dstyle.color=never package -DskipTests)
+fi
+
+# OpenSSL 1.1 for the TLS tests (libssl.so.1.1 and its `openssl` command):
+# Debian 12 has none, so Debian 11's packages are fetched from Debian's
+# archive, checked against their SHA256 and unpacked with dpkg-deb into
+# /var/cache/sonde/openssl-1.1 -- never installed, so the suites do not mix.
+# tests/unit/test_probes_tls.c and tests/e2e/test_tls.py read them there.
+ssl11_dir=/var/cache/sonde/openssl-1.1
+ssl11_pool=http://deb.debian.org/debian/pool/main/o/openssl
+ssl11_debs=(
+	"libssl1.1_1.1.1w-0+deb11u1_amd64.deb aadf8b4b197335645b230c2839b4517aa444fd2e8f434e5438c48a18857988f7"
+	"openssl_1.1.1w-0+deb11u1_amd64.deb 04873d74cbe86bad3a9901f6e57f1150040eba9891b443c5c975a72a97238e35"
+)
+if [ "$(dpkg --print-architecture)" = amd64 ] && [ ! -f "$ssl11_dir/.unpacked" ]; then
+	mkdir -p "$ssl11_dir/debs" "$ssl11_dir/root"
+	for entry in "${ssl11_debs[@]}"; do
+		deb=${entry% *} sum=${entry#* }
+		if ! echo "$sum  $ssl11_dir/debs/$deb" | sha256sum -c --quiet >/dev/null 2>&1; then
+			curl -fsSL -o "$ssl11_dir/debs/$deb.part" "$ssl11_pool/$deb"
+			echo "$sum  $ssl11_dir/debs/$deb.part" | sha256sum -c --quiet ||
+				{ echo "setup.sh: $deb: SHA256 mismatch" >&2; exit 1; }
+			mv "$ssl11_dir/debs/$deb.part" "$ssl11_dir/debs/$deb"
+		fi
+		dpkg-deb -x "$ssl11_dir/debs/$deb" "$ssl11_dir/root"
+	done
+	touch "$ssl11_dir/.unpacked"
 fi
 
 # Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf

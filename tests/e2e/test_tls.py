@@ -555,3 +555,113 @@ def test_tls_without_uprobes_makes_no_plaintext_state(tls_servers, start_sonde, 
             proc.stdin.write("\n")
             proc.stdin.flush()
             proc.wait(timeout=30)
+
+
+# OpenSSL 1.1: Debian 11's libssl1.1 and openssl packages, unpacked (never
+# installed) by scripts/setup.sh; the programs run with LD_LIBRARY_PATH on it.
+SSL11_ROOT = Path("/var/cache/sonde/openssl-1.1/root/usr")
+SSL11_LIB = SSL11_ROOT / "lib/x86_64-linux-gnu"
+
+
+def ssl11_openssl(tmp_path, name):
+    """A copy of OpenSSL 1.1's `openssl` command named @name (for selection
+    by executable), and the environment that makes it load libssl.so.1.1."""
+    if not (SSL11_LIB / "libssl.so.1.1").exists():
+        pytest.fail(f"{SSL11_LIB}/libssl.so.1.1 missing: run scripts/setup.sh", pytrace=False)
+    exe = tmp_path / name
+    exe.write_bytes((SSL11_ROOT / "bin/openssl").read_bytes())
+    exe.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LD_LIBRARY_PATH": str(SSL11_LIB)}
+    return exe, env
+
+
+def maps_of(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {ln.split()[5] for ln in f if len(ln.split()) >= 6}
+
+
+def test_openssl11_server(start_sonde, certs, tmp_path):
+    """OpenSSL 1.1's `s_server -WWW` (files from a directory, HTTP/1.0 with
+    a status line, one connection at a time, closed after each answer),
+    traced by port; curl (OpenSSL 3, not traced) fetches several files on
+    new connections: one server span each, method, path, status, the body
+    size curl saw and https, from the process that maps libssl.so.1.1;
+    nothing else, and no client span."""
+    exe, env = ssl11_openssl(tmp_path, "e2e-ssl11-server")
+    www = tmp_path / "www"
+    (www / "dir").mkdir(parents=True)
+    files = {"index.html": b"<html>one</html>\n", "dir/two.txt": b"two\n" * 50,
+             "dir/big.bin": bytes(range(256)) * 200}
+    for name, data in files.items():
+        (www / name).write_bytes(data)
+    port = free_port()
+    server = launch_server("openssl11", port,
+                           [str(exe), "s_server", "-accept", f"127.0.0.1:{port}", "-WWW", "-quiet",
+                            "-cert", str(certs / "good.pem"), "-key", str(certs / "good.key")],
+                           str(www), env, tmp_path / "s_server.log")
+    try:
+        libs = maps_of(server.pid)
+        assert str(SSL11_LIB / "libssl.so.1.1") in libs, f"no libssl.so.1.1 mapped: {libs}"
+        assert not [m for m in libs if "libssl.so.3" in m], f"libssl 3 mapped too: {libs}"
+        sonde = start_sonde({"SONDE_OPEN_PORT": str(port), "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_instrumented([server.pid])
+        sonde.wait_log(rf"tls: \d+ uprobes on \S*libssl\.so\.1\.1 in process {server.pid}\b",
+                       15, "TLS uprobes on libssl.so.1.1")
+        sent = []
+        for path in ("/index.html", "/dir/two.txt", "/dir/big.bin", "/index.html"):
+            res = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
+                                  "%{http_code} %{size_download} %{http_version}",
+                                  "--cacert", str(certs / "good.pem"),
+                                  f"https://localhost:{port}{path}"],
+                                 capture_output=True, text=True, timeout=30)
+            assert res.returncode == 0, f"curl failed (setup): {res.stderr}"
+            code, size, version = res.stdout.split()
+            assert (code, version) == ("200", "1"), f"s_server answered {res.stdout} (setup)"
+            assert int(size) == len(files[path[1:]]), f"{path}: {size} bytes (setup)"
+            sent.append(("GET", path, 200, 0, int(size)))
+        spans = check_spans(sonde, port, sent, pids={server.pid})
+        for s in spans:
+            assert s["server_addr"] == "127.0.0.1" and s["duration_ns"] > 0, s
+        assert not spans_on(sonde, port, "client"), "client spans from an untraced curl"
+        assert sonde.metrics().sum("sonde_connections_skipped_total") == 0
+        server.check_alive()
+    finally:
+        server.stop()
+
+
+def test_openssl11_client(tls_servers, start_sonde, certs, tmp_path):
+    """OpenSSL 1.1's `s_client`, selected by its executable's name, sends
+    HTTP requests written to its stdin to the Python HTTPS server (OpenSSL
+    3, not traced): one client span per request, with method, path, status
+    and https, from the s_client process; none on the server side."""
+    server = tls_servers("python")
+    exe, env = ssl11_openssl(tmp_path, "e2e-ssl11-client")
+    sonde = start_sonde({"SONDE_EXECUTABLE_NAME": "/e2e-ssl11-client$",
+                         "SONDE_TRACE_PRINTER": "json"})
+    expected = []
+    for i, (status, method, body) in enumerate(((200, "GET", b""), (404, "GET", b""),
+                                               (201, "POST", b"q" * 30))):
+        path = f"/s11/{i}"
+        # -quiet: the end of stdin does not close, the server's close ends it
+        proc = subprocess.Popen([str(exe), "s_client", "-connect", f"127.0.0.1:{server.port}",
+                                 "-quiet", "-verify_return_error",
+                                 "-CAfile", str(certs / "good.pem")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, start_new_session=True)
+        _register(proc)
+        try:
+            wait_until(lambda: str(SSL11_LIB / "libssl.so.1.1") in maps_of(proc.pid), 10,
+                       what="s_client maps libssl.so.1.1")
+            wait_tls_attached(sonde, [proc.pid])
+            req = (f"{method} {path}?status={status} HTTP/1.1\r\nHost: localhost\r\n"
+                   f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+            out, err = proc.communicate(req, timeout=30)
+        finally:
+            kill_process_group(proc)
+        head, _, resp_body = out.partition(b"\r\n\r\n")
+        want_status = 201 if method == "POST" else status
+        assert head.startswith(f"HTTP/1.1 {want_status} ".encode()), \
+            f"s_client got {out!r} (setup); stderr {err!r}"
+        expected.append((method, path, want_status, len(body), len(resp_body)))
+    check_spans(sonde, server.port, expected, kind="client")
+    assert not spans_on(sonde, server.port), "server spans from an untraced server"

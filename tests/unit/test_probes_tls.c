@@ -6,9 +6,11 @@
  * them the uprobes go (tls_hookpoints.c). On real
  * binaries: OpenSSL programs built here, linked statically against
  * Debian's libssl.a, then stripped; nginx (libssl.so, imported symbols);
- * a program without OpenSSL.
+ * a program without OpenSSL; Debian 11's libssl.so.1.1 (OpenSSL 1.1.1,
+ * unpacked by scripts/setup.sh), checked against GNU objdump.
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +27,9 @@
 #include "tls_hookpoints.h"
 
 static char dir[] = "/tmp/sonde-test-tls-XXXXXX";
+
+/* Debian 11's libssl1.1 package, unpacked by scripts/setup.sh */
+#define LIBSSL11 "/var/cache/sonde/openssl-1.1/root/usr/lib/x86_64-linux-gnu/libssl.so.1.1"
 
 static const char program[] =
 	"#include <openssl/ssl.h>\n"
@@ -199,6 +204,121 @@ static void test_libssl_points(void **state)
 	close(fd);
 }
 
+/* What GNU objdump says of a library: the addresses where its
+ * instructions begin, and the first call each of SSL_read, SSL_read_ex,
+ * SSL_write, SSL_write_ex makes (0: none). */
+struct objdump_view {
+	uint64_t *insns;
+	size_t n;
+	uint64_t first_call[4];
+};
+
+static const char *const wrappers[4] = { "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex" };
+
+static void objdump_read(const char *path, struct objdump_view *v)
+{
+	char cmd[512], line[512], fn[128] = "";
+	size_t cap = 1 << 16;
+	FILE *p;
+
+	memset(v, 0, sizeof(*v));
+	v->insns = malloc(cap * sizeof(*v->insns));
+	assert_non_null(v->insns);
+	snprintf(cmd, sizeof(cmd), "objdump -d --no-show-raw-insn -j .text %s", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		unsigned long long a, target;
+		char name[128], *call;
+		int w = -1;
+
+		if (sscanf(line, "%llx <%127[^>]>:", &a, name) == 2) {
+			snprintf(fn, sizeof(fn), "%s", name);
+			continue;
+		}
+		if (line[0] != ' ' || sscanf(line, " %llx:", &a) != 1)
+			continue;
+		if (v->n == cap) {
+			cap *= 2;
+			v->insns = realloc(v->insns, cap * sizeof(*v->insns));
+			assert_non_null(v->insns);
+		}
+		v->insns[v->n++] = a;
+		for (int i = 0; i < 4; i++) {
+			size_t len = strlen(wrappers[i]);
+
+			if (!strncmp(fn, wrappers[i], len) && fn[len] == '@')
+				w = i;
+		}
+		call = strstr(line, "\tcall ");
+		if (w >= 0 && call && !v->first_call[w] && sscanf(call, "\tcall %llx", &target) == 1)
+			v->first_call[w] = target;
+	}
+	assert_int_equal(pclose(p), 0);
+}
+
+static bool objdump_insn_at(const struct objdump_view *v, uint64_t a)
+{
+	size_t lo = 0, hi = v->n; /* objdump lists them in order */
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v->insns[mid] == a)
+			return true;
+		if (v->insns[mid] < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Debian 11's libssl.so.1.1 (OpenSSL 1.1.1w): its wrappers begin with sub
+ * as 3's do, and each pair calls one internal function first (unnamed
+ * there: ssl_read_internal, ssl_write_internal) beginning with push: the
+ * points are those functions, at instruction starts, as objdump reads the
+ * file (its text is mapped at its file offset: the address is the offset). */
+static void test_libssl11_points(void **state)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	struct objdump_view v;
+	uint8_t b[2];
+	int fd, n;
+
+	fd = open(LIBSSL11, O_RDONLY);
+	if (fd < 0)
+		fail_msg("%s missing: run scripts/setup.sh", LIBSSL11);
+	close(fd);
+	assert_int_equal(kind_of(LIBSSL11), TLS_EXE_OPENSSL_SYMBOLS);
+	objdump_read(LIBSSL11, &v);
+	assert_true(v.n > 10000);
+	for (int i = 0; i < 4; i++)
+		assert_true(v.first_call[i] != 0); /* all four wrappers found by objdump */
+	/* both wrappers of a direction call the same function, read and write differ */
+	assert_true(v.first_call[0] == v.first_call[1]);
+	assert_true(v.first_call[2] == v.first_call[3]);
+	assert_true(v.first_call[0] != v.first_call[2]);
+
+	n = points_of(LIBSSL11, pts);
+	assert_int_equal(n, 2);
+	assert_int_equal(pts[0].kind, TLS_HOOK_READ_EX);
+	assert_int_equal(pts[1].kind, TLS_HOOK_WRITE_EX);
+	assert_string_equal(pts[0].name, "SSL_read*");
+	assert_string_equal(pts[1].name, "SSL_write*");
+	assert_int_equal(pts[0].offset, v.first_call[0]);
+	assert_int_equal(pts[1].offset, v.first_call[2]);
+	fd = open(LIBSSL11, O_RDONLY);
+	for (int i = 0; i < n; i++) {
+		assert_true(pts[i].internal && pts[i].emulated);
+		assert_true(objdump_insn_at(&v, pts[i].offset));
+		assert_int_equal(pread(fd, b, 2, (off_t)pts[i].offset), 2);
+		assert_true(tls_insn_emulated(b, 2));
+	}
+	close(fd);
+	free(v.insns);
+}
+
 /* The fuzz seed (tests/fuzz/seeds/fuzz_tls_elf/mini_libssl.so): wrappers
  * beginning with sub, internal functions with push: the internal ones,
  * each once, though two wrappers call it. */
@@ -329,6 +449,7 @@ int main(void)
 		cmocka_unit_test(test_libssl_itself),
 		cmocka_unit_test(test_emulated_instructions),
 		cmocka_unit_test(test_libssl_points),
+		cmocka_unit_test(test_libssl11_points),
 		cmocka_unit_test(test_static_points),
 		cmocka_unit_test(test_mini_libssl_points),
 		cmocka_unit_test(test_other_machine),
