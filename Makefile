@@ -151,7 +151,7 @@ $(BUILD)/tests/bpf_load: tests/bpf/test_load.c $(SKEL) $(LIB_OBJ)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/traceparent.c \
 		src/util/utf8.c src/decode/postgres.c src/decode/mysql.c src/decode/dbconn.c \
-		src/decode/sql.c src/model/span.c
+		src/decode/sql.c src/model/span.c src/model/http_method.c
 	@mkdir -p $(@D)
 	$(CLANG) $(CPPFLAGS) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $^ \
 		$(FUZZ_LDLIBS)
