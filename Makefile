@@ -11,7 +11,12 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-param
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN)
-LDLIBS   := -lbpf -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
+# capstone is not linked: dlopen()ed by its SONAME when code must be read
+# (src/util/capstone_lazy.h), so it costs no memory the rest of the time.
+CAPSTONE_SONAME := $(shell objdump -p "$$($(CC) -print-file-name=libcapstone.so)" 2>/dev/null | \
+		     awk '/SONAME/ { print $$2 }')
+CPPFLAGS += -DCAPSTONE_SONAME='"$(or $(CAPSTONE_SONAME),libcapstone.so.4)"'
+LDLIBS   := -lbpf -lelf -lz -lmicrohttpd -lgnutls -lcrypt -lyaml -lpthread -lm -lprotobuf-c -lcurl \
 	    -ldw -lnghttp2
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -159,11 +164,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c src/decode/http1.c src/model/route.c src/model/t
 $(BUILD)/fuzz/fuzz_elf: src/util/elf_inspect.c
 $(BUILD)/fuzz/fuzz_elf: FUZZ_LDLIBS := -lelf -lz
 $(BUILD)/fuzz/fuzz_tls_elf: src/probes_tls.c src/tls_hookpoints.c src/util/log.c \
-		src/probes_gotls.c src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
-$(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -lcapstone -ldw
+		src/probes_gotls.c src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c \
+		src/util/capstone_lazy.c
+$(BUILD)/fuzz/fuzz_tls_elf: FUZZ_LDLIBS := -lbpf -lelf -lz -ldw
 $(BUILD)/fuzz/fuzz_proc: src/util/proc_parse.c
-$(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c
-$(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw -lcapstone
+$(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm.c \
+		src/util/capstone_lazy.c src/util/log.c
+$(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw
 $(BUILD)/fuzz/fuzz_http2: src/decode/http2.c src/decode/http1_span.c src/model/route_pattern.c \
 		src/util/log.c
 $(BUILD)/fuzz/fuzz_http2: FUZZ_LDLIBS := -lnghttp2

@@ -14,6 +14,7 @@
 #include <bpf/libbpf.h>
 
 #include "gobin/gobin.h"
+#include "util/capstone_lazy.h"
 #include "sonde/abi.h"
 #include "tls_hookpoints.h"
 #include "util/log.h"
@@ -109,7 +110,7 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 	char read_at[32];
 	struct gobin *g;
 	uint16_t conn, fd, sysfd;
-	bool dwarf;
+	bool dwarf, disasm;
 	int err = gobin__open(path, &g);
 
 	plan->ok = false;
@@ -119,6 +120,8 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		return; /* not Go: nothing to say */
 	}
 	ver = gobin__version(g) ? gobin__version(g) : "an unknown Go version";
+	/* capstone loaded once for all this file's readings, unloaded after */
+	disasm = capstone_get() != NULL;
 	for (size_t i = 0; i < NFUNCS; i++) {
 		struct gotls_fn *fn = &plan->fns[i];
 		struct gobin_func f;
@@ -184,6 +187,8 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		 plan->fns[0].enter && plan->fns[1].enter ? "at the stack check" : "at the entry",
 		 dwarf ? "DWARF" : "the table for its Go version");
 out:
+	if (disasm)
+		capstone_put();
 	gobin__close(g);
 }
 

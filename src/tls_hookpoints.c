@@ -2,12 +2,12 @@
 /* Where OpenSSL's uprobes go in an image (see tls_hookpoints.h). */
 #include "tls_hookpoints.h"
 
-#include <capstone/capstone.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "util/capstone_lazy.h"
 #include "util/str.h"
 
 #define CODE_WINDOW 192 /* bytes of a wrapper decoded to find its first call */
@@ -126,10 +126,16 @@ static bool is_rcx(x86_reg r)
  * stack address (SSL_read's own variable) or, untouched, the wrapper's own
  * fourth argument (@ex: SSL_read_ex's size_t *).
  */
-static bool first_call(csh cs, const struct func *f, bool ex, uint64_t *target)
+/* capstone's functions and an open handle (cs.f NULL: no disassembler) */
+struct disasm {
+	const struct capstone_fns *f;
+	csh h;
+};
+
+static bool first_call(const struct disasm *cs, const struct func *f, bool ex, uint64_t *target)
 {
 	cs_insn *insn = NULL;
-	size_t count = cs_disasm(cs, f->code, f->len, f->vaddr, 0, &insn);
+	size_t count = cs->f->disasm(cs->h, f->code, f->len, f->vaddr, 0, &insn);
 	bool rcx_stack = ex, found = false;
 
 	for (size_t i = 0; i < count; i++) {
@@ -153,7 +159,7 @@ static bool first_call(csh cs, const struct func *f, bool ex, uint64_t *target)
 				      x->operands[1].mem.base == X86_REG_RSP));
 		}
 	}
-	cs_free(insn, count);
+	cs->f->free(insn, count);
 	return found;
 }
 
@@ -174,7 +180,7 @@ static void point_at(struct tls_hook_point *p, const struct func *f, enum tls_ho
 }
 
 /* The hook points of one direction: @names[0] the int wrapper, [1] the _ex one. */
-static int direction_points(Elf *elf, int fd, csh cs, const char *const names[2],
+static int direction_points(Elf *elf, int fd, const struct disasm *cs, const char *const names[2],
 			    enum tls_hook_kind kind, enum tls_hook_kind kind_ex,
 			    struct tls_hook_point *out)
 {
@@ -191,7 +197,7 @@ static int direction_points(Elf *elf, int fd, csh cs, const char *const names[2]
 	}
 	if (!f[0].present && !f[1].present)
 		return 0;
-	if (!all_emulated && cs != 0) {
+	if (!all_emulated && cs->f) {
 		for (int i = 0; i < 2; i++)
 			if (f[i].present && !first_call(cs, &f[i], i == 1, &target[i]))
 				same_callee = false;
@@ -228,7 +234,7 @@ int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX])
 {
 	static const char *const reads[2] = { "SSL_read", "SSL_read_ex" };
 	static const char *const writes[2] = { "SSL_write", "SSL_write_ex" };
-	csh cs = 0;
+	struct disasm cs = { NULL, 0 };
 	Elf *elf;
 	int n = 0;
 
@@ -245,14 +251,19 @@ int tls_hook_points(int fd, struct tls_hook_point out[TLS_HOOK_POINTS_MAX])
 		return TLS_HOOK_WRONG_MACHINE;
 	}
 	{
-		if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) == CS_ERR_OK)
-			cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-		else
-			cs = 0;
-		n = direction_points(elf, fd, cs, reads, TLS_HOOK_READ, TLS_HOOK_READ_EX, out);
-		n += direction_points(elf, fd, cs, writes, TLS_HOOK_WRITE, TLS_HOOK_WRITE_EX, out + n);
-		if (cs)
-			cs_close(&cs);
+		cs.f = capstone_get();
+		if (cs.f && cs.f->open(CS_ARCH_X86, CS_MODE_64, &cs.h) == CS_ERR_OK) {
+			cs.f->option(cs.h, CS_OPT_DETAIL, CS_OPT_ON);
+		} else if (cs.f) {
+			capstone_put();
+			cs.f = NULL;
+		}
+		n = direction_points(elf, fd, &cs, reads, TLS_HOOK_READ, TLS_HOOK_READ_EX, out);
+		n += direction_points(elf, fd, &cs, writes, TLS_HOOK_WRITE, TLS_HOOK_WRITE_EX, out + n);
+		if (cs.f) {
+			cs.f->close(&cs.h);
+			capstone_put();
+		}
 	}
 	elf_end(elf);
 	return n;

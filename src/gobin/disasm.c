@@ -4,7 +4,8 @@
  * its stack-bound check. */
 #include "gobin/internal.h"
 
-#include <capstone/capstone.h>
+#include "util/capstone_lazy.h"
+
 #include <errno.h>
 #include <gelf.h>
 #include <stdio.h>
@@ -31,22 +32,29 @@ static const uint8_t *func_code(const struct gobin *g, const struct gobin_func *
 	return g->text.data + (fn->addr - g->text.addr);
 }
 
-static int disasm_open(csh *cs, cs_insn **insn)
+static int disasm_open(const struct capstone_fns **cf, csh *cs, cs_insn **insn)
 {
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK)
+	*cf = capstone_get();
+	if (!*cf)
+		return -ENOSYS;
+	if ((*cf)->open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK) {
+		capstone_put();
 		return -ENOMEM;
-	*insn = cs_malloc(*cs);
+	}
+	*insn = (*cf)->malloc(*cs);
 	if (!*insn) {
-		cs_close(cs);
+		(*cf)->close(cs);
+		capstone_put();
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-static void disasm_close(csh *cs, cs_insn *insn)
+static void disasm_close(const struct capstone_fns *cf, csh *cs, cs_insn *insn)
 {
-	cs_free(insn, 1);
-	cs_close(cs);
+	cf->free(insn, 1);
+	cf->close(cs);
+	capstone_put();
 }
 
 int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint32_t *offsets,
@@ -56,15 +64,16 @@ int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint
 	uint64_t addr = fn->addr;
 	size_t left = fn->size;
 	cs_insn *insn;
+	const struct capstone_fns *cf;
 	csh cs;
 	int n = 0, err;
 
 	if (!code)
 		return g->machine != EM_X86_64 ? -ENOTSUP : -EINVAL;
-	err = disasm_open(&cs, &insn);
+	err = disasm_open(&cf, &cs, &insn);
 	if (err)
 		return err;
-	while (left && cs_disasm_iter(cs, &code, &left, &addr, insn)) {
+	while (left && cf->disasm_iter(cs, &code, &left, &addr, insn)) {
 		if (insn->id != X86_INS_RET)
 			continue;
 		if (n < INT32_MAX && (size_t)n < max)
@@ -73,7 +82,7 @@ int gobin__func_returns(const struct gobin *g, const struct gobin_func *fn, uint
 	}
 	if (left && !only_padding(code, left))
 		n = -EILSEQ;
-	disasm_close(&cs, insn);
+	disasm_close(cf, &cs, insn);
 	return n;
 }
 
@@ -86,6 +95,7 @@ int gobin__func_calls(const struct gobin *g, const struct gobin_func *fn, const 
 	struct gobin_func target;
 	char want[24];
 	cs_insn *insn;
+	const struct capstone_fns *cf;
 	csh cs;
 	int n = 0, err;
 
@@ -96,10 +106,10 @@ int gobin__func_calls(const struct gobin *g, const struct gobin_func *fn, const 
 		return err == -ENOENT ? 0 : err;
 	/* capstone writes a direct call's target as its operand */
 	snprintf(want, sizeof(want), "0x%llx", (unsigned long long)target.addr);
-	err = disasm_open(&cs, &insn);
+	err = disasm_open(&cf, &cs, &insn);
 	if (err)
 		return err;
-	while (left && cs_disasm_iter(cs, &code, &left, &addr, insn)) {
+	while (left && cf->disasm_iter(cs, &code, &left, &addr, insn)) {
 		if (insn->id != X86_INS_CALL || strcmp(insn->op_str, want))
 			continue;
 		if (n < INT32_MAX && (size_t)n < max)
@@ -108,7 +118,7 @@ int gobin__func_calls(const struct gobin *g, const struct gobin_func *fn, const 
 	}
 	if (left && !only_padding(code, left))
 		n = -EILSEQ;
-	disasm_close(&cs, insn);
+	disasm_close(cf, &cs, insn);
 	return n;
 }
 
@@ -145,15 +155,16 @@ int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, 
 	uint64_t addr = fn->addr;
 	size_t left = fn->size;
 	cs_insn *insn;
+	const struct capstone_fns *cf;
 	csh cs;
 	int err = -ENOENT;
 	bool compared = false;
 
 	if (!code)
 		return g->machine != EM_X86_64 ? -ENOTSUP : -EINVAL;
-	if (disasm_open(&cs, &insn))
+	if (disasm_open(&cf, &cs, &insn))
 		return -ENOMEM;
-	for (int i = 0; i < 24 && left && cs_disasm_iter(cs, &code, &left, &addr, insn); i++) {
+	for (int i = 0; i < 24 && left && cf->disasm_iter(cs, &code, &left, &addr, insn); i++) {
 		if (insn->id == X86_INS_JBE) {
 			if (compared) {
 				*off = (uint32_t)(insn->address - fn->addr);
@@ -183,6 +194,6 @@ int gobin__func_stack_check(const struct gobin *g, const struct gobin_func *fn, 
 			continue;
 		break;
 	}
-	disasm_close(&cs, insn);
+	disasm_close(cf, &cs, insn);
 	return err;
 }

@@ -34,7 +34,8 @@ struct known {
 struct linker {
 	struct held *pool;
 	size_t max_held, nheld;
-	uint32_t free_head;
+	uint32_t free_head; /* slots given back */
+	uint32_t fresh;	    /* slots never used: [fresh, max_held), untouched memory */
 	uint32_t *buckets;	/* held spans by their parent's id */
 	uint32_t *self_buckets; /* held spans by their own id */
 	size_t bucket_mask;
@@ -89,9 +90,9 @@ struct linker *linker__new(size_t max_held, size_t max_known, uint64_t wait_ns)
 	for (size_t i = 0; i <= l->bucket_mask; i++)
 		l->buckets[i] = l->self_buckets[i] = NIL;
 	l->fifo_head = l->fifo_tail = NIL;
-	for (size_t i = 0; i < l->max_held; i++)
-		l->pool[i].next = i + 1 < l->max_held ? i + 1 : NIL;
-	l->free_head = 0;
+	/* The pool's pages stay untouched (not resident) until a span needs them. */
+	l->free_head = NIL;
+	l->fresh = 0;
 	l->wait_ns = wait_ns;
 	return l;
 }
@@ -282,14 +283,17 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
 		finalize(l, &copy, emit, arg);
 		return;
 	}
-	if (l->free_head == NIL) {
+	if (l->free_head != NIL) {
+		idx = l->free_head;
+		l->free_head = l->pool[idx].next;
+	} else if (l->fresh < l->max_held) {
+		idx = l->fresh++;
+	} else {
 		l->stats.overflow++;
 		finalize(l, s, emit, arg);
 		return;
 	}
-	idx = l->free_head;
 	h = &l->pool[idx];
-	l->free_head = h->next;
 	h->span = *s;
 	h->deadline_ns = now_ns + l->wait_ns;
 	h->used = true;

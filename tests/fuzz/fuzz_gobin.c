@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gobin/gobin.h"
+#include "util/capstone_lazy.h"
 
 #define CHECK(cond)                                                                    \
 	do {                                                                           \
@@ -22,6 +23,14 @@
 			abort();                                                       \
 		}                                                                      \
 	} while (0)
+
+/* capstone stays loaded for the whole run (else each input would load it) */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (!capstone_get())
+		abort();
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -15,6 +15,7 @@
 
 #include "probes_tls.h"
 #include "tls_hookpoints.h"
+#include "util/capstone_lazy.h"
 
 #define CHECK(cond)                                                                    \
 	do {                                                                           \
@@ -26,6 +27,14 @@
 	} while (0)
 
 static int memfd = -1;
+
+/* capstone stays loaded for the whole run (else each input would load it) */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (!capstone_get())
+		abort();
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

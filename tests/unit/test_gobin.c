@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "gobin/gobin.h"
+#include "util/capstone_lazy.h"
 
 #define READ_FN "crypto/tls.(*Conn).Read"
 #define WRITE_FN "crypto/tls.(*Conn).Write"
@@ -376,7 +377,18 @@ static void test_file_offset(void **state)
 static void test_returns(void **state)
 {
 	static const char *const names[] = { READ_FN, WRITE_FN, "main.client" };
+	const struct capstone_fns *held;
 
+	/* one user keeps it loaded across readings; the last one unloads it */
+	assert_false(capstone_loaded());
+	held = capstone_get();
+	assert_non_null(held);
+	assert_true(capstone_loaded());
+	assert_ptr_equal(capstone_get(), held);
+	capstone_put();
+	assert_true(capstone_loaded());
+	capstone_put();
+	assert_false(capstone_loaded());
 	for (size_t i = 0; i < 2; i++) {
 		for (int stripped = 0; stripped < 2; stripped++) {
 			struct gobin *g = open_fixture(versions[i], stripped);
@@ -405,6 +417,8 @@ static void test_returns(void **state)
 				assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
 				assert_true(jbe >= 4 && jbe < 32);
 				assert_true(objdump_stack_check(path, f.addr, f.addr + jbe));
+				/* capstone was loaded for the reading and let go after */
+				assert_false(capstone_loaded());
 			}
 			gobin__close(g);
 		}

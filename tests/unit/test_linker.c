@@ -141,6 +141,18 @@ static void test_hold_is_bounded(void **state)
 	assert_int_equal(st.held, 2);
 	linker__flush(l, collect, &k);
 	assert_int_equal(k.n, 5);
+	/* the slots given back are used again, and the bound still holds */
+	for (int i = 0; i < 3; i++) {
+		struct span s = make(200 + i, 0, 98, 0, 3);
+
+		linker__submit(l, &s, 0, collect, &k);
+	}
+	assert_int_equal(k.n, 6);
+	linker__stats(l, &st);
+	assert_int_equal(st.overflow, 4);
+	assert_int_equal(st.held, 2);
+	linker__flush(l, collect, &k);
+	assert_int_equal(k.n, 8);
 	linker__free(l);
 }
 
