@@ -174,10 +174,14 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	/* A peek leaves the bytes for the next read: count them then. */
 	if (inbound && (flags & MSG_PEEK))
 		return 0;
-	tls_call_note_socket(sk, id);
 	c = conn_of(sk, false);
 	if (!c)
 		c = conn_new(sk, id >> 32, SONDE_ROLE_UNKNOWN, 0);
+	/* A TLS library's socket carries no plaintext protocol: only those
+	 * pay the lookup of a library call in progress. */
+	if (!c || c->ev.proto == SONDE_PROTO_UNKNOWN || c->ev.proto == SONDE_PROTO_TLS ||
+	    c->ignored)
+		tls_call_note_socket(sk, id);
 	if (!c || c->ignored || c->finished)
 		return 0;
 	c->connecting = 0; /* bytes moved: the connection is open */
