@@ -172,7 +172,7 @@ $(BUILD)/fuzz/fuzz_gobin: src/gobin/gobin.c src/gobin/offsets.c src/gobin/disasm
 		src/util/capstone_lazy.c src/util/log.c
 $(BUILD)/fuzz/fuzz_gobin: FUZZ_LDLIBS := -lelf -lz -ldw
 $(BUILD)/fuzz/fuzz_http2: src/decode/http2.c src/decode/http1_span.c src/model/route_pattern.c \
-		src/util/log.c
+		src/model/streamlink.c src/util/log.c
 $(BUILD)/fuzz/fuzz_http2: FUZZ_LDLIBS := -lnghttp2
 $(BUILD)/fuzz/fuzz_config: src/config.c src/config_file.c src/model/metrics.c src/model/netflow.c \
 		src/model/route_pattern.c src/model/http_method.c src/model/dbmetrics.c \

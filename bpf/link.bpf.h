@@ -188,6 +188,10 @@ static __always_inline void client_parent(struct sonde_txn_ref *ref, __u32 tgid,
 		ref->conn_id = f->conn_id;
 		ref->txn_seq = f->txn_seq;
 		ref->link = SONDE_LINK_PROCESS;
+	} else if (f && f->count) {
+		/* Requests in flight, none certain: user space must not
+		 * take an HTTP/2 stream for the call's parent either. */
+		ref->busy = 1;
 	}
 }
 

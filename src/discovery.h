@@ -49,6 +49,12 @@ void discovery__on_fork(struct discovery *d, uint32_t child, uint32_t parent);
 /** discovery__no_thread_rule() - stop linking @pid's calls by thread. */
 void discovery__no_thread_rule(struct discovery *d, uint32_t pid);
 
+/**
+ * discovery__thread_rule() - may @pid's calls be linked by thread (a traced
+ * process neither Go nor seen answering on other threads)?
+ */
+bool discovery__thread_rule(struct discovery *d, uint32_t pid);
+
 /** discovery__on_exit() - @pid exited: forget it. */
 void discovery__on_exit(struct discovery *d, uint32_t pid);
 

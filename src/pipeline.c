@@ -15,11 +15,16 @@
 #include "model/linker.h"
 #include "model/metrics.h"
 #include "model/spanmetrics.h"
+#include "model/streamlink.h"
 #include "probes.h"
 #include "util/log.h"
 #include "util/str.h"
 
 #define MAX_EXPORTERS 8
+/* How long a client call of a process serving HTTP/2 waits before its
+ * parent is decided: the events other CPUs stamped before its end (a
+ * stream's HEADERS) are read by then. */
+#define STREAM_SETTLE_NS (20 * 1000000ull)
 
 struct pipeline {
 	struct sonde_runtime *rt;
@@ -27,6 +32,7 @@ struct pipeline {
 	struct exporter exporters[MAX_EXPORTERS];
 	int nexporters;
 	struct linker *linker;
+	struct streamlink *streams; /* parents of calls made while serving HTTP/2 */
 	void *decoder_state[SONDE_PROTO__MAX]; /* each decoder's own */
 	/* Span and trace ids: unique and spread, not secret (W3C asks for
 	 * random, not for unpredictable to an attacker): xoshiro256**, seeded
@@ -115,6 +121,20 @@ static void export_span(const struct span *s, void *arg)
 		p->exporters[e].ops->export_span(&p->exporters[e], s);
 }
 
+/* A client call of a process serving HTTP/2, settled: its parent is
+ * decided (model/streamlink.h), then it joins the others. */
+static void stream_call_settled(struct span *s, uint64_t start_ns, uint64_t end_ns, void *arg)
+{
+	struct pipeline *p = arg;
+	bool thread_rule = discovery__thread_rule(p->rt->discovery, s->pid) &&
+			   !linker__is_async(p->linker, s->pid);
+
+	if (streamlink__decide(p->streams, s, start_ns, end_ns, thread_rule) ==
+	    STREAMLINK_AMBIGUOUS)
+		atomic_fetch_add(&p->rt->user_loss[LOSS_LINK_AMBIGUOUS], 1);
+	linker__submit(p->linker, s, mono_now(), export_span, p);
+}
+
 /* A decoded span of a traced process: ids, metrics, linking, exporters. */
 static void finish_span(struct pipeline *p, const struct proc_info *proc, struct span *s,
 			const struct decode_wants *w, uint64_t end_mono_ns)
@@ -145,6 +165,16 @@ static void finish_span(struct pipeline *p, const struct proc_info *proc, struct
 	if (s->kind == SPAN_KIND_SERVER && s->resp_tid && s->resp_tid != s->tid &&
 	    linker__mark_async(p->linker, s->pid))
 		discovery__no_thread_rule(rt->discovery, s->pid);
+	/* A call of a process serving HTTP/2 streams, which the kernel's
+	 * rules do not count: its parent is decided once it settles. */
+	if (s->kind == SPAN_KIND_CLIENT && s->parent_link != SONDE_LINK_THREAD &&
+	    streamlink__serves(p->streams, s->pid)) {
+		uint64_t start_mono = end_mono_ns - span_duration_ns(s);
+
+		if (!streamlink__hold(p->streams, s, start_mono, end_mono_ns))
+			stream_call_settled(s, start_mono, end_mono_ns, p);
+		return;
+	}
 	linker__submit(p->linker, s, end_mono_ns, export_span, p);
 }
 
@@ -180,7 +210,8 @@ static void process_txn(struct pipeline *p, const struct sonde_txn_event *ev)
 		span_from_connect_failure(ev, rt->mono_to_real_ns, s);
 	} else {
 		struct decode_ctx ctx = { .cfg = rt->cfg, .service = proc->service,
-					  .mono_to_real_ns = rt->mono_to_real_ns };
+					  .mono_to_real_ns = rt->mono_to_real_ns,
+					  .streams = p->streams };
 
 		if (ev->proto < SONDE_PROTO__MAX)
 			dec = decoder_registry[ev->proto];
@@ -241,6 +272,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		break;
 	case SONDE_EV_PROC_EXIT:
 		discovery__on_exit(p->rt->discovery, hdr->tgid);
+		streamlink__forget(p->streams, hdr->tgid);
 		break;
 	}
 	{
@@ -268,7 +300,10 @@ struct pipeline *pipeline__new(struct sonde_runtime *rt)
 		p->graph = (features & FEATURE_BIT(FEATURE_SERVICE_GRAPH)) || rt->cfg->ui_port;
 	}
 	p->linker = linker__new(4096, 1 << 16, rt->cfg->link_wait_ms * 1000000ull);
-	if (!p->linker) {
+	p->streams = streamlink__new(1024, STREAM_SETTLE_NS);
+	if (!p->linker || !p->streams) {
+		linker__free(p->linker);
+		streamlink__free(p->streams);
 		free(p);
 		return NULL;
 	}
@@ -321,6 +356,7 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 		return n;
 	/* Wake-ups are batched: whatever is below the threshold is read here. */
 	ring_buffer__consume(p->rb);
+	streamlink__settle(p->streams, mono_now(), false, stream_call_settled, p);
 	linker__expire(p->linker, mono_now(), export_span, p);
 	if (p->graph)
 		spanmetrics__graph_expire(p->rt->spanmetrics, mono_now());
@@ -330,6 +366,7 @@ int pipeline__poll(struct pipeline *p, int timeout_ms)
 
 void pipeline__drain(struct pipeline *p)
 {
+	streamlink__settle(p->streams, 0, true, stream_call_settled, p);
 	linker__flush(p->linker, export_span, p);
 	if (p->graph)
 		spanmetrics__graph_flush(p->rt->spanmetrics);
@@ -351,6 +388,7 @@ void pipeline__free(struct pipeline *p)
 		p->exporters[e].ops->destroy(&p->exporters[e]);
 	ring_buffer__free(p->rb);
 	linker__free(p->linker);
+	streamlink__free(p->streams);
 	for (int i = 0; i < SONDE_PROTO__MAX; i++)
 		if (decoder_registry[i] && decoder_registry[i]->state_free)
 			decoder_registry[i]->state_free(p->decoder_state[i]);
@@ -362,4 +400,5 @@ const char *const user_loss_names[LOSS__MAX] = {
 	[LOSS_UNKNOWN_PROC] = "unknown_process",
 	[LOSS_SERVICE_TABLE_FULL] = "service_table_full",
 	[LOSS_LINK_OVERFLOW] = "link_overflow",
+	[LOSS_LINK_AMBIGUOUS] = "link_ambiguous",
 };

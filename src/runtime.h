@@ -24,6 +24,7 @@ enum user_loss {
 	LOSS_UNKNOWN_PROC,	 /* event from a process no longer known */
 	LOSS_SERVICE_TABLE_FULL, /* process reported under the last service: table full */
 	LOSS_LINK_OVERFLOW,	 /* span let go unlinked: the linker's hold was full */
+	LOSS_LINK_AMBIGUOUS,	 /* client call left without parent: HTTP/2 streams in flight, none certain */
 	LOSS__MAX,
 };
 

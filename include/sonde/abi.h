@@ -86,6 +86,8 @@ enum sonde_link_kind {
 	SONDE_LINK_THREAD = 1,	/* client call on the thread serving a request */
 	SONDE_LINK_PROCESS = 2, /* client call while exactly one request is in flight */
 	SONDE_LINK_PEER = 3,	/* server side of a traced local client's connection */
+	SONDE_LINK_STREAM = 4,	/* user space: client call within the one HTTP/2 server
+				 * stream in flight in the process (model/streamlink.h) */
 };
 
 #define SONDE_LEN_UNKNOWN (~0ULL)
@@ -147,7 +149,10 @@ struct sonde_txn_ref {
 	__u64 conn_id; /* unique per connection as Sonde saw it open; 0: none */
 	__u32 txn_seq;
 	__u8 link;     /* enum sonde_link_kind, in a parent reference */
-	__u8 _pad[3];
+	__u8 busy;     /* a client's, link NONE: requests of the process were in
+			* flight, none certain to be the call's (HTTP/2 streams are
+			* not counted here: user space follows them) */
+	__u8 _pad[2];
 };
 
 /* Per-CPU counters exported as sonde_events_lost_total{reason} and friends.

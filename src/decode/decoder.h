@@ -19,12 +19,14 @@
 #include "sonde/abi.h"
 
 struct service;
+struct streamlink;
 
 /* What a decoder knows of where the event comes from. */
 struct decode_ctx {
 	const struct sonde_config *cfg;
 	const struct service *service; /* the traced process's service */
 	int64_t mono_to_real_ns;       /* add to a kernel time for wall time */
+	struct streamlink *streams;    /* told of HTTP/2 server streams; NULL: none */
 };
 
 /* What the decoder asks for the span it filled (ignored routes, ...). */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "decode/decoder.h"
+#include "model/streamlink.h"
 #include "util/log.h"
 #include "util/str.h"
 
@@ -87,6 +88,7 @@ struct h2_dir {
 
 struct h2_conn {
 	uint64_t conn_id; /* 0: free */
+	uint32_t pid;	  /* the process of its last event */
 	uint64_t last_used;
 	struct h2_dir dir[2];
 	struct h2_stream *streams[H2_STREAMS]; /* open ones, allocated as they open */
@@ -99,6 +101,7 @@ struct h2_state {
 	struct h2_conn *last;	      /* the connection of the last event: most often the next's */
 	uint64_t clock;
 	/* per decode_each call */
+	uint64_t now_ns; /* the event's time (monotonic) */
 	const struct decode_ctx *ctx;
 	decode_emit_fn emit;
 	void *emit_arg;
@@ -116,12 +119,19 @@ static void dir_free(struct h2_dir *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void conn_free(struct h2_conn *c)
+static void stream_gone(struct h2_state *st, struct h2_conn *c, struct h2_stream *s, bool dropped);
+
+/* Free @c; its open streams are given up on (told to st->ctx's stream
+ * follower unless @st is NULL). */
+static void conn_free(struct h2_state *st, struct h2_conn *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < H2_STREAMS; i++)
+	for (int i = 0; i < H2_STREAMS; i++) {
+		if (st && c->streams[i])
+			stream_gone(st, c, c->streams[i], true);
 		free(c->streams[i]);
+	}
 	dir_free(&c->dir[0]);
 	dir_free(&c->dir[1]);
 	free(c);
@@ -164,12 +174,12 @@ static struct h2_conn *conn_find(struct h2_state *st, uint64_t conn_id, bool cre
 		st->lost++; /* its open streams are given up on */
 		if (st->last == *slot)
 			st->last = NULL;
-		conn_free(*slot);
+		conn_free(st, *slot);
 		*slot = NULL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c || dir_init(&c->dir[0], unknown) || dir_init(&c->dir[1], unknown)) {
-		conn_free(c);
+		conn_free(NULL, c);
 		return NULL;
 	}
 	c->conn_id = conn_id;
@@ -201,6 +211,7 @@ static struct h2_stream *stream_new(struct h2_state *st, struct h2_conn *c, uint
 		for (int i = 1; i < H2_STREAMS; i++)
 			if (c->streams[i]->start_ns < (*slot)->start_ns)
 				slot = &c->streams[i];
+		stream_gone(st, c, *slot, true);
 		free(*slot);
 		*slot = NULL;
 		st->lost++;
@@ -215,9 +226,19 @@ static struct h2_stream *stream_new(struct h2_state *st, struct h2_conn *c, uint
 	return *slot;
 }
 
-/* Free the state of stream @s. */
-static void stream_free(struct h2_conn *c, struct h2_stream *s)
+/* A server stream is no longer in flight: ended, or @dropped (given up on). */
+static void stream_gone(struct h2_state *st, struct h2_conn *c, struct h2_stream *s, bool dropped)
 {
+	struct txn_id id = { .conn_id = c->conn_id, .txn_seq = s->id };
+
+	if (s->server && st->ctx && st->ctx->streams)
+		streamlink__end(st->ctx->streams, c->pid, &id, st->now_ns, dropped);
+}
+
+/* Free the state of stream @s. */
+static void stream_free(struct h2_state *st, struct h2_conn *c, struct h2_stream *s, bool dropped)
+{
+	stream_gone(st, c, s, dropped);
 	for (int i = 0; i < H2_STREAMS; i++)
 		if (c->streams[i] == s) {
 			free(s);
@@ -275,7 +296,7 @@ static void stream_end(struct h2_state *st, struct h2_conn *c, struct h2_stream 
 
 	if (!s->req_known) {
 		st->lost++;
-		stream_free(c, s);
+		stream_free(st, c, s, false);
 		return;
 	}
 	memcpy(&t, c->tmpl, SONDE_TXN_EVENT_MIN_SIZE);
@@ -308,7 +329,7 @@ static void stream_end(struct h2_state *st, struct h2_conn *c, struct h2_stream 
 	} else if (span.kind == SPAN_KIND_SERVER) {
 		http_server_wants(st->ctx, &span, &wants);
 	}
-	stream_free(c, s);
+	stream_free(st, c, s, false);
 	st->emit(st->emit_arg, &span, &wants);
 }
 
@@ -587,6 +608,12 @@ static void on_block(struct h2_state *st, struct h2_conn *c, bool inbound, struc
 		goto done;
 	if (request) {
 		s->req_known = names_known;
+		if (s->server && st->ctx->streams) {
+			struct txn_id self = { .conn_id = c->conn_id, .txn_seq = id };
+
+			streamlink__begin(st->ctx->streams, c->pid, &self, s->tid, s->start_ns,
+					  names_known);
+		}
 		if (d->block_flags & FL_END_STREAM)
 			s->req_end_ns = ev->start_ns;
 	} else {
@@ -823,7 +850,7 @@ static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sond
 			continue;
 		if (lost) {
 			st->lost++;
-			stream_free(c, c->streams[i]);
+			stream_free(st, c, c->streams[i], true);
 		} else {
 			stream_end(st, c, c->streams[i], ev, "connection closed");
 		}
@@ -833,7 +860,7 @@ static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sond
 			st->conns[i] = NULL;
 	if (st->last == c)
 		st->last = NULL;
-	conn_free(c);
+	conn_free(st, c);
 }
 
 static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
@@ -844,6 +871,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 	struct h2_conn *c;
 
 	st->ctx = ctx;
+	st->now_ns = ev->start_ns;
 	st->emit = emit;
 	st->emit_arg = arg;
 	st->lost = 0;
@@ -851,6 +879,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 		c = conn_find(st, ev->conn_id, false, false);
 		if (c) {
 			memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
+			c->pid = ev->hdr.tgid;
 			conn_close(st, c, ev, ev->flags & SONDE_EVF_H2_GAP);
 		}
 		return st->lost;
@@ -860,6 +889,7 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 	if (!c)
 		return 1;
 	memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
+	c->pid = ev->hdr.tgid;
 	if (ev->flags & SONDE_EVF_H2_GAP)
 		dir_lost(&c->dir[inbound], 0);
 	on_entries(st, c, inbound, ev);
@@ -884,7 +914,7 @@ static void http2_state_free(void *state)
 	if (!st)
 		return;
 	for (int i = 0; i < H2_CONNS; i++)
-		conn_free(st->conns[i]);
+		conn_free(NULL, st->conns[i]);
 	nghttp2_hd_inflate_del(st->literal);
 	free(st);
 }

@@ -257,6 +257,15 @@ void discovery__no_thread_rule(struct discovery *d, uint32_t pid)
 	log_debug("pid=%u answers requests on other threads: thread rule off", pid);
 }
 
+bool discovery__thread_rule(struct discovery *d, uint32_t pid)
+{
+	struct sonde_traced_proc v;
+
+	if (bpf_map_lookup_elem(d->traced.map_fd, &pid, &v))
+		return false;
+	return !(v.flags & SONDE_PROC_NO_THREAD_RULE);
+}
+
 void discovery__on_exit(struct discovery *d, uint32_t pid)
 {
 	untrace(d, pid, "exited");

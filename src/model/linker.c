@@ -151,7 +151,7 @@ bool linker__mark_async(struct linker *l, uint32_t pid)
 	return true;
 }
 
-static bool is_async(struct linker *l, uint32_t pid)
+bool linker__is_async(struct linker *l, uint32_t pid)
 {
 	uint32_t *slot = async_slot(l, pid);
 
@@ -163,7 +163,7 @@ static bool is_async(struct linker *l, uint32_t pid)
 static bool may_adopt(struct linker *l, const struct span *child, bool parent_handed_over)
 {
 	return !(child->parent_link == SONDE_LINK_THREAD &&
-		 (parent_handed_over || is_async(l, child->pid)));
+		 (parent_handed_over || linker__is_async(l, child->pid)));
 }
 
 static void known_put(struct linker *l, const struct span *s)

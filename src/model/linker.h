@@ -44,6 +44,9 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
  */
 bool linker__mark_async(struct linker *l, uint32_t pid);
 
+/** linker__is_async() - has @pid been marked by linker__mark_async()? */
+bool linker__is_async(struct linker *l, uint32_t pid);
+
 /** linker__expire() - let spans held past their deadline go, unlinked. */
 void linker__expire(struct linker *l, uint64_t now_ns, linker_emit_fn emit, void *arg);
 

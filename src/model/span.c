@@ -41,6 +41,7 @@ void span_from_txn(const struct sonde_txn_event *ev, int64_t mono_to_real_ns, st
 		s->parent.txn_seq = ev->parent.txn_seq;
 		s->parent_link = ev->parent.link;
 	}
+	s->parent_busy = ev->parent.busy;
 	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
 	s->pid = ev->hdr.tgid;
 	s->tid = ev->tid;

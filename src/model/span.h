@@ -101,6 +101,7 @@ struct span {
 	struct txn_id self;
 	struct txn_id parent;  /* the transaction this one is part of, if known */
 	uint8_t parent_link;   /* enum sonde_link_kind */
+	bool parent_busy;      /* client: the kernel saw requests in flight it could not link to */
 	bool remote_parent;    /* trace context came in a traceparent header */
 	bool tls;	       /* the bytes were TLS plaintext: url.scheme is https */
 };

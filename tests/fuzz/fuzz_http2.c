@@ -6,7 +6,8 @@
  * run of events, each a flags byte (bit 0: read, bit 1: gap, bit 2: the
  * connection's end, bit 3: another connection), a length byte pair and
  * that many bytes of entries; the spans that come out are checked for
- * what every exporter relies on.
+ * what every exporter relies on. The server streams are told to a stream
+ * follower (model/streamlink.h), which decides a call at each span.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,10 @@
 
 #include "decode/decoder.h"
 #include "model/route.h"
+#include "model/streamlink.h"
 #include "model/service.h"
+
+static struct streamlink *streams;
 
 static void on_span(void *arg, struct span *s, const struct decode_wants *w)
 {
@@ -28,6 +32,12 @@ static void on_span(void *arg, struct span *s, const struct decode_wants *w)
 	if (s->rpc.grpc_status < -1 || s->rpc.grpc_status > 999)
 		abort();
 	++*(int *)arg;
+	if (streams) {
+		struct span call = *s;
+
+		call.kind = SPAN_KIND_CLIENT;
+		streamlink__decide(streams, &call, s->start_ns, s->end_ns, true);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -37,12 +47,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct service svc = { .name = "fuzz" };
 	struct decode_ctx ctx = { .cfg = &cfg, .service = &svc };
 	void *state = http2_decoder.state_new();
-	int spans = 0;
+	int spans = 0, n = 0;
 
 	if (!svc.routes)
 		svc.routes = route_table__new(64);
 	if (!state)
 		return 0;
+	streams = streamlink__new(4, 0);
+	ctx.streams = streams;
 	while (size >= 3) {
 		uint8_t flags = data[0];
 		size_t len = (size_t)data[1] << 8 | data[2];
@@ -61,11 +73,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev.flags = (flags & 1 ? SONDE_EVF_H2_INBOUND : 0) | (flags & 2 ? SONDE_EVF_H2_GAP : 0) |
 			   (flags & 4 ? SONDE_EVF_H2_CLOSE : 0);
 		ev.req_len = len;
+		ev.start_ns = ev.end_ns = ++n;
 		memcpy(ev.data, data, len);
 		http2_decoder.decode_each(state, &ev, &ctx, on_span, &spans);
 		data += len;
 		size -= len;
 	}
 	http2_decoder.state_free(state);
+	streamlink__free(streams);
+	streams = NULL;
 	return 0;
 }

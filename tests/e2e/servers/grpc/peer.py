@@ -9,12 +9,15 @@ waits for a line on stdin before it connects.
 
 Methods: Echo/Unary (echoes), Echo/Fail (status from the request's first
 byte), Echo/Stream (server streaming: as many replies as the first byte
-says), Echo/Slow (answers after 2 s: the client cancels it)."""
+says), Echo/Slow (answers after 2 s: the client cancels it), Echo/Relay (makes the
+outgoing call its request names, "http PORT PATH" or "grpc PORT SIZE", then
+echoes)."""
 import json
 import os
 import sys
 import threading
 import time
+import urllib.request
 from concurrent import futures
 
 import grpc
@@ -46,12 +49,32 @@ def _slow(req, ctx):
     return req
 
 
+_downstreams = {}
+_downstreams_lock = threading.Lock()
+
+
+def _relay(req, ctx):
+    kind, port, arg = req.decode().split()
+    if kind == "http":
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{arg}", timeout=10) as r:
+            r.read()
+        return req
+    with _downstreams_lock:
+        if port not in _downstreams:
+            ch = grpc.insecure_channel(f"127.0.0.1:{port}")
+            _downstreams[port] = ch.unary_unary(f"/{SERVICE}/Unary")
+        unary = _downstreams[port]
+    unary(b"r" * int(arg), timeout=10)
+    return req
+
+
 def server(port):
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(_unary),
         "Fail": grpc.unary_unary_rpc_method_handler(_fail),
         "Stream": grpc.unary_stream_rpc_method_handler(_stream),
         "Slow": grpc.unary_unary_rpc_method_handler(_slow),
+        "Relay": grpc.unary_unary_rpc_method_handler(_relay),
     }
     s = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     s.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +65,11 @@ func handle(srv any, stream grpc.ServerStream) error {
 			}
 		}
 		return nil
+	case "/test.Echo/Relay":
+		if err := relay(stream.Context(), string(req)); err != nil {
+			return status.Error(codes.Unavailable, err.Error())
+		}
+		return stream.SendMsg(&req)
 	case "/test.Echo/Slow":
 		select {
 		case <-stream.Context().Done():
@@ -72,6 +79,48 @@ func handle(srv any, stream grpc.ServerStream) error {
 		}
 	}
 	return status.Error(codes.Unimplemented, method)
+}
+
+var (
+	downstreamMu sync.Mutex
+	downstreams  = map[string]*grpc.ClientConn{}
+)
+
+// relay makes the outgoing call a Relay request names: "http PORT PATH"
+// (an HTTP/1 GET) or "grpc PORT SIZE" (a Unary call of SIZE bytes), one
+// channel per port.
+func relay(ctx context.Context, what string) error {
+	f := strings.Fields(what)
+	if len(f) != 3 {
+		return errors.New("relay: want KIND PORT ARG")
+	}
+	if f[0] == "http" {
+		resp, err := http.Get("http://127.0.0.1:" + f[1] + f[2])
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	downstreamMu.Lock()
+	conn := downstreams[f[1]]
+	if conn == nil {
+		var err error
+		conn, err = grpc.NewClient("127.0.0.1:"+f[1],
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
+		if err != nil {
+			downstreamMu.Unlock()
+			return err
+		}
+		downstreams[f[1]] = conn
+	}
+	downstreamMu.Unlock()
+	n, _ := strconv.Atoi(f[2])
+	req, resp := make([]byte, n), []byte(nil)
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return conn.Invoke(c, "/test.Echo/Unary", &req, &resp)
 }
 
 func server(port string) {
