@@ -1,9 +1,10 @@
 """gRPC and HTTP/2 in clear (issue 13): real peers on loopback, both ends
 traced by one Sonde, every span and metric checked against the calls made.
 
-gRPC peers in three languages, all without generated code (raw-bytes
+gRPC peers in four languages, all without generated code (raw-bytes
 messages, tests/e2e/servers/grpc): Python grpcio (Debian), Node
-@grpc/grpc-js (npm), Go grpc-go (Go module proxy). Each pairing crosses two
+@grpc/grpc-js (npm), Go grpc-go (Go module proxy), Java grpc-java over
+Netty (Maven Central; a jar scripts/setup.sh builds). Each pairing crosses two
 languages; each client runs, on one connection, unary calls, calls failing
 with NOT_FOUND, INVALID_ARGUMENT, INTERNAL and UNAVAILABLE, server streaming,
 many concurrent calls and a call it cancels. The client prints the calls it
@@ -67,14 +68,19 @@ def go_peer(tmp_path_factory):
     return str(out)
 
 
+JAVA_PEER = GRPC_DIR / "java" / "target" / "grpcpeer.jar"
+
+
 @pytest.fixture(scope="module")
 def peers(go_peer):
     assert (GRPC_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir(), \
         "npm packages of tests/e2e/servers/grpc missing (scripts/setup.sh installs them)"
+    assert JAVA_PEER.is_file(), f"{JAVA_PEER} missing (scripts/setup.sh builds it with Maven)"
     return {
         "python": [PYTHON, str(GRPC_DIR / "peer.py")],
         "node": ["node", str(GRPC_DIR / "peer.js")],
         "go": [go_peer],
+        "java": ["java", "-jar", str(JAVA_PEER)],
     }
 
 
@@ -131,7 +137,8 @@ def _metric_counts(metrics, name):
 
 
 @pytest.mark.parametrize("server_lang,client_lang",
-                         [("python", "go"), ("go", "node"), ("node", "python")])
+                         [("python", "go"), ("go", "node"), ("node", "python"),
+                          ("java", "python"), ("go", "java")])
 def test_grpc_calls(peers, start_sonde, tmp_path, server_lang, client_lang):
     server, port = _start_server(peers, server_lang, tmp_path)
     clients = [(sc, _start_client(peers, client_lang, port, sc, n, tmp_path)) for sc, n in SCENARIOS]
