@@ -35,6 +35,12 @@ enum peer_state {
 	PEER_TRACED = 2,  /* a traced client's connection (client_tuples) */
 };
 
+enum conn_upgrade {
+	UPGRADE_NONE = 0,
+	UPGRADE_OTHER = 1, /* to a protocol not followed (WebSocket, ...): the connection is left */
+	UPGRADE_H2C = 2,   /* to HTTP/2 in clear (RFC 7540 3.2): followed as HTTP/2 */
+};
+
 /* Per-connection state. `ev` is the transaction being assembled, emitted
  * as is when it completes; the rest drives the state machine. */
 struct conn_state {
@@ -50,14 +56,15 @@ struct conn_state {
 	__u8 ignored;	     /* no protocol recognised: later bytes are skipped */
 	__u8 head_done;	     /* response head seen whole (or given up on) */
 	__u8 finished;	     /* the connection ended: nothing more is emitted */
-	__u8 upgrade;	     /* the response switches protocols (HTTP 101) */
+	__u8 upgrade;	     /* the response switches protocols (HTTP 101): enum conn_upgrade */
 	__u8 held_dir;	     /* unclassified bytes held in ev.data: 1 read, 2 written */
 	__u8 _pad[4];
 	/* server: the traced client's transaction after the one just emitted,
 	 * the parent of a request pipelined behind it (0: none) */
 	__u64 peer_next_conn;
 	__u32 peer_next_seq;
-	__u32 _pad2;
+	/* bytes after a 101's head in the I/O that ended it: h2c's first frames */
+	__u32 upgrade_rest;
 };
 
 struct {

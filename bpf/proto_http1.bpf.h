@@ -69,7 +69,8 @@ struct http_frame {
 	__u32 line1_len; /* the first line with its '\n', 0 if not seen */
 	__u8 has_length;
 	__u8 chunked;
-	__u8 _pad[6];
+	__u8 h2c; /* Upgrade: h2c (a 101's: the connection goes on in HTTP/2) */
+	__u8 _pad[5];
 };
 
 /* Eight bytes of text as the little-endian word a load from memory gives. */
@@ -150,6 +151,12 @@ static __always_inline long frame_line(struct frame_scan *s, __u64 at)
 		   (line[16] | 0x20) == 'g' && line[17] == ':') {
 		/* HTTP/1.1 puts chunked last whenever it is used at all. */
 		s->f.chunked = 1;
+	} else if ((load8(line) | LOWER8) == WORD8('u', 'p', 'g', 'r', 'a', 'd', 'e', ':')) {
+		/* A 101 names the one protocol it switches to (RFC 9110 7.8). */
+		const __u8 *v = line + 8 + (line[8] == ' ');
+
+		s->f.h2c = (v[0] | 0x20) == 'h' && v[1] == '2' && (v[2] | 0x20) == 'c' &&
+			   (v[3] == '\r' || v[3] == ' ' || v[3] == '\n');
 	}
 	return 0;
 }
@@ -444,7 +451,7 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 		return HEAD_FRAMED;
 	}
 	c->head_done = 1;
-	c->upgrade = status == 101;
+	c->upgrade = status != 101 ? 0 : f.h2c ? UPGRADE_H2C : UPGRADE_OTHER;
 	/* The framing travels in the event; of the head, user space needs
 	 * only the status line. */
 	c->ev.resp_head_len = f.head_len;
@@ -493,9 +500,19 @@ static __always_inline void http1_framed_end(struct conn_state *c, struct call_a
 		bool upgraded = c->upgrade;
 		struct span_buf rest;
 
+		if (c->upgrade == UPGRADE_H2C && over <= n) {
+			/* HTTP/2 from here, the upgrade request its stream 1
+			 * (proto_on_data walks the @over bytes after the head):
+			 * this transaction goes to the HTTP/2 decoder. */
+			c->ev.proto = SONDE_PROTO_HTTP2;
+			c->ev.flags |= SONDE_EVF_H2_UPGRADE;
+			c->upgrade_rest = over;
+		}
 		txn_emit(c, SONDE_END_FRAMED);
 		if (upgraded) {
-			c->ignored = 1; /* 101: the connection speaks something else now */
+			/* 101: the connection speaks something else now */
+			if (c->ev.proto != SONDE_PROTO_HTTP2)
+				c->ignored = 1;
 			return;
 		}
 		if (!over || over > n || c->ev.role != SONDE_ROLE_CLIENT || s->len != n ||

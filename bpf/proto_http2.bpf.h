@@ -618,6 +618,21 @@ static __always_inline bool h2_on_classified(struct conn_state *c, bool inbound,
 	return true;
 }
 
+/* An HTTP/1.1 connection upgraded to h2c (RFC 7540 3.2) by a 101 whose
+ * head ended @head bytes into this I/O of the response direction: that
+ * direction's walk begins after them (the server's SETTINGS, then stream
+ * 1's response), the request direction's with the client preface. Both
+ * HPACK states begin here, known. */
+static __always_inline void h2_on_upgrade(struct conn_state *c, __u64 head)
+{
+	struct h2_conn init = {};
+	int resp_read = c->ev.role == SONDE_ROLE_CLIENT;
+
+	init.dir[resp_read & 1].left = head;
+	init.dir[!resp_read].left = H2_PREFACE_LEN;
+	bpf_map_update_elem(&h2_conns, &c->ev.conn_id, &init, BPF_ANY);
+}
+
 /* The parent reference of this I/O's events: a server's traced peer
  * (looked up once per connection), a client's in-process request. */
 static __always_inline void h2_parent(struct conn_state *c, struct sonde_txn_ref *ref, __u64 id)

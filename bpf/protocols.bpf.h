@@ -38,10 +38,14 @@ static __always_inline __u8 proto_classify(const __u8 *head, __u32 len)
 static __always_inline void proto_on_data(struct conn_state *c, struct call_args *a,
 					  struct span_buf *s, __u64 n, bool request_dir, __u64 id)
 {
-	switch (c->ev.proto) {
-	case SONDE_PROTO_HTTP1:
+	if (c->ev.proto == SONDE_PROTO_HTTP1) {
 		http1_on_data(c, a, s, n, request_dir, id);
-		break;
+		if (c->ev.proto != SONDE_PROTO_HTTP2)
+			return;
+		/* A 101 to h2c ended in these bytes: the rest of them are frames. */
+		h2_on_upgrade(c, n - c->upgrade_rest);
+	}
+	switch (c->ev.proto) {
 	case SONDE_PROTO_POSTGRES:
 		pg_on_data(c, a, s, n, request_dir, id);
 		break;

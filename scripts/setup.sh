@@ -80,6 +80,14 @@ if [ ! -f "$lab_jar" ] || [ tests/e2e/servers/lab/user-service/pom.xml -nt "$lab
 	(cd tests/e2e/servers/lab/user-service && mvn -q -B -Dstyle.color=never package -DskipTests)
 fi
 
+# The gRPC peer in Java (tests/e2e/servers/grpc/java: grpc-java from Maven
+# Central), built once into target/grpcpeer.jar with its dependencies.
+grpc_jar=tests/e2e/servers/grpc/java/target/grpcpeer.jar
+if [ ! -f "$grpc_jar" ] || [ tests/e2e/servers/grpc/java/pom.xml -nt "$grpc_jar" ] ||
+	[ -n "$(find tests/e2e/servers/grpc/java/src -newer "$grpc_jar" -type f)" ]; then
+	(cd tests/e2e/servers/grpc/java && mvn -q -B -Dstyle.color=never package -DskipTests)
+fi
+
 # OpenSSL 1.1 for the TLS tests (libssl.so.1.1 and its `openssl` command):
 # Debian 12 has none, so Debian 11's packages are fetched from Debian's
 # archive, checked against their SHA256 and unpacked with dpkg-deb into

@@ -99,6 +99,9 @@ enum sonde_link_kind {
 #define SONDE_EVF_H2_GAP 8u	/* HTTP/2: frames of this direction were lost before these */
 #define SONDE_EVF_H2_CLOSE 16u	/* HTTP/2: the connection ended (no frames); with
 				 * SONDE_EVF_H2_GAP: its frames can not be followed */
+#define SONDE_EVF_H2_UPGRADE 32u /* HTTP/2: not frames but the HTTP/1.1 transaction
+				  * (request prefix, 101 status line) that upgraded the
+				  * connection to h2c: its stream 1's request */
 
 /*
  * HTTP/2 events. A SONDE_PROTO_HTTP2 event is not a transaction: it is the

@@ -18,7 +18,11 @@
  *   mid-stream, frames were lost) decodes only what needs no dynamic table:
  *   literals and static-table entries. A name or value it cannot know stays
  *   unknown and is counted; a stream whose request names are unknown gives
- *   no span. Nothing is guessed.
+ *   no span. Nothing is guessed;
+ * - a connection upgraded from HTTP/1.1 (h2c, RFC 7540 3.2) begins with
+ *   the transaction that upgraded it, whose request is stream 1's: its
+ *   names come from the HTTP/1 request head, its response from HTTP/2
+ *   frames like any other stream's.
  */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@
 #include <string.h>
 
 #include "decode/decoder.h"
+#include "decode/http1.h"
 #include "model/streamlink.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -863,6 +868,46 @@ static void conn_close(struct h2_state *st, struct h2_conn *c, const struct sond
 	conn_free(st, c);
 }
 
+/* The HTTP/1.1 request that upgraded the connection to h2c (its 101 in
+ * the same event): stream 1, its request whole, its response to come. */
+static void on_upgrade(struct h2_state *st, struct h2_conn *c, const struct sonde_txn_event *ev)
+{
+	size_t len = ev->req_len < SONDE_REQ_CAP ? ev->req_len : SONDE_REQ_CAP;
+	struct http1_request req;
+	struct h2_stream *s;
+
+	if (http1_parse_request(ev->data, len, &req)) {
+		st->lost++;
+		return;
+	}
+	s = stream_find(c, 1);
+	if (!s)
+		s = stream_new(st, c, 1);
+	if (!s)
+		return;
+	s->server = ev->role == SONDE_ROLE_SERVER;
+	s->req_known = true;
+	s->start_ns = ev->start_ns;
+	s->req_end_ns = ev->req_end_ns;
+	s->tid = ev->tid;
+	s->parent = ev->parent;
+	str_copy(s->method, sizeof(s->method), req.method);
+	str_copy(s->path, sizeof(s->path), req.path);
+	str_copy(s->authority, sizeof(s->authority), req.host);
+	str_copy(s->traceparent, sizeof(s->traceparent), req.traceparent);
+	/* A body only with a length or chunked coding (RFC 9112 6.3). */
+	if (req.content_length >= 0)
+		s->req_body = req.content_length;
+	else if (req.chunked)
+		s->req_body = http1_body_size(ev->req_bytes, req.head_len, -1);
+	/* Served like any stream: calls made meanwhile may be its children. */
+	if (s->server && st->ctx->streams) {
+		struct txn_id self = { .conn_id = c->conn_id, .txn_seq = 1 };
+
+		streamlink__begin(st->ctx->streams, c->pid, &self, s->tid, s->start_ns, true);
+	}
+}
+
 static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 			     const struct decode_ctx *ctx, decode_emit_fn emit, void *arg)
 {
@@ -890,6 +935,10 @@ static int http2_decode_each(void *state, const struct sonde_txn_event *ev,
 		return 1;
 	memcpy(c->tmpl, ev, SONDE_TXN_EVENT_MIN_SIZE);
 	c->pid = ev->hdr.tgid;
+	if (ev->flags & SONDE_EVF_H2_UPGRADE) {
+		on_upgrade(st, c, ev);
+		return st->lost;
+	}
 	if (ev->flags & SONDE_EVF_H2_GAP)
 		dir_lost(&c->dir[inbound], 0);
 	on_entries(st, c, inbound, ev);

@@ -61,6 +61,7 @@ __u32 out_head_len;
 __u64 out_content_length;
 __u32 out_has_length;
 __u32 out_chunked;
+__u32 out_h2c;
 
 SEC("syscall")
 int proto_run(struct proto_in *ctx)
@@ -75,6 +76,7 @@ int proto_run(struct proto_in *ctx)
 	out_content_length = 0;
 	out_has_length = 0;
 	out_chunked = 0;
+	out_h2c = 0;
 	c = bpf_map_lookup_elem(&proto_scratch, &zero);
 	if (!c)
 		return 1;
@@ -100,6 +102,7 @@ int proto_run(struct proto_in *ctx)
 		out_content_length = f.content_length;
 		out_has_length = f.has_length;
 		out_chunked = f.chunked;
+		out_h2c = f.h2c;
 		break;
 	case PROTO_OP_PG_CLASSIFY:
 		out_result = pg_classify(c->in.buf, len);

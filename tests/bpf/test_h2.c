@@ -380,6 +380,54 @@ static void test_walk_late_preface(void **state)
 	assert_true(flags_seen & SONDE_EVF_H2_GAP);
 }
 
+/* h2c by upgrade (h2_on_upgrade): the client's read that holds the 101's
+ * head and the server's first frames is walked from past the head; the
+ * client's first write from past the preface. Both with no gap. */
+static void test_walk_after_upgrade(void **state)
+{
+	static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+				   "Upgrade: h2c\r\n\r\n";
+	static uint8_t b[512];
+	struct dir_state d = { .left = sizeof(head) - 1 };
+	size_t n = sizeof(head) - 1, off = 0;
+	uint32_t len, stream, piece;
+	const uint8_t *p;
+	uint8_t type;
+
+	reset();
+	memcpy(b, head, n);
+	n += frame(b + n, 4, 0, 0, 30, 0);	/* the server's SETTINGS */
+	n += frame(b + n, 1, 0x4, 1, 12, 0x88); /* stream 1's response */
+	n += frame(b + n, 0, 0x1, 1, 6, 'h');
+	assert_int_equal(walk(b, n, 0, &d), 0);
+	assert_int_equal(d.left, 0);
+	assert_false(flags_seen & SONDE_EVF_H2_GAP);
+	p = next_entry(&off, &type, &len, &stream, &piece);
+	assert_true(type == 1 && len == 12 && piece == 12 && stream == 1 && p[0] == 0x88);
+	next_entry(&off, &type, &len, &stream, &piece);
+	assert_true(type == 0 && len == 6 && piece == 0 && stream == 1);
+	assert_int_equal(off, got_len);
+
+	/* the other direction: the preface, SETTINGS, stream 3's request */
+	reset();
+	d = (struct dir_state){ .left = 24 };
+	memcpy(b, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+	n = 24;
+	n += frame(b + n, 4, 0, 0, 18, 0);
+	n += frame(b + n, 1, 0x5, 3, 20, 0x82);
+	assert_int_equal(walk(b, n, 0, &d), 0);
+	off = 0;
+	next_entry(&off, &type, &len, &stream, &piece);
+	assert_true(type == 1 && len == 20 && piece == 20 && stream == 3);
+	assert_int_equal(off, got_len);
+	/* a head whose 101 came alone: the walk skips it all, sends nothing */
+	reset();
+	d = (struct dir_state){ .left = sizeof(head) - 1 };
+	assert_int_equal(walk(head, sizeof(head) - 1, 0, &d), 0);
+	assert_int_equal(d.left, 0);
+	assert_int_equal(events, 0);
+}
+
 /* A walk that lost its place (an I/O it never saw) finds a frame header
  * no peer sends: it stops there rather than read payload as frames. */
 static void test_walk_lost_place(void **state)
@@ -419,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_walk_iovec),
 		cmocka_unit_test(test_walk_truncates),
 		cmocka_unit_test(test_walk_late_preface),
+		cmocka_unit_test(test_walk_after_upgrade),
 		cmocka_unit_test(test_walk_lost_place),
 		cmocka_unit_test(test_walk_unreadable),
 	};

@@ -55,6 +55,7 @@ struct frame {
 	uint64_t content_length;
 	uint32_t has_length;
 	uint32_t chunked;
+	uint32_t h2c;
 };
 
 static struct proto_test_bpf *skel;
@@ -142,6 +143,7 @@ static struct frame frame_buf(const void *bytes, size_t size, size_t len)
 	f.content_length = skel->bss->out_content_length;
 	f.has_length = skel->bss->out_has_length;
 	f.chunked = skel->bss->out_chunked;
+	f.h2c = skel->bss->out_h2c;
 	return f;
 }
 
@@ -393,6 +395,36 @@ static void test_frame_content_length_long(void **state)
 	assert_true(f.content_length == 9999999999999999ULL);
 	/* The head is still found. */
 	assert_int_equal(f.head_len, 58);
+}
+
+/* A 101 that switches to h2c (RFC 7540 3.2), and the ones that do not. */
+static void test_frame_upgrade_h2c(void **state)
+{
+	static const char *const h2c[] = {
+		"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nupgrade:h2c\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUPGRADE: H2C \r\n\r\n",
+	};
+	static const char *const other[] = {
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2cx\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nX-Upgrade: h2c\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade-Insecure: h2c\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nUpgrade: h2c",
+	};
+	struct frame f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(h2c) / sizeof(h2c[0]); i++) {
+		f = frame(h2c[i]);
+		assert_int_equal(f.head_len, strlen(h2c[i]));
+		assert_int_equal(f.h2c, 1);
+	}
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		f = frame(other[i]);
+		assert_int_equal(f.h2c, 0);
+	}
 }
 
 static void test_frame_chunked(void **state)
@@ -848,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_frame_not_content_length),
 		cmocka_unit_test(test_frame_content_length_long),
 		cmocka_unit_test(test_frame_chunked),
+		cmocka_unit_test(test_frame_upgrade_h2c),
 		cmocka_unit_test(test_frame_head_len_sizes),
 		cmocka_unit_test(test_frame_head_many_lines),
 		cmocka_unit_test(test_frame_head_too_long),

@@ -1,9 +1,10 @@
 """gRPC and HTTP/2 in clear (issue 13): real peers on loopback, both ends
 traced by one Sonde, every span and metric checked against the calls made.
 
-gRPC peers in three languages, all without generated code (raw-bytes
+gRPC peers in four languages, all without generated code (raw-bytes
 messages, tests/e2e/servers/grpc): Python grpcio (Debian), Node
-@grpc/grpc-js (npm), Go grpc-go (Go module proxy). Each pairing crosses two
+@grpc/grpc-js (npm), Go grpc-go (Go module proxy), Java grpc-java over
+Netty (Maven Central; a jar scripts/setup.sh builds). Each pairing crosses two
 languages; each client runs, on one connection, unary calls, calls failing
 with NOT_FOUND, INVALID_ARGUMENT, INTERNAL and UNAVAILABLE, server streaming,
 many concurrent calls and a call it cancels. The client prints the calls it
@@ -17,6 +18,13 @@ and status. No span invented: nothing beyond the calls.
 Plain HTTP/2: nginx with `http2 on` on a cleartext port, driven by
 `curl --http2-prior-knowledge` (and nghttp when installed): HTTP server
 spans with network protocol version 2 and the HTTP metrics counting them.
+
+h2c by upgrade (RFC 7540 3.2): a Go server behind golang.org/x/net's h2c
+handler, `curl --http2` and `nghttp -u` clients, each sending an HTTP/1.1
+request with `Upgrade: h2c` and then more requests on the upgraded
+connection: one span per request on each end, the upgrade request's with
+its HTTP/1 method and path and its HTTP/2 response; a 101 to something
+else (WebSocket) stays one HTTP/1.1 span, whatever bytes follow it.
 
 A connection opened before Sonde (HPACK state unknown): what is reported
 must be right; what cannot be known is counted, never guessed.
@@ -60,14 +68,19 @@ def go_peer(tmp_path_factory):
     return str(out)
 
 
+JAVA_PEER = GRPC_DIR / "java" / "target" / "grpcpeer.jar"
+
+
 @pytest.fixture(scope="module")
 def peers(go_peer):
     assert (GRPC_DIR / "node_modules" / "@grpc" / "grpc-js").is_dir(), \
         "npm packages of tests/e2e/servers/grpc missing (scripts/setup.sh installs them)"
+    assert JAVA_PEER.is_file(), f"{JAVA_PEER} missing (scripts/setup.sh builds it with Maven)"
     return {
         "python": [PYTHON, str(GRPC_DIR / "peer.py")],
         "node": ["node", str(GRPC_DIR / "peer.js")],
         "go": [go_peer],
+        "java": ["java", "-jar", str(JAVA_PEER)],
     }
 
 
@@ -124,7 +137,8 @@ def _metric_counts(metrics, name):
 
 
 @pytest.mark.parametrize("server_lang,client_lang",
-                         [("python", "go"), ("go", "node"), ("node", "python")])
+                         [("python", "go"), ("go", "node"), ("node", "python"),
+                          ("java", "python"), ("go", "java")])
 def test_grpc_calls(peers, start_sonde, tmp_path, server_lang, client_lang):
     server, port = _start_server(peers, server_lang, tmp_path)
     clients = [(sc, _start_client(peers, client_lang, port, sc, n, tmp_path)) for sc, n in SCENARIOS]
@@ -215,6 +229,120 @@ def test_grpc_calls(peers, start_sonde, tmp_path, server_lang, client_lang):
         for _, c in clients:
             if c.poll() is None:
                 kill_process_group(c)
+        kill_process_group(server)
+
+
+def _release(proc, stdin):
+    """Let a client waiting on its standard input go: write @stdin, close it."""
+    out, _ = proc.communicate(stdin, timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_h2c_upgrade(go_peer, start_sonde, tmp_path):
+    """Upgraded connections, both ends traced: curl --http2 and nghttp -u
+    each make requests on one connection to a Go h2c server, the first one
+    the HTTP/1.1 upgrade request (stream 1), the others HTTP/2 streams.
+    curl upgrades with its first GET; nghttp, sending bodies, with
+    "OPTIONS *", then POSTs. Both clients wait on their standard input
+    (curl for its config, nghttp for the body), so they are traced before
+    they connect. Then a WebSocket-style 101 followed by bytes that would
+    read as HTTP/2 (a preface, a HEADERS frame) if Sonde took every 101 for h2c."""
+    import socket
+
+    port = free_port()
+    server = _spawn([go_peer, "h2c", str(port)], tmp_path / "h2c-server.log",
+                    stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    curl_paths = ["/hello", "/bytes/3000", "/nope"]
+    curl_config = 'http2\nsilent\nwrite-out = "%{http_version} %{http_code}\\n"\n' + "".join(
+        f'url = "{base}{p}"\noutput = "/dev/null"\n' for p in curl_paths)
+    curl = _spawn(["curl", "-K", "-"], tmp_path / "curl.log", stdin=subprocess.PIPE)
+    nghttp = _spawn([shutil.which("nghttp") or "nghttp", "-nsu", "-d", "-", f"{base}/hello?q=1",
+                     f"{base}/bytes/5000", f"{base}/nope"], tmp_path / "nghttp.log",
+                    stdin=subprocess.PIPE)
+    try:
+        wait_until(lambda: port_accepts(port), 30, what="the h2c server")
+        sonde = start_sonde({"SONDE_TARGET_PID": f"{server.pid},{curl.pid},{nghttp.pid}",
+                             "SONDE_TRACE_PRINTER": "json"})
+        for pid in (server.pid, curl.pid, nghttp.pid):
+            sonde.wait_instrumented([pid])
+        time.sleep(1)
+        # each client really upgraded: HTTP/2 answers to every request
+        assert _release(curl, curl_config).split("\n") == ["2 200", "2 200", "2 404", ""]
+        out = _release(nghttp, "abc")
+        codes = sorted(line.split()[4] for line in out.splitlines()
+                       if line.strip()[:1].isdigit() and len(line.split()) > 5)
+        assert codes == ["200", "200", "404"], out
+        # a 101 to WebSocket, then bytes that look like HTTP/2, echoed back
+        h2_lookalike = (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+                        b"\x00\x00\x05\x01\x05\x00\x00\x00\x01\x82\x84\x86\x41\x8a")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as ws:
+            ws.sendall(b"GET /ws HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\n"
+                       b"Upgrade: websocket\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += ws.recv(4096)
+            assert head.startswith(b"HTTP/1.1 101 ") and b"Upgrade: websocket" in head
+            ws.sendall(h2_lookalike)
+            echoed = b""
+            while len(echoed) < len(h2_lookalike):
+                echoed += ws.recv(4096)
+            assert echoed == h2_lookalike
+
+        # (method, path, status, request body, response body)
+        want = {curl.pid: [("GET", "/hello", 200, 0, 6), ("GET", "/bytes/3000", 200, 0, 3000),
+                           ("GET", "/nope", 404, 0, 19)],
+                nghttp.pid: [("OPTIONS", "*", 200, 0, 0), ("POST", "/hello", 200, 3, 6),
+                             ("POST", "/bytes/5000", 200, 3, 5000), ("POST", "/nope", 404, 3, 19)]}
+        h2c_calls = want[curl.pid] + want[nghttp.pid]
+
+        def key(s):
+            return (s["method"], s["path"], s["status"], s["request_size"], s["response_size"])
+        sonde.wait_spans(lambda s: s.get("pid") == server.pid, len(h2c_calls) + 1,
+                         timeout=SPAN_WAIT, what="h2c server spans")
+        for pid, calls in want.items():
+            sonde.wait_spans(lambda s, pid=pid: s.get("pid") == pid, len(calls),
+                             timeout=SPAN_WAIT, what="h2c client spans")
+        time.sleep(2)  # anything extra would show now
+        spans = sonde.snapshot()
+        served = [s for s in spans if s["pid"] == server.pid]
+        assert all(s["kind"] == "server" for s in served)
+        ws_spans = [s for s in served if s["path"] == "/ws"]
+        assert [(s["method"], s["status"], s["http_version"]) for s in ws_spans] == \
+            [("GET", 101, "1.1")], ws_spans
+        h2c_served = [s for s in served if s["path"] != "/ws"]
+        got = Counter(key(s) for s in h2c_served)
+        assert got == Counter(h2c_calls), f"{sorted(got.items())} != {sorted(h2c_calls)}"
+        for s in h2c_served:
+            assert s["http_version"] == "2" and s["error"] == "", s
+            assert s["host"] == f"127.0.0.1:{port}", s
+        clients = {}
+        for pid, calls in want.items():
+            mine = sorted((s for s in spans if s["pid"] == pid), key=lambda s: s["start_ns"])
+            assert Counter(key(s) for s in mine) == Counter(calls), mine
+            # the upgrade request is the connection's first span
+            assert key(mine[0]) == calls[0], mine
+            for s in mine:
+                assert s["kind"] == "client" and s["http_version"] == "2" and s["error"] == "", s
+                assert s["server_port"] == port, s
+                clients[(s["trace_id"], s["span_id"])] = s
+        # each h2c server span is the child of the client span of its request
+        for s in h2c_served:
+            parent = clients.get((s["trace_id"], s["parent_span_id"]))
+            assert parent and key(parent) == key(s), s
+
+        m = sonde.metrics()
+        assert m.sum("http_server_request_duration_seconds_count") == len(served)
+        assert m.sum("http_server_request_duration_seconds_count",
+                     http_response_status_code="404") == 2
+        assert m.sum("http_client_request_duration_seconds_count") == len(h2c_calls)
+        assert m.sum("sonde_events_lost_total", reason="http2_framing_lost") == 0
+        assert m.sum("sonde_events_lost_total", reason="undecodable") == 0
+    finally:
+        for p in (curl, nghttp):
+            if p.poll() is None:
+                kill_process_group(p)
         kill_process_group(server)
 
 

@@ -4,7 +4,8 @@
  * entries, header block assembly and HPACK (nghttp2's inflater, and the
  * literal-only path of a direction whose table is unknown). The input is a
  * run of events, each a flags byte (bit 0: read, bit 1: gap, bit 2: the
- * connection's end, bit 3: another connection), a length byte pair and
+ * connection's end, bit 3: another connection, bit 4: the client's end,
+ * bit 5: an h2c upgrade's HTTP/1.1 transaction), a length byte pair and
  * that many bytes of entries; the spans that come out are checked for
  * what every exporter relies on. The server streams are told to a stream
  * follower (model/streamlink.h), which decides a call at each span.
@@ -71,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev.role = flags & 16 ? SONDE_ROLE_CLIENT : SONDE_ROLE_SERVER;
 		ev.conn_id = flags & 8 ? 2 : 1;
 		ev.flags = (flags & 1 ? SONDE_EVF_H2_INBOUND : 0) | (flags & 2 ? SONDE_EVF_H2_GAP : 0) |
-			   (flags & 4 ? SONDE_EVF_H2_CLOSE : 0);
+			   (flags & 4 ? SONDE_EVF_H2_CLOSE : 0) |
+			   (flags & 32 ? SONDE_EVF_H2_UPGRADE : 0);
 		ev.req_len = len;
 		ev.start_ns = ev.end_ns = ++n;
 		memcpy(ev.data, data, len);

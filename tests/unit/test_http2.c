@@ -499,6 +499,132 @@ static void test_malformed_entries(void **state)
 	assert_true(h->lost >= 1);
 }
 
+/* The HTTP/1.1 transaction that upgraded the connection to h2c, as the
+ * kernel sends it: the request prefix, then the 101's status line. */
+static void upgrade_event(struct harness *h, uint8_t role, const char *request)
+{
+	static const char status[] = "HTTP/1.1 101 Switching Protocols\r\n";
+
+	ev_begin(h, false, role);
+	h->ev.flags = SONDE_EVF_H2_UPGRADE;
+	h->ev.start_ns = 500;
+	h->ev.req_end_ns = 600;
+	h->ev.req_bytes = strlen(request);
+	memcpy(h->ev.data, request, strlen(request));
+	memcpy(h->ev.data + strlen(request), status, strlen(status));
+	h->ev.resp_len = strlen(status);
+	h->ev.req_len = strlen(request);
+	h->lost += http2_decoder.decode_each(h->state, &h->ev, &h->ctx, on_span, h);
+}
+
+static const char UPGRADE_GET[] = "GET /hello?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+				  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+				  "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+
+/* A server upgraded to h2c: stream 1 is the HTTP/1.1 request, answered in
+ * HTTP/2; the next streams are HTTP/2 from the start. */
+static void test_h2c_upgrade_server(void **state)
+{
+	struct harness *h = *state;
+	struct span *s;
+
+	upgrade_event(h, SONDE_ROLE_SERVER, UPGRADE_GET);
+	assert_int_equal(h->nspans, 0);
+	ev_begin(h, true, SONDE_ROLE_SERVER); /* the client's SETTINGS after its preface */
+	entry(h, 4, 0, 0, 12, NULL, 0);
+	ev_send(h);
+	ev_begin(h, false, SONDE_ROLE_SERVER);
+	entry(h, 4, 0, 0, 6, NULL, 0);
+	HEADERS(h, &h->out, 0, 1, ":status", "200", "content-type", "text/plain");
+	entry(h, 0, 0x1, 1, 6, NULL, 0);
+	ev_send(h);
+	assert_int_equal(h->nspans, 1);
+	s = &h->spans[0];
+	assert_int_equal(s->kind, SPAN_KIND_SERVER);
+	assert_string_equal(s->method, "GET");
+	assert_string_equal(s->path, "/hello");
+	assert_string_equal(s->host, "127.0.0.1:8080");
+	assert_int_equal(s->status, 200);
+	assert_int_equal(s->http_minor, SPAN_HTTP2);
+	assert_int_equal(s->request_body_size, 0);
+	assert_int_equal(s->response_body_size, 6);
+	assert_int_equal(s->self.txn_seq, 1);
+	assert_int_equal(s->start_ns - h->ctx.mono_to_real_ns, 500);
+	assert_false(span_is_rpc(s));
+	assert_string_equal(s->route, "/hello");
+
+	/* stream 3, in HTTP/2 from its first frame */
+	ev_begin(h, true, SONDE_ROLE_SERVER);
+	HEADERS(h, &h->in, 0, 3, ":method", "POST", ":scheme", "http", ":path", "/post",
+		":authority", "127.0.0.1:8080");
+	entry(h, 0, 0x1, 3, 42, NULL, 0);
+	ev_send(h);
+	ev_begin(h, false, SONDE_ROLE_SERVER);
+	HEADERS(h, &h->out, 0x1, 3, ":status", "404");
+	ev_send(h);
+	assert_int_equal(h->nspans, 2);
+	s = &h->spans[1];
+	assert_string_equal(s->method, "POST");
+	assert_string_equal(s->path, "/post");
+	assert_int_equal(s->status, 404);
+	assert_int_equal(s->request_body_size, 42);
+	assert_int_equal(h->lost, 0);
+}
+
+/* A client that upgraded: its request (with a body and a traceparent)
+ * written in HTTP/1.1, the response read in HTTP/2; a connection closed
+ * before its answer ends it in error. */
+static void test_h2c_upgrade_client(void **state)
+{
+	struct harness *h = *state;
+	struct span *s;
+
+	upgrade_event(h, SONDE_ROLE_CLIENT,
+		      "POST /api HTTP/1.1\r\nHost: example\r\nContent-Length: 5\r\n"
+		      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+		      "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+		      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\nhello");
+	ev_begin(h, true, SONDE_ROLE_CLIENT);
+	HEADERS(h, &h->in, 0, 1, ":status", "201");
+	entry(h, 0, 0x1, 1, 3, NULL, 0);
+	ev_send(h);
+	assert_int_equal(h->nspans, 1);
+	s = &h->spans[0];
+	assert_int_equal(s->kind, SPAN_KIND_CLIENT);
+	assert_string_equal(s->method, "POST");
+	assert_string_equal(s->path, "/api");
+	assert_int_equal(s->status, 201);
+	assert_int_equal(s->request_body_size, 5);
+	assert_int_equal(s->response_body_size, 3);
+	assert_int_equal(s->trace_id[0], 0x0a);
+
+	/* a second connection: upgraded, then closed unanswered */
+	ev_begin(h, false, SONDE_ROLE_CLIENT);
+	upgrade_event(h, SONDE_ROLE_CLIENT, UPGRADE_GET);
+	ev_begin(h, false, SONDE_ROLE_CLIENT);
+	h->ev.flags = SONDE_EVF_H2_CLOSE;
+	ev_send(h);
+	assert_int_equal(h->nspans, 2);
+	assert_string_equal(h->spans[1].path, "/hello");
+	assert_string_equal(h->spans[1].error, "connection closed");
+	assert_int_equal(h->lost, 0);
+}
+
+/* An upgrade event whose request is not HTTP/1: no stream, counted. */
+static void test_h2c_upgrade_malformed(void **state)
+{
+	struct harness *h = *state;
+
+	upgrade_event(h, SONDE_ROLE_SERVER, "\x16\x03\x01 not a request\r\n\r\n");
+	assert_int_equal(h->lost, 1);
+	upgrade_event(h, SONDE_ROLE_SERVER, "");
+	assert_int_equal(h->lost, 2);
+	ev_begin(h, false, SONDE_ROLE_SERVER);
+	HEADERS(h, &h->out, 0x1, 1, ":status", "200");
+	ev_send(h);
+	assert_int_equal(h->nspans, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +635,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gap_decodes_literals_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framing_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_entries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_h2c_upgrade_malformed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

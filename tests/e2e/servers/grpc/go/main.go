@@ -4,6 +4,7 @@
 //
 //	grpcpeer server PORT
 //	grpcpeer client PORT SCENARIO [COUNT]
+//	grpcpeer h2c PORT (h2c.go)
 package main
 
 import (
@@ -266,6 +267,10 @@ func client(port, scenario string, count int) {
 func main() {
 	if os.Args[1] == "server" {
 		server(os.Args[2])
+		return
+	}
+	if os.Args[1] == "h2c" {
+		h2cServer(os.Args[2])
 		return
 	}
 	count := 1
