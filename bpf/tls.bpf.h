@@ -113,12 +113,6 @@ struct tls_call {
 	__u64 sk;      /* the TLS socket the thread moved bytes on inside the call, 0: none */
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_MAX_INFLIGHT);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct tls_call);
-} tls_calls SEC(".maps");
 
 /* A library object of a process. */
 struct tls_obj_key {
@@ -141,12 +135,28 @@ struct tls_last {
 	__u64 conn_id;
 };
 
+/* A thread's TLS bookkeeping, in the task's own storage: found in a few
+ * instructions, no hash to compute and nothing to allocate per call (an
+ * LRU hash update per call and per socket I/O was most of these programs'
+ * time). The call is in progress while call.ssl is set; last is valid
+ * while last.sk is set. */
+struct tls_task {
+	struct tls_call call;
+	struct tls_last last;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_MAX_INFLIGHT);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct tls_last);
-} tls_last_sock SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tls_task);
+} tls_tasks SEC(".maps");
+
+static __always_inline struct tls_task *tls_task_of_current(bool create)
+{
+	return bpf_task_storage_get(&tls_tasks, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 /* The plaintext state of TLS socket @sk, or NULL. */
 static __always_inline struct tls_conn *tls_conn_of(__u64 sk)
@@ -213,7 +223,7 @@ static __always_inline void tls_conn_forget(struct sock *sk);
 static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c, __u64 id)
 {
 	__u64 key = (__u64)sk;
-	struct tls_last last = { .sk = key, .conn_id = c->ev.conn_id };
+	struct tls_task *task;
 	struct tls_conn *t;
 
 	__u32 tgid = id >> 32;
@@ -231,7 +241,11 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
 	}
 	if (!t && !c->finished && !tls_sock_closing(key) && !tls_conn_create(key, c, id >> 32))
 		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
-	bpf_map_update_elem(&tls_last_sock, &id, &last, BPF_ANY);
+	task = tls_task_of_current(true);
+	if (task) {
+		task->last.sk = key;
+		task->last.conn_id = c->ev.conn_id;
+	}
 }
 
 /*
@@ -241,17 +255,24 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
  */
 static __always_inline void tls_call_note_socket(struct sock *sk, __u64 id)
 {
+	struct tls_task *task;
 	struct tls_call *call;
 
 	if (!tls_enabled)
 		return;
-	call = bpf_map_lookup_elem(&tls_calls, &id);
-	if (call && !call->sk) {
+	task = tls_task_of_current(false);
+	if (!task)
+		return;
+	call = &task->call;
+	if (call->ssl && !call->sk) {
 		struct tls_obj_key k = { .ssl = call->ssl, .tgid = id >> 32 };
-		__u64 key = (__u64)sk;
+		__u64 key = (__u64)sk, *tied;
 
 		call->sk = key;
-		bpf_map_update_elem(&tls_ssl_sock, &k, &key, BPF_ANY);
+		/* most calls find the tie made by the connection's first one */
+		tied = bpf_map_lookup_elem(&tls_ssl_sock, &k);
+		if (!tied || *tied != key)
+			bpf_map_update_elem(&tls_ssl_sock, &k, &key, BPF_ANY);
 	}
 }
 
@@ -310,18 +331,24 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 static __always_inline void tls_call_enter(__u64 ssl, __u64 buf, __u64 len_ptr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call call = { .ssl = ssl, .buf = buf, .len_ptr = len_ptr };
+	struct tls_task *task;
 
 	if (!is_traced(id >> 32) || !ssl || !buf)
 		return;
-	bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+	task = tls_task_of_current(true);
+	if (!task)
+		return;
+	task->call.ssl = ssl;
+	task->call.buf = buf;
+	task->call.len_ptr = len_ptr;
+	task->call.sk = 0;
 }
 
 /* The socket of the call's library object (see the top of this file). */
 static __always_inline __u64 tls_call_socket(const struct tls_call *call, __u64 id)
 {
 	struct tls_obj_key k = { .ssl = call->ssl, .tgid = id >> 32 };
-	struct tls_last *last;
+	struct tls_task *task;
 	struct tls_conn *t;
 	__u64 *sk, found;
 
@@ -332,13 +359,13 @@ static __always_inline __u64 tls_call_socket(const struct tls_call *call, __u64 
 		return *sk;
 	/* No tie: the thread's last TLS socket, while it is still that
 	 * socket (not closed since, its address not reused) */
-	last = bpf_map_lookup_elem(&tls_last_sock, &id);
-	if (!last)
+	task = tls_task_of_current(false);
+	if (!task || !task->last.sk)
 		return 0;
-	found = last->sk;
+	found = task->last.sk;
 	t = tls_conn_of(found);
-	if (!t || t->sock_conn_id != last->conn_id) {
-		bpf_map_delete_elem(&tls_last_sock, &id);
+	if (!t || t->sock_conn_id != task->last.conn_id) {
+		task->last.sk = 0;
 		return 0;
 	}
 	/* a tie made meanwhile (another thread) is kept */
@@ -357,14 +384,14 @@ static __always_inline __u64 tls_call_socket(const struct tls_call *call, __u64 
 static __always_inline void tls_call_return(long ret, bool inbound, bool ex)
 {
 	__u64 id = bpf_get_current_pid_tgid(), n = 0, sk;
-	struct tls_call *p = bpf_map_lookup_elem(&tls_calls, &id);
+	struct tls_task *task = tls_task_of_current(false);
 	struct tls_call call;
 	struct tls_conn *t;
 
-	if (!p)
+	if (!task || !task->call.ssl)
 		return;
-	call = *p;
-	bpf_map_delete_elem(&tls_calls, &id);
+	call = task->call;
+	task->call.ssl = 0; /* the call is over */
 	if (ex) {
 		if (ret <= 0 || !call.len_ptr ||
 		    bpf_probe_read_user(&n, sizeof(n), (void *)call.len_ptr))
