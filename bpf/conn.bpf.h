@@ -58,7 +58,8 @@ struct conn_state {
 	__u8 finished;	     /* the connection ended: nothing more is emitted */
 	__u8 upgrade;	     /* the response switches protocols (HTTP 101): enum conn_upgrade */
 	__u8 held_dir;	     /* unclassified bytes held in ev.data: 1 read, 2 written */
-	__u8 _pad[4];
+	__u8 tls_ready;	     /* TLS: its plaintext state was made for this connection */
+	__u8 _pad[3];
 	/* server: the traced client's transaction after the one just emitted,
 	 * the parent of a request pipelined behind it (0: none) */
 	__u64 peer_next_conn;

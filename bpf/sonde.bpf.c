@@ -186,7 +186,11 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 		return 0;
 	c->connecting = 0; /* bytes moved: the connection is open */
 	if (c->ev.proto == SONDE_PROTO_TLS) {
-		tls_on_socket(sk, c, id); /* ciphertext: skipped */
+		/* ciphertext: skipped */
+		if (c->tls_ready)
+			tls_note_last((__u64)sk, c->ev.conn_id);
+		else
+			tls_on_socket(sk, c, id);
 		return 0;
 	}
 	a = bpf_map_lookup_elem(&call_scratch, &zero);

@@ -219,11 +219,11 @@ static __always_inline struct tls_conn *tls_conn_create(__u64 sk, const struct c
  * socket, and the socket is the thread's last TLS one.
  */
 static __always_inline void tls_conn_forget(struct sock *sk);
+static __always_inline void tls_note_last(__u64 sk, __u64 conn_id);
 
 static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c, __u64 id)
 {
 	__u64 key = (__u64)sk;
-	struct tls_task *task;
 	struct tls_conn *t;
 
 	__u32 tgid = id >> 32;
@@ -239,12 +239,23 @@ static __always_inline void tls_on_socket(struct sock *sk, struct conn_state *c,
 			tls_conn_forget(sk); /* an earlier socket's at this address */
 		t = tls_conn_of(key);
 	}
-	if (!t && !c->finished && !tls_sock_closing(key) && !tls_conn_create(key, c, id >> 32))
+	if (!t && !c->finished && !tls_sock_closing(key) && !(t = tls_conn_create(key, c, id >> 32)))
 		counter_add(SONDE_CNT_CONN_MAP_FULL, 1);
-	task = tls_task_of_current(true);
+	/* Made and tied: the connection's next socket I/O skips the lookups
+	 * above (a state evicted later is made again from the plaintext). */
+	if (t && t->sock_conn_id == c->ev.conn_id)
+		c->tls_ready = 1;
+	tls_note_last(key, c->ev.conn_id);
+}
+
+/* The thread's last TLS socket: @sk, of connection @conn_id. */
+static __always_inline void tls_note_last(__u64 sk, __u64 conn_id)
+{
+	struct tls_task *task = tls_task_of_current(true);
+
 	if (task) {
-		task->last.sk = key;
-		task->last.conn_id = c->ev.conn_id;
+		task->last.sk = sk;
+		task->last.conn_id = conn_id;
 	}
 }
 
