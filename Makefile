@@ -121,7 +121,7 @@ GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath 
 GOTLS_SRC := tests/e2e/servers/gotls/main.go
 GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
 		  $(BUILD)/gobin/gotls-1.26-stackmove $(BUILD)/gobin/gotls-1.26-noopt \
-		  $(BUILD)/gobin/gotls-1.26-pie
+		  $(BUILD)/gobin/gotls-1.26-pie $(BUILD)/gobin/gotls-1.26-cgo
 $(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
@@ -146,6 +146,17 @@ $(BUILD)/gobin/gotls-1.26-pie: $(GOTLS_SRC)
 $(BUILD)/gobin/gotls-1.26-noopt: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO_NEW) build -gcflags='all=-N -l' -o $@ $<
+# And one linked against the system's libssl through cgo: the process maps
+# libssl while its HTTPS is Go's (the end-to-end tests only).
+# Linked by the system's linker (cgo), whose C code begins the text
+# section before Go's: with its symbols (the unit tests) and stripped.
+GOTLS_CGO := $(GOTLS_SRC) tests/e2e/servers/gotls/cgo_openssl.go
+$(BUILD)/gobin/gotls-1.26-cgo: $(GOTLS_CGO)
+	@mkdir -p $(@D)
+	$(GO_ENV) CGO_ENABLED=1 $(GO_NEW) build -tags sonde_cgo -o $@ $^
+$(BUILD)/gobin/gotls-1.26-cgo-stripped: $(GOTLS_CGO)
+	@mkdir -p $(@D)
+	$(GO_ENV) CGO_ENABLED=1 $(GO_NEW) build -tags sonde_cgo -ldflags='-s -w' -o $@ $^
 $(BUILD)/tests/test_gobin: $(GOBIN_FIXTURES)
 $(BUILD)/tests/test_gobin: UNIT_DEFS := -DGOBIN_DIR='"$(CURDIR)/$(BUILD)/gobin"'
 

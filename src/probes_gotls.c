@@ -148,8 +148,16 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 			goto out;
 		}
 		fn->entry = f.file_offset;
-		if (gobin__func_stack_check(g, &f, &fn->enter))
-			fn->enter = 0; /* an unknown prologue: the entry, single-stepped */
+		/* Read and Write always begin with the stack-bound check: code
+		 * that does not is not the function the table named (a text
+		 * start misread), and a uprobe inside an instruction there
+		 * would break the program. */
+		if (gobin__func_stack_check(g, &f, &fn->enter)) {
+			log_warn("gotls: process %u (%s): %s does not begin as a Go function "
+				 "does: its crypto/tls traffic is not followed", pid, ver,
+				 hooked[i].name);
+			goto out;
+		}
 		fn->nrets = 0;
 		fn->copy = 0;
 		if (!hooked[i].inbound)
@@ -183,9 +191,8 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 		snprintf(read_at, sizeof(read_at), "at its copy");
 	else
 		snprintf(read_at, sizeof(read_at), "at its %d RETs", plan->fns[0].nrets);
-	log_info("gotls: %s (%s): Read %s, entries %s, struct offsets from %s", path, ver, read_at,
-		 plan->fns[0].enter && plan->fns[1].enter ? "at the stack check" : "at the entry",
-		 dwarf ? "DWARF" : "the table for its Go version");
+	log_info("gotls: %s (%s): Read %s, entries at the stack check, struct offsets from %s",
+		 path, ver, read_at, dwarf ? "DWARF" : "the table for its Go version");
 out:
 	if (disasm)
 		capstone_put();

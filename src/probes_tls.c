@@ -451,11 +451,16 @@ static void proc_scan_maps(struct tls_probes *t, struct tls_proc *p)
 		proc_attach(t, p, file, &st, file_verdict(t, file, &st, false, p->pid));
 	}
 	fclose(maps);
-	if (saw_libssl)
-		return; /* a dynamic OpenSSL user: its executable calls libssl's */
 	snprintf(file, sizeof(file), "/proc/%u/exe", p->pid);
 	if (stat(file, &st) || proc_has_target(p, &st))
 		return;
+	/* A dynamic OpenSSL user's executable calls libssl's functions; but a
+	 * Go program may map libssl too (cgo) and still do its HTTPS with
+	 * crypto/tls: whether it is Go is asked either way. */
+	if (saw_libssl) {
+		proc_attach_go(t, p, file, &st);
+		return;
+	}
 	v = file_verdict(t, file, &st, true, p->pid);
 	if (v->kind == TLS_EXE_OPENSSL_SYMBOLS)
 		proc_attach(t, p, file, &st, v);

@@ -245,6 +245,51 @@ struct pcln {
 	uint64_t nfunc, text_start, funcname, pcln;
 };
 
+/* Where Go's runtime keeps its module data (runtime.firstmoduledata):
+ * its own section since Go 1.26, before that among the data without
+ * pointers. */
+static const char *const moduledata_sections[] = { ".go.module", ".noptrdata" };
+
+/* Words of the module data (runtime/symtab.go, moduledata, Go 1.16 and
+ * later): the table's header address, then six slices (three words each),
+ * findfunctab, minpc, maxpc, then the text start. */
+#define MODULEDATA_TEXT_WORD 22
+
+/*
+ * The text start of an externally linked binary (cgo: the C code the
+ * system linker puts first makes the text section begin before Go's), read
+ * from the module data in the file: found as the word that holds the
+ * table's own address, followed by the address of its function name table
+ * (the header's offset from it), and checked to lie in the text section.
+ */
+static bool moduledata_text(const struct gobin *g, const struct pcln *h, unsigned ptr,
+			    uint64_t *text)
+{
+	uint64_t names = g->pclntab.addr + h->funcname;
+
+	for (size_t k = 0; k < sizeof(moduledata_sections) / sizeof(moduledata_sections[0]); k++) {
+		struct gobin_section s;
+
+		if (gobin_section((struct gobin *)g, moduledata_sections[k], &s))
+			continue;
+		for (uint64_t at = 0; s.size >= (MODULEDATA_TEXT_WORD + 1) * ptr &&
+				      at <= s.size - (MODULEDATA_TEXT_WORD + 1) * ptr;
+		     at += ptr) {
+			uint64_t t;
+
+			if (le(s.data + at, ptr) != g->pclntab.addr ||
+			    le(s.data + at + ptr, ptr) != names)
+				continue;
+			t = le(s.data + at + MODULEDATA_TEXT_WORD * ptr, ptr);
+			if (t < g->text.addr || t >= g->text.addr + g->text.size)
+				return false;
+			*text = t;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int pcln_header(const struct gobin *g, struct pcln *h)
 {
 	const uint8_t *d = g->pclntab.data;
@@ -268,11 +313,13 @@ static int pcln_header(const struct gobin *g, struct pcln *h)
 	/* nfunc + 1 entries of two uint32: the last one ends the text. */
 	if (h->funcname >= size || h->pcln >= size || h->nfunc >= (size - h->pcln) / 8)
 		return -EINVAL;
-	/* A position-independent binary's header is relocated at run time:
-	 * take the text section's start when the header's is not in it (as
-	 * Go's debug/gosym does). */
+	/* The header's text start is filled at run time in some binaries (0
+	 * in the file of an externally linked one, relocated in a PIE): then
+	 * the runtime's module data says it, else the text section's start
+	 * (a PIE linked by Go, whose Go code begins the section). */
 	if (g->text.data &&
-	    (h->text_start < g->text.addr || h->text_start >= g->text.addr + g->text.size))
+	    (h->text_start < g->text.addr || h->text_start >= g->text.addr + g->text.size) &&
+	    !moduledata_text(g, h, ptr, &h->text_start))
 		h->text_start = g->text.addr;
 	return 0;
 }

@@ -279,3 +279,53 @@ def test_go_https_noopt_returns(gotls_bins, certs, tmp_path, start_sonde):
     at each of its RETs (never a uretprobe: Go moves stacks)."""
     _posts(gotls_bins, certs, tmp_path, start_sonde, "1.26-noopt",
            r"Read at its \d+ RETs, entries at the stack check")
+
+
+def test_go_https_cgo_maps_libssl(certs, tmp_path, start_sonde):
+    """A cgo program linked against libssl, whose HTTPS is Go's crypto/tls:
+    the process maps libssl (OpenSSL's uprobes go there) and its executable
+    is Go (Go's go there too); its requests, each side, are spans."""
+    res = subprocess.run(["make", "-s", "build/gobin/gotls-1.26-cgo-stripped"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"building the cgo Go TLS program failed:\n{res.stderr}"
+    exe = GOBIN / "gotls-1.26-cgo-stripped"
+    server_exe = _copy(exe, tmp_path / "gotls-srv")
+    client_exe = _copy(exe, tmp_path / "gotls-cli")
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(server_exe, port, certs, log)
+    try:
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "libssl.so" in maps, "the cgo build does not map libssl"
+        sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-(srv|cli)$",
+                             "SONDE_TRACE_PRINTER": "json"})
+        sonde.wait_log(rf"tls: \d+ uprobes on \S*libssl\S* in process {server.pid}\b", 15,
+                       "OpenSSL's uprobes in the cgo server")
+        sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15,
+                       "Go's TLS uprobes in the cgo server")
+        n = 4
+        cpid, out = _run_client(client_exe, f"https://127.0.0.1:{port}/cgo?size=7", n, certs,
+                                sonde)
+        assert out.split()[:2] == ["200", "7"]
+
+        def ok():
+            return (len(_spans_of(sonde, server.pid, "/cgo")) >= n
+                    and len(_spans_of(sonde, cpid, "/cgo")) >= n)
+        try:
+            wait_until(ok, SPAN_WAIT, what=f"{n} server and client spans of /cgo")
+        except AssertionError as exc:
+            got = [{k: x.get(k) for k in ("pid", "kind", "method", "path", "status")}
+                   for x in sonde.snapshot()]
+            raise AssertionError(f"{exc}\nspans: {got}\nsonde:\n{sonde.log_text()}") from None
+        time.sleep(1)
+        srv = _spans_of(sonde, server.pid, "/cgo")
+        cli = _spans_of(sonde, cpid, "/cgo")
+        assert len(srv) == n and len(cli) == n
+        for s in srv + cli:
+            assert (s["method"], s["status"], s["scheme"]) == ("GET", 200, "https"), s
+        assert all(s["kind"] == "server" and s["response_size"] == 7 for s in srv), srv
+        assert all(s["kind"] == "client" for s in cli), cli
+        # each server span is the child of one client span
+        assert {s["parent_span_id"] for s in srv} == {c["span_id"] for c in cli}
+    finally:
+        kill_process_group(server)

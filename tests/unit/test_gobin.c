@@ -328,28 +328,47 @@ static void test_stack_check_hooked(void **state)
 	gobin__close(g);
 }
 
-/* A position-independent executable: functions where its symbols say,
- * file offsets that hold their code. */
-static void test_pie(void **state)
+/* Read of build @build where its symbols say, at a file offset that holds
+ * its code. */
+static void check_read_at_symbol(const char *build)
 {
-	static const char path[] = GOBIN_DIR "/gotls-1.26-pie";
+	char path[512];
 	struct gobin *g;
 	struct gobin_func f;
 	uint8_t head[4];
 	uint64_t value, size;
+	uint32_t jbe = 0;
 	int fd;
 
+	snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s", build);
 	assert_int_equal(gobin__open(path, &g), 0);
 	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
-	elf_symbol("1.26-pie", READ_FN, &value, &size);
+	elf_symbol(build, READ_FN, &value, &size);
 	assert_int_equal(f.addr, value);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, head, 4, (off_t)f.file_offset), 4);
 	close(fd);
+	/* cmp 0x10(%r14),%rsp: the stack-bound check every Go function opens with */
 	assert_memory_equal(head, "\x49\x3b\x66\x10", 4);
+	assert_int_equal(gobin__func_stack_check(g, &f, &jbe), 0);
 	assert_true(gobin__func_returns(g, &f, NULL, 0) >= 1);
 	gobin__close(g);
+}
+
+/* A position-independent executable: its table's text start is relocated
+ * at run time. */
+static void test_pie(void **state)
+{
+	check_read_at_symbol("1.26-pie");
+}
+
+/* Linked by the system's linker (cgo): C code begins the text section, Go's
+ * starts later, and the table's header leaves its start to the run time:
+ * the module data says it. */
+static void test_external_link(void **state)
+{
+	check_read_at_symbol("1.26-cgo");
 }
 
 /* The function's entry bytes in the file: what a uprobe at file_offset hits. */
@@ -610,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_damaged),	    cmocka_unit_test(test_fuzz_seed),
 		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
 		cmocka_unit_test(test_calls),	    cmocka_unit_test(test_pie),
+		cmocka_unit_test(test_external_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
