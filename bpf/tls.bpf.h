@@ -288,7 +288,8 @@ static __always_inline void tls_call_note_socket(struct sock *sk, __u64 id)
 }
 
 /*
- * Plaintext of TLS socket @sk_ptr: @n bytes at user address @user_buf that
+ * Plaintext of TLS socket @sk_ptr (its plaintext state @t, NULL when there is
+ * none yet): @n bytes at user address @user_buf that
  * the application read (@inbound) or wrote through its TLS library, on
  * thread @pid_tgid. The entry every TLS source uses (OpenSSL's uprobes,
  * Go's crypto/tls): from here the bytes take the path socket bytes take,
@@ -304,16 +305,14 @@ static __always_inline void tls_call_note_socket(struct sock *sk, __u64 id)
  * scratch overwritten by another task's, a misread transaction at worst,
  * never an unsafe access.
  */
-static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
-					  __u64 pid_tgid)
+static __always_inline void tls_plaintext_of(struct tls_conn *t, __u64 sk_ptr, __u64 user_buf,
+					     __u32 n, bool inbound, __u64 pid_tgid)
 {
 	struct span_buf s = { .base = user_buf, .len = n };
 	struct call_args *a;
-	struct tls_conn *t;
 
 	if (!sk_ptr || !n || !user_buf)
 		return;
-	t = tls_conn_of(sk_ptr);
 	if (!t) {
 		/* Never seen as TLS by the socket hooks (opened before Sonde, or
 		 * evicted): not after its close, whose state is gone for good. */
@@ -334,6 +333,13 @@ static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n,
 	if (t->c.ev.proto == SONDE_PROTO_UNKNOWN && conn_classify(&t->c, &s, inbound, n, pid_tgid))
 		return;
 	proto_on_data(&t->c, a, &s, n, (t->c.ev.role == SONDE_ROLE_SERVER) == inbound, pid_tgid);
+}
+
+static __always_inline void tls_plaintext(__u64 sk_ptr, __u64 user_buf, __u32 n, bool inbound,
+					  __u64 pid_tgid)
+{
+	if (sk_ptr && n && user_buf)
+		tls_plaintext_of(tls_conn_of(sk_ptr), sk_ptr, user_buf, n, inbound, pid_tgid);
 }
 
 /* ---- library calls: entry and return (OpenSSL's uprobes use these) ---- */
@@ -424,7 +430,7 @@ static __always_inline void tls_call_return(long ret, bool inbound, bool ex)
 		t->ssl = call.ssl;
 		t->tgid = id >> 32;
 	}
-	tls_plaintext(sk, call.buf, n, inbound, id);
+	tls_plaintext_of(t, sk, call.buf, n, inbound, id);
 }
 
 /* TLS socket @sk closes: its plaintext state, to finish then forget
