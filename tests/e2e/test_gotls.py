@@ -4,11 +4,12 @@ src/probes_gotls.c).
 
 tests/e2e/servers/gotls is built by the Makefile (the same binaries the Go
 binary inspection's unit tests use): a `ListenAndServeTLS` server and an
-`http.Client`, with Go 1.26 and Debian's Go 1.19, each with symbols and
-DWARF and stripped. Each test runs a stripped server and an unstripped
-client of the other Go version (so both the DWARF offsets and the fallback
-table are used, on each version), certificates made by the test, traced by
-executable. The client waits on stdin until Sonde says its uprobes are in.
+`http.Client`, with Go 1.26, Debian's Go 1.19 and Go 1.17 (the first with
+the register ABI, whose symbol table and build information have older
+layouts), each with symbols and DWARF and stripped. Each test runs a
+stripped server and an unstripped client of another Go version (so both
+the DWARF offsets and the fallback table are used, on each version),
+certificates made by the test, traced by executable. The client waits on stdin until Sonde says its uprobes are in.
 
 Checked: one span per request on each side with method, path, status,
 body sizes and url.scheme=https; the client's span is the server span's
@@ -28,8 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 GOBIN = REPO / "build" / "gobin"
 SPAN_WAIT = 20.0
 # Pairs (server, client): a stripped server (offsets from the table), a
-# client with DWARF, of the other Go version.
-PAIRS = [("1.26-stripped", "1.19"), ("1.19-stripped", "1.26")]
+# client with DWARF, of another Go version; a cycle, so that each version
+# is once the server and once the client.
+PAIRS = [("1.26-stripped", "1.19"), ("1.19-stripped", "1.17"), ("1.17-stripped", "1.26")]
 
 
 @pytest.fixture(scope="module")
