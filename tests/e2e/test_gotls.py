@@ -17,6 +17,7 @@ parent (same trace); the handshake makes no span; a Go HTTPS server and
 client that are not traced give nothing.
 """
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -68,6 +69,14 @@ def _start_server(exe, port, certs, log):
     _register(proc)
     wait_until(lambda: port_accepts(port), 15, what=f"the Go TLS server on {port}")
     return proc
+
+
+def _server_and_client(server_exe, client_exe, certs, tmp_path):
+    """Start the server on a free port: (its process, the client, the port)."""
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(server_exe, port, certs, log)
+    return server, client_exe, port
 
 
 def _run_client(exe, url, count, certs, sonde=None, body=0):
@@ -204,11 +213,9 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
 
 def test_go_https_untraced(gotls_bins, certs, tmp_path, start_sonde):
     """A Go TLS server and client Sonde does not select: no uprobes, no span."""
-    server_exe = _copy(gotls_bins / "gotls-1.26-stripped", tmp_path / "gotls-other")
-    client_exe = _copy(gotls_bins / "gotls-1.19", tmp_path / "gotls-other-cli")
-    port = free_port()
-    with open(tmp_path / "server.log", "wb") as log:
-        server = _start_server(server_exe, port, certs, log)
+    server, client_exe, port = _server_and_client(
+        _copy(gotls_bins / "gotls-1.26-stripped", tmp_path / "gotls-other"),
+        _copy(gotls_bins / "gotls-1.19", tmp_path / "gotls-other-cli"), certs, tmp_path)
     try:
         sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/no-such-exe$",
                              "SONDE_TRACE_PRINTER": "json"}, prom=False)
@@ -281,3 +288,33 @@ def test_go_https_noopt_returns(gotls_bins, certs, tmp_path, start_sonde):
     at each of its RETs (never a uretprobe: Go moves stacks)."""
     _posts(gotls_bins, certs, tmp_path, start_sonde, "1.26-noopt",
            r"Read at its \d+ RETs, entries at the stack check")
+
+
+def test_go_https_before_117(gotls_bins, certs, tmp_path, start_sonde):
+    """Go before 1.17 passes arguments on the stack: its crypto/tls traffic
+    is not followed, which Sonde says once per executable. The server is the
+    stripped Go 1.17 build whose version string says go1.16.13 (Go 1.16 has
+    the same symbol table and build information layouts): only its version
+    decides. Traced, it gets no uprobe and its HTTPS requests no span."""
+    exe = tmp_path / "gotls-srv"
+    image = (gotls_bins / "gotls-1.17-stripped").read_bytes()
+    assert image.count(b"go1.17.13") >= 1
+    exe.write_bytes(image.replace(b"go1.17.13", b"go1.16.13"))
+    exe.chmod(0o755)
+    server, client_exe, port = _server_and_client(
+        exe, _copy(gotls_bins / "gotls-1.26", tmp_path / "gotls-other-cli"), certs, tmp_path)
+    try:
+        sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-srv$",
+                             "SONDE_TRACE_PRINTER": "json"}, prom=False)
+        said = (rf"gotls: process {server.pid} runs a Go binary built by go1\.16\.13, which "
+                r"passes arguments on the stack \(Go before 1\.17\): its crypto/tls traffic is "
+                r"not followed")
+        sonde.wait_log(said, 15, "the line naming the Go 1.16 server")
+        _run_client(client_exe, f"https://127.0.0.1:{port}/hello", 3, certs)
+        time.sleep(2)
+        assert [s for s in sonde.snapshot() if s.get("pid") == server.pid] == []
+        text = sonde.log_text(last=500)
+        assert len(re.findall(said, text)) == 1, text
+        assert not re.search(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", text), text
+    finally:
+        kill_process_group(server)

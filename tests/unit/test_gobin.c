@@ -701,6 +701,28 @@ static void test_damaged_buildinfo(void **state)
 			gobin__close(g);
 		}
 	}
+	/* Go 1.16 (the 1.17 build saying go1.16.13: 1.16 has the same
+	 * layouts): read, its functions found, but its arguments are on the
+	 * stack, which is what gates Sonde's uprobes. */
+	{
+		uint64_t hdr = 0, data = 0;
+		struct gobin_version v;
+		struct gobin_func f;
+		struct gobin *g;
+
+		memcpy(&hdr, img + info + 16, 8);
+		memcpy(&data, img + vaddr_offset(img, len, hdr), 8);
+		memcpy(bad, img, len);
+		assert_memory_equal(bad + vaddr_offset(img, len, data), "go1.17.13", 9);
+		memcpy(bad + vaddr_offset(img, len, data), "go1.16", 6);
+		assert_int_equal(gobin__open_image(bad, len, &g), 0);
+		assert_string_equal(gobin__version(g), "go1.16.13");
+		assert_int_equal(gobin__version_num(g, &v), 0);
+		assert_int_equal(v.minor, 16);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		assert_false(gobin__register_abi(g));
+		gobin__close(g);
+	}
 	free(bad);
 	free(img);
 }
