@@ -112,16 +112,22 @@ $(BUILD)/tests/%: tests/unit/%.c $(SAN_OBJ) $(wildcard tests/unit/*.h)
 		-o $@ $< $(SAN_OBJ) $(LDLIBS) -lcmocka
 
 # Real Go binaries for the Go binary inspection's tests (src/gobin/): the
-# TLS test program built by Debian's Go 1.19 and by Go 1.26, each once with
-# its symbols and DWARF and once stripped.
+# TLS test program built by Go 1.17 (scripts/setup.sh fetches it), Debian's
+# Go 1.19 and Go 1.26, each once with its symbols and DWARF and once
+# stripped. GOENV=off: a user's go env file (GOFLAGS=-buildvcs=...) would
+# stop Go 1.17, which knows no such flag.
+GO_117   ?= /var/cache/sonde/go1.17/go/bin/go
 GO_OLD   ?= /usr/lib/go-1.19/bin/go
 GO_NEW   ?= /usr/local/go/bin/go
 GO_ENV   := GOCACHE=$(CURDIR)/$(BUILD)/gocache GOPATH=$(CURDIR)/$(BUILD)/gopath GO111MODULE=off \
-	    GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
+	    GOENV=off GOFLAGS= GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=0
 GOTLS_SRC := tests/e2e/servers/gotls/main.go
-GOBIN_FIXTURES := $(foreach v,1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
+GOBIN_FIXTURES := $(foreach v,1.17 1.19 1.26,$(BUILD)/gobin/gotls-$(v) $(BUILD)/gobin/gotls-$(v)-stripped) \
 		  $(BUILD)/gobin/gotls-1.26-stackmove $(BUILD)/gobin/gotls-1.26-noopt \
-		  $(BUILD)/gobin/gotls-1.26-pie $(BUILD)/gobin/gotls-1.26-cgo
+		  $(BUILD)/gobin/gotls-1.26-pie $(BUILD)/gobin/gotls-1.17-pie \
+		  $(BUILD)/gobin/gotls-1.26-cgo
+$(BUILD)/gobin/gotls-1.17: GO := $(GO_117)
+$(BUILD)/gobin/gotls-1.17-stripped: GO := $(GO_117)
 $(BUILD)/gobin/gotls-1.19: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.19-stripped: GO := $(GO_OLD)
 $(BUILD)/gobin/gotls-1.26: GO := $(GO_NEW)
@@ -138,10 +144,13 @@ $(BUILD)/gobin/gotls-1.26-stackmove: $(GOTLS_SRC)
 	@mkdir -p $(@D)
 	$(GO_ENV) $(GO_NEW) build -ldflags='-s -w' \
 		-gcflags=all=-d=maymorestack=runtime.mayMoreStackMove -o $@ $<
-# One position-independent (its symbol table's text start is relocated at run time).
-$(BUILD)/gobin/gotls-1.26-pie: $(GOTLS_SRC)
+# Position-independent ones (the symbol table's text start is relocated at
+# run time; before Go 1.18, its every function's address).
+$(BUILD)/gobin/gotls-1.26-pie: GO := $(GO_NEW)
+$(BUILD)/gobin/gotls-1.17-pie: GO := $(GO_117)
+$(BUILD)/gobin/gotls-%-pie: $(GOTLS_SRC)
 	@mkdir -p $(@D)
-	$(GO_ENV) $(GO_NEW) build -buildmode=pie -o $@ $<
+	$(GO_ENV) $(GO) build -buildmode=pie -o $@ $<
 # And one built as for a debugger (no optimisation, no inlining).
 $(BUILD)/gobin/gotls-1.26-noopt: $(GOTLS_SRC)
 	@mkdir -p $(@D)

@@ -2,8 +2,8 @@
 # Installs everything Sonde's build, demo and tests need on Debian 12, and
 # prepares the kernel interfaces. Idempotent; run as root. Reaches only
 # Debian's package archive (Debian 11's OpenSSL 1.1 too), the npm registry,
-# the Go module proxy (the gRPC peer's modules) and Maven Central (one Maven
-# build of seed 002's Spring Boot service).
+# the Go module proxy (the gRPC peer's modules, Go 1.17's toolchain) and
+# Maven Central (one Maven build of seed 002's Spring Boot service).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +25,7 @@ packages=(
 	python3 python3-pytest python3-requests python3-flask
 	golang-go golang-1.19-go binutils openjdk-17-jdk-headless nginx-light prometheus
 	wrk curl jq iproute2 procps
+	unzip # Go 1.17's toolchain (below)
 	openssl # the OTLP and TLS tests' certificates
 	libssl-dev # the TLS unit test builds programs with OpenSSL linked in (tests/unit/test_probes_tls.c)
 	libcapstone-dev # x86 decoding: where TLS uprobes go (src/tls_hookpoints.c)
@@ -112,6 +113,29 @@ if [ "$(dpkg --print-architecture)" = amd64 ] && [ ! -f "$ssl11_dir/.unpacked" ]
 		dpkg-deb -x "$ssl11_dir/debs/$deb" "$ssl11_dir/root"
 	done
 	touch "$ssl11_dir/.unpacked"
+fi
+
+# Go 1.17 for the Go TLS tests (the Makefile's gotls-1.17 fixtures): the
+# first Go with the register ABI on amd64, which Debian never shipped. The
+# Go module proxy serves it as a toolchain module, a zip whose one directory
+# is a GOROOT; fetched once, checked against its SHA256 and unpacked (without
+# the race detector's packages) into /var/cache/sonde/go1.17/go, then the
+# zip is dropped.
+go117_dir=/var/cache/sonde/go1.17
+go117_zip=v0.0.1-go1.17.13.linux-amd64.zip
+go117_sum=86140ce9ebcb5ee40240ca258ee58ebf1ab24ff1e179f672bbb248590daf23ee
+if [ "$(dpkg --print-architecture)" = amd64 ] && [ ! -f "$go117_dir/.unpacked" ]; then
+	mkdir -p "$go117_dir"
+	curl -fsSL -o "$go117_dir/$go117_zip.part" \
+		"https://proxy.golang.org/golang.org/toolchain/@v/$go117_zip"
+	echo "$go117_sum  $go117_dir/$go117_zip.part" | sha256sum -c --quiet ||
+		{ echo "setup.sh: $go117_zip: SHA256 mismatch" >&2; exit 1; }
+	rm -rf "$go117_dir/go" "$go117_dir/unzip"
+	unzip -q "$go117_dir/$go117_zip.part" -d "$go117_dir/unzip" -x '*/pkg/linux_amd64_race/*'
+	mv "$go117_dir/unzip/golang.org/toolchain@${go117_zip%.zip}" "$go117_dir/go"
+	chmod +x "$go117_dir"/go/bin/* "$go117_dir"/go/pkg/tool/linux_amd64/*
+	rm -rf "$go117_dir/unzip" "$go117_dir/$go117_zip.part"
+	touch "$go117_dir/.unpacked"
 fi
 
 # Kernel interfaces a fresh machine lacks: tracefs for the benchmark's perf

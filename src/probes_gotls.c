@@ -131,7 +131,7 @@ static void plan_make(struct gotls_plan *plan, const char *path, uint32_t pid)
 			goto out; /* a Go program without TLS */
 		if (err) {
 			log_warn("gotls: process %u's executable (%s) has a Go symbol table Sonde "
-				 "does not read (%s): Go 1.18 and later are followed (before 1.17 "
+				 "does not read (%s): Go 1.17 and later are followed (before 1.17 "
 				 "Go passed arguments on the stack); its crypto/tls traffic is not",
 				 pid, ver, strerror(-err));
 			goto out;

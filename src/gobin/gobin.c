@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 /* .gopclntab magic numbers (runtime/symtab.go): Go 1.18-1.19 and 1.20+
- * share the header layout; 1.16-1.17 and 1.2-1.15 ones are older. */
+ * share the header layout, 1.16-1.17's lacks one word (pcln_header());
+ * 1.2-1.15's is another table, not read. */
 #define PCLN_MAGIC_118 0xfffffff0u
 #define PCLN_MAGIC_120 0xfffffff1u
 #define PCLN_MAGIC_116 0xfffffffau
@@ -72,36 +73,122 @@ static bool uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 	return false;
 }
 
-/* The version and module information, in the inline form of Go 1.18 and
- * later (flag 2 in the 32-byte header; debug/buildinfo). Older binaries
- * point into their data instead: their version stays unknown. */
-static void read_buildinfo(struct gobin *g)
+/* The version string's text: "go1.17.13" and its numbers. */
+static void set_version(struct gobin *g, const uint8_t *p, uint64_t n)
 {
-	static const char magic[] = "\xff Go buildinf:";
-	struct gobin_section s;
-	const uint8_t *p, *end;
-	uint64_t n;
-
-	if (gobin_section(g, ".go.buildinfo", &s) || s.size < 32 ||
-	    memcmp(s.data, magic, sizeof(magic) - 1) || !(s.data[15] & 2))
-		return;
-	p = s.data + 32;
-	end = s.data + s.size;
-	if (!uvarint(&p, end, &n) || n == 0 || n >= sizeof(g->version) || n > (uint64_t)(end - p))
+	if (n == 0 || n >= sizeof(g->version))
 		return;
 	memcpy(g->version, p, n);
 	g->version[n] = 0;
-	p += n;
 	g->version_ok = sscanf(g->version, "go%d.%d.%d", &g->ver.major, &g->ver.minor,
 			       &g->ver.patch) >= 2;
-	if (!uvarint(&p, end, &n) || n > (uint64_t)(end - p))
-		return;
-	/* The text sits between two 16-byte sentinels (debug/buildinfo). */
+}
+
+/* The module information's text, which sits between two 16-byte sentinels
+ * (debug/buildinfo): its `path` line is the main package's. */
+static void set_modinfo(struct gobin *g, const uint8_t *p, uint64_t n)
+{
 	if (n < 33 || p[n - 17] != '\n')
 		return;
 	g->modinfo = strndup((const char *)p + 16, n - 32);
 	if (g->modinfo && !strncmp(g->modinfo, "path\t", 5))
 		g->main_path = strndup(g->modinfo + 5, strcspn(g->modinfo + 5, "\n"));
+}
+
+/* @n bytes at virtual address @addr of the image, into @buf: from the
+ * section that holds them whole (zeros in one without file bytes, .bss). */
+static int vaddr_read(struct gobin *g, uint64_t addr, void *buf, uint64_t n)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(g->elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) || addr < sh.sh_addr ||
+		    addr - sh.sh_addr >= sh.sh_size || n > sh.sh_size - (addr - sh.sh_addr))
+			continue;
+		if (sh.sh_type == SHT_NOBITS) {
+			memset(buf, 0, n);
+			return 0;
+		}
+		if (sh.sh_size > GOBIN_SECTION_MAX)
+			return -E2BIG;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf || d->d_size != sh.sh_size)
+			return -EINVAL;
+		memcpy(buf, (const uint8_t *)d->d_buf + (addr - sh.sh_addr), n);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* The Go string (data pointer, length: @ptr bytes each) whose header is at
+ * @addr, copied into a new NUL-terminated buffer (*@n bytes), or NULL. */
+static uint8_t *vaddr_string(struct gobin *g, uint64_t addr, unsigned ptr, uint64_t max,
+			     uint64_t *n)
+{
+	uint8_t hdr[16], *s;
+
+	if (vaddr_read(g, addr, hdr, 2 * ptr))
+		return NULL;
+	*n = le(hdr + ptr, ptr);
+	if (*n > max || !(s = malloc(*n + 1)))
+		return NULL;
+	if (*n && vaddr_read(g, le(hdr, ptr), s, *n)) {
+		free(s);
+		return NULL;
+	}
+	s[*n] = 0;
+	return s;
+}
+
+/* The module information Sonde reads, at most (a large program's is a few KiB). */
+#define MODINFO_MAX (1u << 20)
+
+/*
+ * The version and module information (debug/buildinfo): a 32-byte header,
+ * the magic, the pointer size, flags. Go 1.18 and later (flag 2) follow it
+ * with both strings inline, each after its length as a uvarint. Older
+ * binaries (Go 1.13-1.17) have two pointers there instead, to the Go
+ * string headers (data, length) of runtime.buildVersion and
+ * runtime.modinfo; only little-endian ones (flag 1 clear) are read.
+ */
+static void read_buildinfo(struct gobin *g)
+{
+	static const char magic[] = "\xff Go buildinf:";
+	struct gobin_section s;
+	const uint8_t *p, *end;
+	uint8_t *str;
+	uint64_t n;
+	unsigned ptr;
+
+	if (gobin_section(g, ".go.buildinfo", &s) || s.size < 32 ||
+	    memcmp(s.data, magic, sizeof(magic) - 1))
+		return;
+	if (!(s.data[15] & 2)) {
+		ptr = s.data[14];
+		if ((ptr != 4 && ptr != 8) || (s.data[15] & 1))
+			return;
+		str = vaddr_string(g, le(s.data + 16, ptr), ptr, sizeof(g->version) - 1, &n);
+		if (str)
+			set_version(g, str, n);
+		free(str);
+		str = vaddr_string(g, le(s.data + 16 + ptr, ptr), ptr, MODINFO_MAX, &n);
+		if (str)
+			set_modinfo(g, str, n);
+		free(str);
+		return;
+	}
+	p = s.data + 32;
+	end = s.data + s.size;
+	if (!uvarint(&p, end, &n) || n > (uint64_t)(end - p))
+		return;
+	set_version(g, p, n);
+	p += n;
+	if (!uvarint(&p, end, &n) || n > (uint64_t)(end - p))
+		return;
+	set_modinfo(g, p, n);
 }
 
 static int open_elf(struct gobin *g, struct gobin **out)
@@ -117,8 +204,11 @@ static int open_elf(struct gobin *g, struct gobin **out)
 	    gobin_section(g, ".gopclntab", &s) == -ENOENT)
 		goto fail;
 	read_buildinfo(g);
-	/* Absent or damaged: gobin__find_func() says so. */
-	if (gobin_section(g, ".gopclntab", &g->pclntab))
+	/* Absent or damaged: gobin__find_func() says so. A position-independent
+	 * Go 1.16-1.17 binary has it among the data relocated at load time
+	 * (its function table holds addresses), under another name. */
+	if (gobin_section(g, ".gopclntab", &g->pclntab) &&
+	    gobin_section(g, ".data.rel.ro.gopclntab", &g->pclntab))
 		g->pclntab.data = NULL;
 	if (gobin_section(g, ".text", &g->text))
 		g->text.data = NULL;
@@ -238,11 +328,20 @@ bool gobin__register_abi(const struct gobin *g)
 	return false;
 }
 
-/* The .gopclntab header of Go 1.18+ (runtime/symtab.go, pcHeader): magic,
- * two zero bytes, instruction size quantum, pointer size, then eight
- * pointer-sized words. */
+/*
+ * The .gopclntab header (runtime/symtab.go, pcHeader): magic, two zero
+ * bytes, instruction size quantum, pointer size, then pointer-sized words:
+ * nfunc, nfiles, [textStart: 1.18+], funcnameOffset, cuOffset,
+ * filetabOffset, pctabOffset, pclnOffset. At pclnOffset, the function table
+ * holds nfunc + 1 pairs (entry, offset of the function's _func from the
+ * table), the last entry ending the text: two uint32, the entry an offset
+ * from textStart, in Go 1.18+; two pointers, the entry an address, in Go
+ * 1.16-1.17. A _func starts with its entry in the same form, then its
+ * name's offset in the name table (int32).
+ */
 struct pcln {
 	uint64_t nfunc, text_start, funcname, pcln;
+	unsigned word; /* bytes of each half of a function table pair */
 };
 
 /* Where Go's runtime keeps its module data (runtime.firstmoduledata):
@@ -295,29 +394,33 @@ static int pcln_header(const struct gobin *g, struct pcln *h)
 	const uint8_t *d = g->pclntab.data;
 	uint64_t size = g->pclntab.size;
 	uint32_t magic;
-	unsigned ptr;
+	unsigned ptr, skip;
 
 	if (!d || size < 8)
 		return -EINVAL;
 	magic = le(d, 4);
-	if (magic == PCLN_MAGIC_116 || magic == PCLN_MAGIC_12)
+	if (magic == PCLN_MAGIC_12)
 		return -ENOTSUP;
 	ptr = d[7];
-	if ((magic != PCLN_MAGIC_118 && magic != PCLN_MAGIC_120) || (ptr != 4 && ptr != 8) ||
-	    size < 8 + 8 * ptr)
+	if ((magic != PCLN_MAGIC_116 && magic != PCLN_MAGIC_118 && magic != PCLN_MAGIC_120) ||
+	    (ptr != 4 && ptr != 8) || size < 8 + 8 * ptr)
 		return -EINVAL;
+	skip = magic == PCLN_MAGIC_116 ? 0 : 1; /* no textStart word before 1.18 */
 	h->nfunc = le(d + 8, ptr);
-	h->text_start = le(d + 8 + 2 * ptr, ptr);
-	h->funcname = le(d + 8 + 3 * ptr, ptr);
-	h->pcln = le(d + 8 + 7 * ptr, ptr);
-	/* nfunc + 1 entries of two uint32: the last one ends the text. */
-	if (h->funcname >= size || h->pcln >= size || h->nfunc >= (size - h->pcln) / 8)
+	h->text_start = skip ? le(d + 8 + 2 * ptr, ptr) : 0;
+	h->funcname = le(d + 8 + (2 + skip) * ptr, ptr);
+	h->pcln = le(d + 8 + (6 + skip) * ptr, ptr);
+	h->word = skip ? 4 : ptr;
+	/* nfunc + 1 pairs: the last one ends the text. */
+	if (h->funcname >= size || h->pcln >= size ||
+	    h->nfunc >= (size - h->pcln) / (2 * h->word))
 		return -EINVAL;
-	/* The header's text start is filled at run time in some binaries (0
-	 * in the file of an externally linked one, relocated in a PIE): then
-	 * the runtime's module data says it, else the text section's start
-	 * (a PIE linked by Go, whose Go code begins the section). */
-	if (g->text.data &&
+	/* From Go 1.18 the header's text start is filled at run time in
+	 * some binaries (0 in the file of an externally linked one, relocated
+	 * in a PIE): then the runtime's module data says it, else the text
+	 * section's start (a PIE linked by Go, whose Go code begins the
+	 * section). Before 1.18 the table's entries are addresses. */
+	if (skip && g->text.data &&
 	    (h->text_start < g->text.addr || h->text_start >= g->text.addr + g->text.size) &&
 	    !moduledata_text(g, h, ptr, &h->text_start))
 		h->text_start = g->text.addr;
@@ -331,20 +434,22 @@ static bool name_is(const struct gobin *g, uint64_t off, const char *name, size_
 	       !memcmp(g->pclntab.data + off, name, len) && g->pclntab.data[off + len] == 0;
 }
 
-/* Function @i of the table: its entry and end (offsets from the text's
- * start) and where its name is in the table. */
+/* Function @i of the table: its entry and end (addresses before 1.18,
+ * offsets from the text's start since) and where its name is in the table. */
 static int func_row(const struct gobin *g, const struct pcln *h, uint64_t i, uint64_t *entry,
 		    uint64_t *next, uint64_t *name)
 {
-	const uint8_t *d = g->pclntab.data, *ft = d + h->pcln + i * 8;
-	uint64_t f = h->pcln + le(ft + 4, 4);
+	unsigned w = h->word;
+	const uint8_t *d = g->pclntab.data, *ft = d + h->pcln + i * 2 * w;
+	uint64_t f = le(ft + w, w);
 	int32_t name_off;
 
-	*entry = le(ft, 4);
-	*next = le(ft + 8, 4);
-	if (f >= g->pclntab.size || g->pclntab.size - f < 8)
+	*entry = le(ft, w);
+	*next = le(ft + 2 * w, w);
+	if (f >= g->pclntab.size - h->pcln || g->pclntab.size - h->pcln - f < w + 4)
 		return -EINVAL;
-	name_off = (int32_t)le(d + f + 4, 4);
+	f += h->pcln;
+	name_off = (int32_t)le(d + f + w, 4);
 	*name = name_off < 0 ? UINT64_MAX : h->funcname + (uint64_t)name_off;
 	return 0;
 }

@@ -17,8 +17,10 @@
  * The image belongs to the traced user, so it is treated as hostile: every
  * offset read from it is checked against the section it points into, and
  * the file is read, not mapped (a file truncated under us cannot fault).
- * Go 1.18 and later are understood (the two .gopclntab layouts since
- * then); older binaries open, give their version, and find no function.
+ * Go 1.16 and later are understood (the .gopclntab layouts of 1.16-1.17,
+ * 1.18-1.19 and 1.20+; the build information's pointer form before 1.18
+ * and inline one since); older binaries open, give their version, and
+ * find no function.
  */
 #ifndef SONDE_GOBIN_GOBIN_H
 #define SONDE_GOBIN_GOBIN_H
@@ -68,7 +70,8 @@ int gobin__version_num(const struct gobin *g, struct gobin_version *v);
 bool gobin__at_least(const struct gobin *g, int major, int minor);
 
 /** gobin__main_path() - the main package's path ("command-line-arguments"
- * for `go build file.go`), or NULL. */
+ * for `go build file.go`), or NULL (Go before 1.18 records none outside a
+ * module). */
 const char *gobin__main_path(const struct gobin *g);
 
 /**
@@ -90,7 +93,7 @@ bool gobin__register_abi(const struct gobin *g);
  * gobin__find_func() - the function named @name as Go writes it
  * ("crypto/tls.(*Conn).Read", "main.main").
  * Return: 0 and *@fn; -ENOENT when absent; -ENOTSUP when the symbol table
- * predates Go 1.18; -EINVAL when it is damaged.
+ * predates Go 1.16; -EINVAL when it is damaged.
  */
 int gobin__find_func(const struct gobin *g, const char *name, struct gobin_func *fn);
 

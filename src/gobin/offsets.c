@@ -98,7 +98,8 @@ int gobin__dwarf_offset(const struct gobin *g, const char *type, const char *fie
 /*
  * Offsets for binaries without DWARF. Each row is read in Go's source for
  * the versions given and was checked against the DWARF of binaries built by
- * Go 1.19 and 1.26 (tests/unit/test_gobin.c compares every row with both).
+ * Go 1.17, 1.19 and 1.26 (tests/unit/test_gobin.c compares every row with
+ * each).
  * A version outside every row's range gets nothing: a wrong offset would
  * follow the wrong pointer, so an unknown layout is refused, not guessed.
  */
@@ -108,18 +109,18 @@ static const struct known_offset {
 	uint64_t off;
 } known_offsets[] = {
 	/* src/crypto/tls/conn.go: type Conn struct { conn net.Conn; ... } */
-	{ "crypto/tls.Conn", "conn", 18, 26, 0 },
+	{ "crypto/tls.Conn", "conn", 17, 26, 0 },
 	/* src/runtime/runtime2.go: type iface struct { tab *itab; data unsafe.Pointer } */
-	{ "runtime.iface", "data", 18, 26, 8 },
+	{ "runtime.iface", "data", 17, 26, 8 },
 	/* src/net/tcpsock.go: type TCPConn struct { conn } */
-	{ "net.TCPConn", "conn", 18, 26, 0 },
+	{ "net.TCPConn", "conn", 17, 26, 0 },
 	/* src/net/net.go: type conn struct { fd *netFD } */
-	{ "net.conn", "fd", 18, 26, 0 },
+	{ "net.conn", "fd", 17, 26, 0 },
 	/* src/net/fd_posix.go: type netFD struct { pfd poll.FD; ... } */
-	{ "net.netFD", "pfd", 18, 26, 0 },
+	{ "net.netFD", "pfd", 17, 26, 0 },
 	/* src/internal/poll/fd_unix.go: type FD struct { fdmu fdMutex; Sysfd int; ...}
 	 * after fdMutex { state uint64; rsema, wsema uint32 } */
-	{ "internal/poll.FD", "Sysfd", 18, 26, 16 },
+	{ "internal/poll.FD", "Sysfd", 17, 26, 16 },
 };
 
 int gobin__known_offset(const struct gobin_version *v, const char *type, const char *field,

@@ -4,11 +4,12 @@ src/probes_gotls.c).
 
 tests/e2e/servers/gotls is built by the Makefile (the same binaries the Go
 binary inspection's unit tests use): a `ListenAndServeTLS` server and an
-`http.Client`, with Go 1.26 and Debian's Go 1.19, each with symbols and
-DWARF and stripped. Each test runs a stripped server and an unstripped
-client of the other Go version (so both the DWARF offsets and the fallback
-table are used, on each version), certificates made by the test, traced by
-executable. The client waits on stdin until Sonde says its uprobes are in.
+`http.Client`, with Go 1.26, Debian's Go 1.19 and Go 1.17 (the first with
+the register ABI, whose symbol table and build information have older
+layouts), each with symbols and DWARF and stripped. Each test runs a
+stripped server and an unstripped client of another Go version (so both
+the DWARF offsets and the fallback table are used, on each version),
+certificates made by the test, traced by executable. The client waits on stdin until Sonde says its uprobes are in.
 
 Checked: one span per request on each side with method, path, status,
 body sizes and url.scheme=https; the client's span is the server span's
@@ -16,6 +17,7 @@ parent (same trace); the handshake makes no span; a Go HTTPS server and
 client that are not traced give nothing.
 """
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -28,8 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 GOBIN = REPO / "build" / "gobin"
 SPAN_WAIT = 20.0
 # Pairs (server, client): a stripped server (offsets from the table), a
-# client with DWARF, of the other Go version.
-PAIRS = [("1.26-stripped", "1.19"), ("1.19-stripped", "1.26")]
+# client with DWARF, of another Go version; a cycle, so that each version
+# is once the server and once the client.
+PAIRS = [("1.26-stripped", "1.19"), ("1.19-stripped", "1.17"), ("1.17-stripped", "1.26")]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,14 @@ def _start_server(exe, port, certs, log):
     _register(proc)
     wait_until(lambda: port_accepts(port), 15, what=f"the Go TLS server on {port}")
     return proc
+
+
+def _server_and_client(server_exe, client_exe, certs, tmp_path):
+    """Start the server on a free port: (its process, the client, the port)."""
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(server_exe, port, certs, log)
+    return server, client_exe, port
 
 
 def _run_client(exe, url, count, certs, sonde=None, body=0):
@@ -202,11 +213,9 @@ def test_go_https_spans_and_links(gotls_bins, certs, tmp_path, start_sonde, serv
 
 def test_go_https_untraced(gotls_bins, certs, tmp_path, start_sonde):
     """A Go TLS server and client Sonde does not select: no uprobes, no span."""
-    server_exe = _copy(gotls_bins / "gotls-1.26-stripped", tmp_path / "gotls-other")
-    client_exe = _copy(gotls_bins / "gotls-1.19", tmp_path / "gotls-other-cli")
-    port = free_port()
-    with open(tmp_path / "server.log", "wb") as log:
-        server = _start_server(server_exe, port, certs, log)
+    server, client_exe, port = _server_and_client(
+        _copy(gotls_bins / "gotls-1.26-stripped", tmp_path / "gotls-other"),
+        _copy(gotls_bins / "gotls-1.19", tmp_path / "gotls-other-cli"), certs, tmp_path)
     try:
         sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/no-such-exe$",
                              "SONDE_TRACE_PRINTER": "json"}, prom=False)
@@ -281,6 +290,36 @@ def test_go_https_noopt_returns(gotls_bins, certs, tmp_path, start_sonde):
            r"Read at its \d+ RETs, entries at the stack check")
 
 
+def test_go_https_before_117(gotls_bins, certs, tmp_path, start_sonde):
+    """Go before 1.17 passes arguments on the stack: its crypto/tls traffic
+    is not followed, which Sonde says once per executable. The server is the
+    stripped Go 1.17 build whose version string says go1.16.13 (Go 1.16 has
+    the same symbol table and build information layouts): only its version
+    decides. Traced, it gets no uprobe and its HTTPS requests no span."""
+    exe = tmp_path / "gotls-srv"
+    image = (gotls_bins / "gotls-1.17-stripped").read_bytes()
+    assert image.count(b"go1.17.13") >= 1
+    exe.write_bytes(image.replace(b"go1.17.13", b"go1.16.13"))
+    exe.chmod(0o755)
+    server, client_exe, port = _server_and_client(
+        exe, _copy(gotls_bins / "gotls-1.26", tmp_path / "gotls-other-cli"), certs, tmp_path)
+    try:
+        sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-srv$",
+                             "SONDE_TRACE_PRINTER": "json"}, prom=False)
+        said = (rf"gotls: process {server.pid} runs a Go binary built by go1\.16\.13, which "
+                r"passes arguments on the stack \(Go before 1\.17\): its crypto/tls traffic is "
+                r"not followed")
+        sonde.wait_log(said, 15, "the line naming the Go 1.16 server")
+        _run_client(client_exe, f"https://127.0.0.1:{port}/hello", 3, certs)
+        time.sleep(2)
+        assert [s for s in sonde.snapshot() if s.get("pid") == server.pid] == []
+        text = sonde.log_text(last=500)
+        assert len(re.findall(said, text)) == 1, text
+        assert not re.search(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", text), text
+    finally:
+        kill_process_group(server)
+
+
 def test_go_https_cgo_maps_libssl(certs, tmp_path, start_sonde):
     """A cgo program linked against libssl, whose HTTPS is Go's crypto/tls:
     the process maps libssl (OpenSSL's uprobes go there) and its executable
@@ -289,11 +328,8 @@ def test_go_https_cgo_maps_libssl(certs, tmp_path, start_sonde):
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f"building the cgo Go TLS program failed:\n{res.stderr}"
     exe = GOBIN / "gotls-1.26-cgo-stripped"
-    server_exe = _copy(exe, tmp_path / "gotls-srv")
-    client_exe = _copy(exe, tmp_path / "gotls-cli")
-    port = free_port()
-    with open(tmp_path / "server.log", "wb") as log:
-        server = _start_server(server_exe, port, certs, log)
+    server, client_exe, port = _server_and_client(
+        _copy(exe, tmp_path / "gotls-srv"), _copy(exe, tmp_path / "gotls-cli"), certs, tmp_path)
     try:
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "libssl.so" in maps, "the cgo build does not map libssl"

@@ -3,8 +3,9 @@
  * libFuzzer target for the Go binary inspection (src/gobin/): a traced
  * user's executable is hostile input. Opened from memory, every reader
  * runs: build information, the symbol table lookup, the RET disassembly,
- * DWARF field offsets. What they find must lie inside the image. Seed:
- * tests/fuzz/seeds/fuzz_gobin/tiny_go (tests/fuzz/make_gobin_seed.py).
+ * DWARF field offsets. What they find must lie inside the image. Seeds:
+ * tests/fuzz/seeds/fuzz_gobin/tiny_go and tiny_go117, Go 1.20+'s and Go
+ * 1.17's layouts (tests/fuzz/make_gobin_seed.py).
  */
 #include <errno.h>
 #include <stdint.h>

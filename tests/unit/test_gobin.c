@@ -2,7 +2,7 @@
 /*
  * Unit tests of the Go binary inspection (src/gobin/) on real Go binaries:
  * tests/e2e/servers/gotls (an HTTPS server and client) built by the
- * Makefile with Debian's Go 1.19 and with Go 1.26, each with symbols and
+ * Makefile with Go 1.17, Debian's Go 1.19 and Go 1.26, each with symbols and
  * DWARF and stripped (-ldflags='-s -w'), into GOBIN_DIR. What the module
  * finds is checked against independent readers: the ELF symbol table of the
  * unstripped binary, GNU objdump's disassembly, and each Go's own
@@ -30,7 +30,13 @@
 #define READ_FN "crypto/tls.(*Conn).Read"
 #define WRITE_FN "crypto/tls.(*Conn).Write"
 
-static const char *const versions[] = { "1.19", "1.26" };
+/* Each build's Go, and the go command that built it (GOENV=off: a go env
+ * file's GOFLAGS would stop Go 1.17, as in the Makefile). */
+static const char *const versions[] = { "1.17", "1.19", "1.26" };
+static const char *const toolchains[] = { "/var/cache/sonde/go1.17/go/bin/go",
+					  "/usr/lib/go-1.19/bin/go", "/usr/local/go/bin/go" };
+static const int minors[] = { 17, 19, 26 };
+#define NVERSIONS (sizeof(versions) / sizeof(versions[0]))
 
 static struct gobin *open_fixture(const char *version, bool stripped)
 {
@@ -138,16 +144,16 @@ static bool objdump_stack_check(const char *path, uint64_t start, uint64_t at)
 
 static void test_version(void **state)
 {
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		for (int stripped = 0; stripped < 2; stripped++) {
 			struct gobin *g = open_fixture(versions[i], stripped);
 			struct gobin_version v;
 			char buf[64], cmd[128], want[64] = "";
+			bool inline_info = minors[i] >= 18; /* the build information's form */
 			FILE *p;
 
 			/* The same string as the toolchain's own `go version`. */
-			snprintf(cmd, sizeof(cmd), "%s version",
-				 i == 0 ? "/usr/lib/go-1.19/bin/go" : "/usr/local/go/bin/go");
+			snprintf(cmd, sizeof(cmd), "GOENV=off %s version", toolchains[i]);
 			p = popen(cmd, "r");
 			assert_non_null(p);
 			assert_int_equal(fscanf(p, "go version %63s", want), 1);
@@ -156,13 +162,22 @@ static void test_version(void **state)
 			assert_string_equal(gobin__version(g), want);
 			assert_int_equal(gobin__version_num(g, &v), 0);
 			assert_int_equal(v.major, 1);
-			assert_int_equal(v.minor, i == 0 ? 19 : 26);
-			assert_true(gobin__at_least(g, 1, 18));
+			assert_int_equal(v.minor, minors[i]);
+			assert_true(gobin__at_least(g, 1, 17));
 			assert_true(gobin__at_least(g, 1, v.minor));
 			assert_false(gobin__at_least(g, 1, v.minor + 1));
 			assert_false(gobin__at_least(g, 2, 0));
 			assert_true(gobin__register_abi(g));
 			assert_int_equal(gobin__machine(g), EM_X86_64);
+			if (!inline_info) {
+				/* Go 1.17 outside a module records no module
+				 * information: the version alone. */
+				assert_null(gobin__main_path(g));
+				assert_int_equal(gobin__build_setting(g, "GOARCH", buf, sizeof(buf)),
+						 -ENOENT);
+				gobin__close(g);
+				continue;
+			}
 			assert_non_null(gobin__main_path(g));
 			assert_string_equal(gobin__main_path(g), "command-line-arguments");
 			assert_int_equal(gobin__build_setting(g, "GOARCH", buf, sizeof(buf)), 0);
@@ -186,7 +201,7 @@ static void test_functions(void **state)
 {
 	static const char *const names[] = { READ_FN, WRITE_FN, "main.main", "main.serve" };
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		struct gobin *g = open_fixture(versions[i], false);
 		struct gobin *s = open_fixture(versions[i], true);
 
@@ -242,16 +257,16 @@ static bool objdump_calls(const char *path, uint64_t at, const char *callee)
  * objdump shows it; none in a build without optimisation or inlining. */
 static void test_calls(void **state)
 {
-	static const char *const builds[] = { "1.19", "1.26", "1.26-stackmove" };
+	static const char *const builds[] = { "1.17", "1.19", "1.26", "1.26-stackmove" };
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		for (int stripped = 0; stripped < 2; stripped++) {
 			struct gobin *g;
 			struct gobin_func f;
 			uint32_t off[4];
 			char path[512];
 
-			if (stripped && i == 2)
+			if (stripped && i == 3)
 				continue; /* the stack-moving build is stripped already */
 			snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s%s", builds[i],
 				 stripped ? "-stripped" : "");
@@ -259,7 +274,7 @@ static void test_calls(void **state)
 			assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
 			assert_int_equal(gobin__func_calls(g, &f, "runtime.memmove", off, 4), 1);
 			assert_true(off[0] > 0 && off[0] < f.size);
-			if (!stripped && i < 2)
+			if (!stripped && i < 3)
 				assert_true(objdump_calls(path, f.addr + off[0], "runtime.memmove"));
 			assert_int_equal(gobin__func_calls(g, &f, "runtime.noSuchFunction", off, 4), 0);
 			gobin__close(g);
@@ -286,7 +301,7 @@ static void test_calls(void **state)
 /* From an address back to its function, as the symbol table says. */
 static void test_func_at(void **state)
 {
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		struct gobin *s = open_fixture(versions[i], true);
 		struct gobin_func f, at;
 		char name[64];
@@ -328,9 +343,9 @@ static void test_stack_check_hooked(void **state)
 	gobin__close(g);
 }
 
-/* Read of build @build where its symbols say, at a file offset that holds
- * its code. */
-static void check_read_at_symbol(const char *build)
+/* Read of build @build (its version @want) where its symbols say, at a
+ * file offset that holds its code. */
+static void check_read_at_symbol(const char *build, const char *want)
 {
 	char path[512];
 	struct gobin *g;
@@ -342,6 +357,8 @@ static void check_read_at_symbol(const char *build)
 
 	snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s", build);
 	assert_int_equal(gobin__open(path, &g), 0);
+	assert_non_null(gobin__version(g));
+	assert_true(!strncmp(gobin__version(g), want, strlen(want)));
 	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
 	elf_symbol(build, READ_FN, &value, &size);
 	assert_int_equal(f.addr, value);
@@ -356,11 +373,13 @@ static void check_read_at_symbol(const char *build)
 	gobin__close(g);
 }
 
-/* A position-independent executable: its table's text start is relocated
- * at run time. */
+/* Position-independent executables: the table's text start relocated at
+ * run time (Go 1.26), the version read through pointers the loader
+ * relocates (Go 1.17). */
 static void test_pie(void **state)
 {
-	check_read_at_symbol("1.26-pie");
+	check_read_at_symbol("1.26-pie", "go1.26");
+	check_read_at_symbol("1.17-pie", "go1.17");
 }
 
 /* Linked by the system's linker (cgo): C code begins the text section, Go's
@@ -368,13 +387,13 @@ static void test_pie(void **state)
  * the module data says it. */
 static void test_external_link(void **state)
 {
-	check_read_at_symbol("1.26-cgo");
+	check_read_at_symbol("1.26-cgo", "go1.26");
 }
 
 /* The function's entry bytes in the file: what a uprobe at file_offset hits. */
 static void test_file_offset(void **state)
 {
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		struct gobin *g = open_fixture(versions[i], true);
 		char path[512];
 		struct gobin_func f;
@@ -408,7 +427,7 @@ static void test_returns(void **state)
 	assert_true(capstone_loaded());
 	capstone_put();
 	assert_false(capstone_loaded());
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		for (int stripped = 0; stripped < 2; stripped++) {
 			struct gobin *g = open_fixture(versions[i], stripped);
 			char path[512];
@@ -446,7 +465,7 @@ static void test_returns(void **state)
 
 static void test_offsets(void **state)
 {
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < NVERSIONS; i++) {
 		struct gobin *g = open_fixture(versions[i], false);
 		struct gobin *s = open_fixture(versions[i], true);
 		struct gobin_version v;
@@ -490,7 +509,7 @@ static void test_offsets(void **state)
 	}
 	/* Outside the versions the table was checked on: nothing. */
 	{
-		struct gobin_version old = { 1, 17, 0 }, future = { 1, 27, 0 };
+		struct gobin_version old = { 1, 16, 0 }, future = { 1, 27, 0 };
 		uint64_t off;
 
 		assert_int_equal(gobin__known_offset(&old, "internal/poll.FD", "Sysfd", &off), -ENOENT);
@@ -527,8 +546,8 @@ static uint8_t *read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* The .gopclntab section's file offset in @img, found by the module. */
-static size_t pclntab_offset(const uint8_t *img, size_t len)
+/* The file offset of section @name in @img, found by libelf. */
+static size_t section_offset(const uint8_t *img, size_t len, const char *name)
 {
 	Elf *elf = elf_memory((char *)img, len);
 	Elf_Scn *scn = NULL;
@@ -540,7 +559,7 @@ static size_t pclntab_offset(const uint8_t *img, size_t len)
 		GElf_Shdr sh;
 
 		gelf_getshdr(scn, &sh);
-		if (!strcmp(elf_strptr(elf, shstrndx, sh.sh_name), ".gopclntab"))
+		if (!strcmp(elf_strptr(elf, shstrndx, sh.sh_name), name))
 			off = sh.sh_offset;
 	}
 	elf_end(elf);
@@ -548,48 +567,175 @@ static size_t pclntab_offset(const uint8_t *img, size_t len)
 	return off;
 }
 
-/* Damaged images: clear errors, nothing read out of bounds (ASan). */
-static void test_damaged(void **state)
+/* The file offset of virtual address @addr in @img (a section with bytes). */
+static size_t vaddr_offset(const uint8_t *img, size_t len, uint64_t addr)
 {
-	size_t len, pcln;
-	uint8_t *img = read_file(GOBIN_DIR "/gotls-1.26-stripped", &len);
-	uint8_t *bad = malloc(len);
+	Elf *elf = elf_memory((char *)img, len);
+	Elf_Scn *scn = NULL;
+	size_t off = 0;
+
+	assert_non_null(elf);
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		gelf_getshdr(scn, &sh);
+		if (sh.sh_type == SHT_PROGBITS && addr >= sh.sh_addr && addr < sh.sh_addr + sh.sh_size)
+			off = sh.sh_offset + (addr - sh.sh_addr);
+	}
+	elf_end(elf);
+	assert_true(off > 0);
+	return off;
+}
+
+/* @img with @n bytes of @bytes at @at, opened: @want from gobin__find_func(). */
+static void damaged_find(const uint8_t *img, uint8_t *bad, size_t len, size_t at,
+			 const void *bytes, size_t n, int want)
+{
 	struct gobin *g;
 	struct gobin_func f;
 
-	assert_non_null(bad);
-	pcln = pclntab_offset(img, len);
-
-	/* The untouched image works from memory too. */
-	assert_int_equal(gobin__open_image(img, len, &g), 0);
-	assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
-	gobin__close(g);
-
-	/* Older symbol table layouts are refused as such. */
 	memcpy(bad, img, len);
-	memcpy(bad + pcln, "\xfa\xff\xff\xff", 4);
+	memcpy(bad + at, bytes, n);
 	assert_int_equal(gobin__open_image(bad, len, &g), 0);
-	assert_int_equal(gobin__find_func(g, READ_FN, &f), -ENOTSUP);
+	assert_int_equal(gobin__find_func(g, READ_FN, &f), want);
 	gobin__close(g);
+}
 
-	/* A function count, name table and function table out of range. */
-	for (int field = 0; field < 3; field++) {
-		static const unsigned at[] = { 8, 8 + 3 * 8, 8 + 7 * 8 };
+/* Damaged images of both symbol table layouts (Go 1.26's, Go 1.17's):
+ * clear errors, nothing read out of bounds (ASan). */
+static void test_damaged(void **state)
+{
+	static const char *const builds[] = { "1.26", "1.17" };
+	/* header words: the function count, name table and function table */
+	static const unsigned at[][3] = { { 8, 8 + 3 * 8, 8 + 7 * 8 }, { 8, 8 + 2 * 8, 8 + 6 * 8 } };
+	static const uint8_t far[8] = { 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f };
+
+	for (size_t b = 0; b < 2; b++) {
+		char path[512];
+		size_t len, pcln;
+		uint8_t *img, *bad;
+		struct gobin *g;
+		struct gobin_func f;
+
+		snprintf(path, sizeof(path), GOBIN_DIR "/gotls-%s-stripped", builds[b]);
+		img = read_file(path, &len);
+		bad = malloc(len);
+		assert_non_null(bad);
+		pcln = section_offset(img, len, ".gopclntab");
+
+		/* The untouched image works from memory too. */
+		assert_int_equal(gobin__open_image(img, len, &g), 0);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		gobin__close(g);
+
+		/* Go 1.2-1.15's symbol table is refused as such; an unknown one
+		 * as damaged. */
+		damaged_find(img, bad, len, pcln, "\xfb\xff\xff\xff", 4, -ENOTSUP);
+		damaged_find(img, bad, len, pcln, "\xfc\xff\xff\xff", 4, -EINVAL);
+		/* A function count, name table and function table out of range. */
+		for (int field = 0; field < 3; field++)
+			damaged_find(img, bad, len, pcln + at[b][field], far, 8, -EINVAL);
+		if (b == 1) {
+			/* Go 1.17: the first function's _func offset (a pointer-sized
+			 * word after its entry) out of range. */
+			uint64_t table = 0;
+
+			memcpy(&table, img + pcln + at[1][2], 8);
+			damaged_find(img, bad, len, pcln + table + 8, far, 8, -EINVAL);
+		}
+
+		/* Cut anywhere: opens or is refused, never reads past the end. */
+		for (size_t cut = 0; cut < len; cut += len / 97 + 1) {
+			if (gobin__open_image(img, cut, &g) == 0) {
+				if (gobin__find_func(g, READ_FN, &f) == 0)
+					gobin__func_returns(g, &f, NULL, 0);
+				gobin__close(g);
+			}
+		}
+		free(bad);
+		free(img);
+	}
+}
+
+/* Go 1.17's build information points at the version's Go string: damaged
+ * pointers, pointer sizes and flags leave the version unknown (nothing read
+ * out of bounds), the symbol table still read. */
+static void test_damaged_buildinfo(void **state)
+{
+	static const struct {
+		unsigned at;
+		uint8_t bytes[8];
+		unsigned n;
+	} cases[] = {
+		{ 16, { 0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, 8 }, /* nowhere */
+		{ 16, { 0 }, 8 },				       /* address 0 */
+		{ 14, { 3 }, 1 },				       /* pointer size */
+		{ 15, { 1 }, 1 },				       /* big-endian */
+	};
+	size_t len, info;
+	uint8_t *img = read_file(GOBIN_DIR "/gotls-1.17-stripped", &len);
+	uint8_t *bad = malloc(len);
+
+	assert_non_null(bad);
+	info = section_offset(img, len, ".go.buildinfo");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gobin *g;
+		struct gobin_func f;
+		struct gobin_version v;
 
 		memcpy(bad, img, len);
-		memset(bad + pcln + at[field], 0x7f, 8);
+		memcpy(bad + info + cases[i].at, cases[i].bytes, cases[i].n);
 		assert_int_equal(gobin__open_image(bad, len, &g), 0);
-		assert_int_equal(gobin__find_func(g, READ_FN, &f), -EINVAL);
+		assert_null(gobin__version(g));
+		assert_int_equal(gobin__version_num(g, &v), -ENOENT);
+		assert_false(gobin__register_abi(g));
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
 		gobin__close(g);
 	}
+	/* The version's Go string (in .data) with a wrong length: refused
+	 * past the version buffer, cut when shorter. */
+	{
+		static const uint64_t lens[] = { 200, 5, UINT64_MAX };
+		uint64_t hdr = 0;
+		size_t at;
 
-	/* Cut anywhere: opens or is refused, never reads past the end. */
-	for (size_t cut = 0; cut < len; cut += len / 97 + 1) {
-		if (gobin__open_image(img, cut, &g) == 0) {
-			if (gobin__find_func(g, READ_FN, &f) == 0)
-				gobin__func_returns(g, &f, NULL, 0);
+		memcpy(&hdr, img + info + 16, 8);
+		at = vaddr_offset(img, len, hdr + 8);
+		for (size_t i = 0; i < 3; i++) {
+			struct gobin *g;
+
+			memcpy(bad, img, len);
+			memcpy(bad + at, &lens[i], 8);
+			assert_int_equal(gobin__open_image(bad, len, &g), 0);
+			if (lens[i] == 5)
+				assert_string_equal(gobin__version(g), "go1.1");
+			else
+				assert_null(gobin__version(g));
+			assert_false(gobin__register_abi(g));
 			gobin__close(g);
 		}
+	}
+	/* Go 1.16 (the 1.17 build saying go1.16.13: 1.16 has the same
+	 * layouts): read, its functions found, but its arguments are on the
+	 * stack, which is what gates Sonde's uprobes. */
+	{
+		uint64_t hdr = 0, data = 0;
+		struct gobin_version v;
+		struct gobin_func f;
+		struct gobin *g;
+
+		memcpy(&hdr, img + info + 16, 8);
+		memcpy(&data, img + vaddr_offset(img, len, hdr), 8);
+		memcpy(bad, img, len);
+		assert_memory_equal(bad + vaddr_offset(img, len, data), "go1.17.13", 9);
+		memcpy(bad + vaddr_offset(img, len, data), "go1.16", 6);
+		assert_int_equal(gobin__open_image(bad, len, &g), 0);
+		assert_string_equal(gobin__version(g), "go1.16.13");
+		assert_int_equal(gobin__version_num(g, &v), 0);
+		assert_int_equal(v.minor, 16);
+		assert_int_equal(gobin__find_func(g, READ_FN, &f), 0);
+		assert_false(gobin__register_abi(g));
+		gobin__close(g);
 	}
 	free(bad);
 	free(img);
@@ -599,25 +745,33 @@ static void test_damaged(void **state)
  * every structure in it reaches the fuzzer. */
 static void test_fuzz_seed(void **state)
 {
-	struct gobin *g;
-	struct gobin_func f;
-	uint32_t ret = 99;
-	char buf[32];
-	uint64_t off;
+	/* tiny_go: Go 1.20+'s layouts; tiny_go117: Go 1.17's */
+	static const char *const seeds[] = { "tiny_go", "tiny_go117" };
+	static const char *const want[] = { "go1.26.8", "go1.17.13" };
 
-	assert_int_equal(gobin__open(GOLDEN_DIR "/../fuzz/seeds/fuzz_gobin/tiny_go", &g), 0);
-	assert_string_equal(gobin__version(g), "go1.26.8");
-	assert_string_equal(gobin__main_path(g), "command-line-arguments");
-	assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)), 0);
-	assert_int_equal(gobin__find_func(g, "main.main", &f), 0);
-	assert_int_equal(f.size, 1);
-	assert_int_equal(gobin__func_returns(g, &f, &ret, 1), 1);
-	assert_int_equal(ret, 0);
-	assert_int_equal(gobin__func_stack_check(g, &f, &ret), -ENOENT); /* no prologue */
-	assert_true(gobin__has_dwarf(g));
-	assert_int_equal(gobin__dwarf_offset(g, "FD", "Sysfd", &off), 0);
-	assert_int_equal(off, 16);
-	gobin__close(g);
+	for (size_t i = 0; i < 2; i++) {
+		struct gobin *g;
+		struct gobin_func f;
+		uint32_t ret = 99;
+		char path[512], buf[32];
+		uint64_t off;
+
+		snprintf(path, sizeof(path), GOLDEN_DIR "/../fuzz/seeds/fuzz_gobin/%s", seeds[i]);
+		assert_int_equal(gobin__open(path, &g), 0);
+		assert_string_equal(gobin__version(g), want[i]);
+		assert_string_equal(gobin__main_path(g), "command-line-arguments");
+		assert_int_equal(gobin__build_setting(g, "-ldflags", buf, sizeof(buf)),
+				 i == 0 ? 0 : -ENOENT);
+		assert_int_equal(gobin__find_func(g, "main.main", &f), 0);
+		assert_int_equal(f.size, 1);
+		assert_int_equal(gobin__func_returns(g, &f, &ret, 1), 1);
+		assert_int_equal(ret, 0);
+		assert_int_equal(gobin__func_stack_check(g, &f, &ret), -ENOENT); /* no prologue */
+		assert_true(gobin__has_dwarf(g));
+		assert_int_equal(gobin__dwarf_offset(g, "FD", "Sysfd", &off), 0);
+		assert_int_equal(off, 16);
+		gobin__close(g);
+	}
 }
 
 int main(void)
@@ -630,6 +784,7 @@ int main(void)
 		cmocka_unit_test(test_func_at),	    cmocka_unit_test(test_stack_check_hooked),
 		cmocka_unit_test(test_calls),	    cmocka_unit_test(test_pie),
 		cmocka_unit_test(test_external_link),
+		cmocka_unit_test(test_damaged_buildinfo),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
