@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -197,6 +198,9 @@ out:
 	if (disasm)
 		capstone_put();
 	gobin__close(g);
+	/* The reading took megabytes of heap (the symbol table, decompressed
+	 * DWARF), freed now: give them back rather than keep them resident. */
+	malloc_trim(0);
 }
 
 /* FNV-1a over the first bytes at each offset a uprobe goes to; 0: unreadable. */
