@@ -248,7 +248,9 @@ def cpu_of(pids):
 
 
 def all_procs():
-    """{pid: (cpu ticks, comm)} for every process on the machine."""
+    """{pid: (cpu ticks, comm, start time)} for every process on the machine.
+    The start time tells a reused pid; the comm does not (a kernel worker's
+    comm names the work queue it is running, and changes from run to run)."""
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -261,7 +263,8 @@ def all_procs():
         head, _, rest = data.rpartition(")")
         fields = rest.split()
         try:
-            out[int(d)] = (int(fields[11]) + int(fields[12]), head.split("(", 1)[1])
+            out[int(d)] = (int(fields[11]) + int(fields[12]), head.split("(", 1)[1],
+                           int(fields[19]))
         except (IndexError, ValueError):
             continue
     return out
@@ -425,6 +428,48 @@ class Target:
         if status != 200:
             raise BenchError(f"{self.name}: GET {self.path} answered {status}")
         self.body_len = len(body)
+
+    def tls_probe_args(self, sonde_bin):
+        """The minimal agents' uprobe arguments on a TLS target: at the places
+        Sonde puts its own (`sonde --tls-hooks` on every libssl and on the
+        executable of the target's processes), programs that do the least a
+        TLS-tracing agent must (bench/minimal/minimal.bpf.c). Plaintext
+        targets: none. Computed once."""
+        if self.scheme != "https":
+            return []
+        if getattr(self, "_tls_args", None) is not None:
+            return self._tls_args
+        files = []
+        for pid in self.pids:
+            try:
+                files.append(os.readlink(f"/proc/{pid}/exe"))
+                with open(f"/proc/{pid}/maps") as f:
+                    for line in f:
+                        path = line.split()[-1] if len(line.split()) >= 6 else ""
+                        if re.search(r"/libssl[^/]*\.so", path):
+                            files.append(path)
+            except OSError:
+                continue
+        args = []
+        for path in dict.fromkeys(files):
+            res = subprocess.run([str(sonde_bin), "--tls-hooks", path], capture_output=True,
+                                 text=True, timeout=120)
+            for line in res.stdout.splitlines():
+                lib, func, off, role = line.split("\t")[:4]
+                if lib == "openssl":
+                    back = "tls_read_return" if "read" in func else "tls_write_return"
+                    args += ["--uprobe", "tls_enter", path, off, "--uretprobe", back, path, off]
+                elif role == "copy":
+                    args += ["--uprobe", "go_read_copy", path, off]
+                elif role == "entry" and func.endswith("Write"):
+                    args += ["--uprobe", "go_write_entry", path, off]
+                else:
+                    args += ["--uprobe", "go_noop", path, off]
+        if not args:
+            raise BenchError(f"{self.name}: sonde --tls-hooks found no TLS hook point in "
+                             f"{', '.join(dict.fromkeys(files))}")
+        self._tls_args = args
+        return args
 
     def dead(self):
         """(label, log path) of a process of the target that has exited, or None."""
@@ -717,10 +762,10 @@ class MinimalAgent:
     """The minimal reference agent (bench/minimal/): build/bench/minimal on
     one hook ("sys_exit" or "sock"), tracing the given pids."""
 
-    def __init__(self, hook, pids, tmp, tag):
+    def __init__(self, hook, pids, tmp, tag, extra=()):
         self.hook = hook
         self.log_path = tmp / f"minimal-{tag}.log"
-        cmd = [str(MIN_BIN), hook, str(MIN_OBJ)] + [str(p) for p in pids]
+        cmd = [str(MIN_BIN), hook, str(MIN_OBJ)] + [str(p) for p in pids] + list(extra)
         if SONDE_CPU:
             cmd = ["taskset", "-c", SONDE_CPU] + cmd
         self.proc = spawn(cmd, self.log_path, env=server_env())
@@ -939,11 +984,11 @@ class Runner:
         # count whole; only those that both started and ended between two
         # samples are missed).
         foreign = {}
-        for pid, (ticks, comm) in latest.items():
+        for pid, (ticks, comm, started) in latest.items():
             if pid in ours:
                 continue
             before = snap0.get(pid)
-            d = ticks - before[0] if before and before[1] == comm else ticks
+            d = ticks - before[0] if before and before[2] == started else ticks
             if d > 0:
                 foreign[comm] = foreign.get(comm, 0) + d
         res["foreign_cpu_pct"] = 100.0 * sum(foreign.values()) / CLK_TCK / wall
@@ -988,7 +1033,8 @@ class Runner:
             return self.wrk(target, self.seconds)
         if config in MIN_HOOK:
             agent = MinimalAgent(MIN_HOOK[config], target.pids, self.tmp,
-                                 f"{target.name}-{pair}-{config}")
+                                 f"{target.name}-{pair}-{config}",
+                                 target.tls_probe_args(self.sonde_bin))
             try:
                 time.sleep(SETTLE)
                 res = self.wrk(target, self.seconds, agent)
@@ -1113,7 +1159,8 @@ class Runner:
         for config in AGENT_CONFIGS:
             if config in MIN_HOOK:
                 agent = MinimalAgent(MIN_HOOK[config], target.pids, self.tmp,
-                                     f"{target.name}-bpf-{config}")
+                                     f"{target.name}-bpf-{config}",
+                                     target.tls_probe_args(self.sonde_bin))
             else:
                 open_port = 1 if config == "idle" else target.sonde_ports
                 agent = Sonde(self.sonde_bin, self.tmp, open_port,
@@ -1493,7 +1540,16 @@ def render(results, info, opts, started, elapsed):
       "of the task's file table; the servers here read and write only sockets). *On "
       "socket hooks*: `tp_btf/sock_recv_length` and `tp_btf/sock_send_length`, which run "
       "only for socket I/O, after the data is in the user buffer; the syscall's "
-      "registers come from `bpf_task_pt_regs()`.")
+      "registers come from `bpf_task_pt_regs()`. *On the TLS targets* (nginx-tls, "
+      "go-tls) both minimal agents also hold uprobes where Sonde puts its own, in every "
+      "traced process (the places `sonde --tls-hooks FILE` names, for each libssl the server "
+      "maps and for its executable): on OpenSSL an entry uprobe that keeps the buffer "
+      "pointer in task storage and a return uprobe that, when bytes moved, copies 64 bytes "
+      "of plaintext and, for a read, emits the record; on Go's crypto/tls a uprobe at "
+      "`Read`'s copy and at `Write`'s entry that copies the plaintext head from the "
+      "registers (a record for a read), and at `Read`'s entry only the traced-process "
+      "test. That is the floor of any agent that follows TLS plaintext with uprobes here, "
+      "measured in the same rounds.")
     a(f"- Rounds with a busy neighbour: during every run the CPU time of every other "
       f"process is sampled from `/proc/*/stat` (every {RSS_SAMPLE * FOREIGN_SAMPLE_TICKS:g}s, "
       "and before and after). A round in which other processes used more than "
@@ -2260,7 +2316,12 @@ def render_uprobe(a, results, up):
           f"per request not running: a ratio of at best "
           f"{cpu / (cpu + calls * pair_emu / 1000):.3f} from the uprobes alone "
           f"({cpu / (cpu + calls * pair / 1000):.3f} single-stepped), before the socket "
-          f"hooks' own cost (the nginx target's).")
+          f"hooks' own cost (the nginx target's). Measured in place, the minimal agents "
+          f"with their uprobes at Sonde's places reach "
+          f"{f_num(s.get('min_sock', {}).get('ratio'), 3)} (socket hooks) and "
+          f"{f_num(s.get('min_sys', {}).get('ratio'), 3)} (sys_exit): a uprobe costs more "
+          f"in the server than in this loop (its caches and branch predictors are "
+          f"the server's, not the loop's).")
         a("")
 
 

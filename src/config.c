@@ -101,6 +101,10 @@ const struct config_option config_options[] = {
 	  "Ring buffer bytes waiting before the kernel wakes Sonde (batches wake-ups)." },
 	{ "ebpf.poll_interval", CONFIG_DURATION, "50ms", { "SONDE_POLL_INTERVAL" }, OFF(poll_ms), NULL,
 	  "Longest time an event waits in the ring buffer when traffic is low." },
+	{ "nice", CONFIG_INT, "10", { "SONDE_NICE" }, OFF(nice), NULL,
+	  "Niceness Sonde runs at, 0 to 19: above 0 its threads yield the CPU to the traced "
+	  "services and run as SCHED_BATCH (their wake-ups never preempt a service); the ring "
+	  "buffer holds the events meanwhile, and any it cannot are counted as lost." },
 	{ "ebpf.tls", CONFIG_BOOL, "true", { "SONDE_TLS" }, OFF(tls), NULL,
 	  "Follow HTTPS: uprobes on the OpenSSL of traced processes (libssl, or linked in) "
 	  "and on Go's crypto/tls." },
@@ -736,6 +740,10 @@ int config__finish(struct sonde_config *cfg, FILE *errf)
 	}
 	if (cfg->poll_ms < 1)
 		cfg->poll_ms = 1;
+	if (cfg->nice > 19) {
+		fprintf(errf, "sonde: SONDE_NICE must be 0 to 19\n");
+		return -EINVAL;
+	}
 	{
 		char err[256];
 
@@ -939,7 +947,7 @@ static void print_choices(FILE *f, const struct config_option *opt)
 void config__print_help(FILE *f)
 {
 	fprintf(f, "Usage: sonde [--config FILE] [--print-config] [--check-config FILE]\n"
-		   "             [--help] [--help-markdown] [--version]\n\n"
+		   "             [--tls-hooks FILE] [--help] [--help-markdown] [--version]\n\n"
 		   "Zero-code HTTP traces and RED metrics for processes on this host, from eBPF.\n"
 		   "Run as root. Configured by a YAML file (--config, or SONDE_CONFIG_PATH,\n"
 		   "OTEL_EBPF_CONFIG_PATH, BEYLA_CONFIG_PATH) and by environment variables, which\n"

@@ -148,6 +148,7 @@ struct sonde_config {
 	uint64_t wakeup_bytes; /* ring buffer bytes that wake the reader */
 	uint64_t poll_ms;      /* reader poll period when not woken */
 	bool tls;	       /* OpenSSL uprobes on traced processes (probes_tls.c) */
+	int nice;	       /* niceness of every thread (SCHED_BATCH above 0) */
 
 	/* OTLP (export/otlp_config.h resolves these; its enums name the ints) */
 	char *otlp_endpoint;	    /* base: HTTP gets /v1/traces, /v1/metrics appended */

@@ -241,23 +241,35 @@ static int on_event(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(*hdr))
 		return 0;
+	/* The next record, if the kernel has written it, follows this one (an
+	 * 8-byte header, 8-byte aligned; the ring is mapped twice, so it is
+	 * contiguous across the wrap): written on another CPU, its lines miss
+	 * in this core's cache, and fetching them now overlaps that with this
+	 * record's work (the first touch of each record was a fifth of the
+	 * pipeline's time). A prefetch never faults. */
+	{
+		const char *next = (const char *)data + ((size + 7) & ~(size_t)7) + 8;
+
+		for (int i = 0; i < 4; i++)
+			__builtin_prefetch(next + 64 * i);
+	}
 	switch (hdr->kind) {
 	case SONDE_EV_TXN: {
-		/* Records end after the request prefix's valid bytes. */
-		struct sonde_txn_event ev;
+		/* Records end after the prefixes' valid bytes: decoded where
+		 * they lie (the ring's pages are read-only to us), once the
+		 * prefixes are known to lie within the record. Decoders read
+		 * data[] only up to req_len + resp_len. */
+		const struct sonde_txn_event *ev = data;
 
 		if (size < SONDE_TXN_EVENT_MIN_SIZE)
 			break;
-		if (size > sizeof(ev))
-			size = sizeof(ev);
-		memcpy(&ev, data, size);
-		memset((char *)&ev + size, 0, sizeof(ev) - size);
-		/* The prefixes must lie within the record. */
-		if ((size_t)ev.req_len + ev.resp_len > size - SONDE_TXN_EVENT_MIN_SIZE) {
+		if (size > sizeof(*ev))
+			size = sizeof(*ev);
+		if ((size_t)ev->req_len + ev->resp_len > size - SONDE_TXN_EVENT_MIN_SIZE) {
 			atomic_fetch_add(&p->rt->user_loss[LOSS_DECODE], 1);
 			break;
 		}
-		process_txn(p, &ev);
+		process_txn(p, ev);
 		break;
 	}
 	case SONDE_EV_PROC_EXEC:

@@ -312,6 +312,31 @@ fail:
 	return err == -ENOENT ? -EINVAL : err;
 }
 
+int gotls__describe(const char *path, FILE *out)
+{
+	struct gotls_plan *plan = calloc(1, sizeof(*plan));
+	int n = 0;
+
+	if (!plan)
+		return -ENOMEM;
+	plan_make(plan, path, 0);
+	for (size_t i = 0; plan->ok && i < NFUNCS; i++) {
+		const struct gotls_fn *fn = &plan->fns[i];
+
+		fprintf(out, "go\t%s\t%#llx\tentry\n", hooked[i].name,
+			(unsigned long long)(fn->entry + fn->enter));
+		if (fn->copy)
+			fprintf(out, "go\t%s\t%#llx\tcopy\n", hooked[i].name,
+				(unsigned long long)(fn->entry + fn->copy));
+		for (int r = 0; r < fn->nrets; r++)
+			fprintf(out, "go\t%s\t%#llx\tret\n", hooked[i].name,
+				(unsigned long long)(fn->entry + fn->rets[r]));
+		n += 1 + !!fn->copy + fn->nrets;
+	}
+	free(plan);
+	return n ? n : -ENOENT;
+}
+
 int gotls_links__count(const struct gotls_links *l)
 {
 	return l ? l->n : 0;

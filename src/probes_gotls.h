@@ -20,6 +20,7 @@
 #define SONDE_PROBES_GOTLS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -43,6 +44,15 @@ int gotls__attach(struct gotls *t, uint32_t pid, const char *path, const struct 
 
 /** gotls_links__count() - uprobes held. */
 int gotls_links__count(const struct gotls_links *l);
+
+/**
+ * gotls__describe() - where Sonde's uprobes would go in the Go executable at
+ * @path (`sonde --tls-hooks`): one line per probe, "go FUNCTION OFFSET ROLE"
+ * (ROLE: entry, copy or ret), tab-separated.
+ * Return: probes written, or -ENOENT when its TLS cannot be followed (why
+ * is logged).
+ */
+int gotls__describe(const char *path, FILE *out);
 
 /** gotls_links__free() - detach. NULL is fine. */
 void gotls_links__free(struct gotls_links *l);

@@ -522,6 +522,37 @@ void tls_probes__scan(struct tls_probes *t)
 	t->nprocs = w;
 }
 
+int tls_probes__describe(const char *path, FILE *out)
+{
+	struct tls_hook_point pts[TLS_HOOK_POINTS_MAX];
+	int n = gotls__describe(path, out), fd, npts;
+
+	if (n < 0)
+		n = 0;
+	/* Both may apply: a cgo program that links OpenSSL as well. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "sonde: cannot open %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	npts = tls_hook_points(fd, pts);
+	close(fd);
+	for (int i = 0; i < npts; i++)
+		fprintf(out, "openssl\t%s\t%#llx\tentry+return\t%s\n", pts[i].name,
+			(unsigned long long)pts[i].offset,
+			pts[i].emulated ? "emulated" : "single-stepped");
+	if (npts == TLS_HOOK_WRONG_MACHINE && !n) {
+		fprintf(stderr, "sonde: %s is not x86-64 code\n", path);
+		return 1;
+	}
+	if (npts <= 0 && !n) {
+		fprintf(stderr, "sonde: no SSL_read/SSL_write and no Go crypto/tls Sonde can "
+				"follow in %s\n", path);
+		return 1;
+	}
+	return 0;
+}
+
 unsigned long long tls_probes__failures(const struct tls_probes *t)
 {
 	return t ? t->failures : 0;

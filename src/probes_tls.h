@@ -16,6 +16,8 @@
 #ifndef SONDE_PROBES_TLS_H
 #define SONDE_PROBES_TLS_H
 
+#include <stdio.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -39,6 +41,15 @@ void tls_probes__free(struct tls_probes *t);
  * is inspected once.
  */
 void tls_probes__scan(struct tls_probes *t);
+
+/**
+ * tls_probes__describe() - where Sonde would put its TLS uprobes in the file
+ * at @path (`sonde --tls-hooks`), one line each on @out: "LIBRARY FUNCTION
+ * OFFSET ROLE", tab-separated; LIBRARY is openssl or go, OFFSET the probed
+ * instruction's file offset.
+ * Return: 0 when at least one was found, else 1 (why, on stderr).
+ */
+int tls_probes__describe(const char *path, FILE *out);
 
 /** tls_probes__failures() - attachments that failed (each tried again later). */
 unsigned long long tls_probes__failures(const struct tls_probes *t);

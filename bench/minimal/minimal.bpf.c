@@ -28,6 +28,16 @@
  *                   buffer; the buffer comes from the syscall's registers.
  *
  * Programs are named after their tracepoints, like Sonde's.
+ *
+ * TLS (optional, the loader's uprobe arguments, placed where Sonde places its
+ * own: `sonde --tls-hooks FILE`): the same minimum on the plaintext.
+ *  tls_enter / tls_read_return / tls_write_return   OpenSSL: the buffer kept
+ *                   per thread at entry (task storage), its head copied at
+ *                   the return when bytes moved, a record per read.
+ *  go_read_copy / go_write_entry   Go crypto/tls: the bytes are at hand in
+ *                   RBX (length RCX) at Read's copy and at Write's entry.
+ *  go_noop          Go's other probe points (Read's entry, its RETs): the
+ *                   traced-process test only.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -166,6 +176,117 @@ static __always_inline void on_send(struct pt_regs *regs, long nr, long ret)
 	/* The head is copied and dropped: the least a real agent would do. */
 	if (buf && !bpf_probe_read_user(head, HEAD, buf))
 		sent_heads += head[0] + (ts & 1);
+}
+
+/* ---- TLS plaintext (x86-64 registers) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} tls_buf SEC(".maps");
+
+/* A record (@inbound) or a dropped head copy for @n bytes of plaintext at @buf. */
+static __always_inline void on_plain(void *buf, long n, bool inbound, __u64 id)
+{
+	struct record *r;
+	__u8 head[HEAD];
+
+	if (!inbound) {
+		__u64 ts = bpf_ktime_get_ns();
+
+		if (!bpf_probe_read_user(head, HEAD, buf))
+			sent_heads += head[0] + (ts & 1);
+		return;
+	}
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *c = bpf_map_lookup_elem(&lost, &zero);
+
+		if (c)
+			__sync_fetch_and_add(c, 1);
+		return;
+	}
+	r->ts = bpf_ktime_get_ns();
+	r->tgid = id >> 32;
+	r->tid = (__u32)id;
+	r->fd = -1;
+	r->ret = (__s32)n;
+	if (bpf_probe_read_user(r->head, HEAD, buf))
+		__builtin_memset(r->head, 0, HEAD);
+	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ?
+				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+SEC("uprobe")
+int tls_enter(struct pt_regs *ctx)
+{
+	__u64 *slot;
+
+	if (!is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	slot = bpf_task_storage_get(&tls_buf, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = ctx->si;
+	return 0;
+}
+
+static __always_inline void tls_return(struct pt_regs *ctx, bool inbound)
+{
+	__u64 id = bpf_get_current_pid_tgid(), *slot;
+	long ret = (long)ctx->ax;
+
+	if (!is_traced(id >> 32))
+		return;
+	slot = bpf_task_storage_get(&tls_buf, bpf_get_current_task_btf(), 0, 0);
+	if (!slot || !*slot)
+		return;
+	if (ret > 0)
+		on_plain((void *)*slot, ret, inbound, id);
+	*slot = 0;
+}
+
+SEC("uretprobe")
+int tls_read_return(struct pt_regs *ctx)
+{
+	tls_return(ctx, true);
+	return 0;
+}
+
+SEC("uretprobe")
+int tls_write_return(struct pt_regs *ctx)
+{
+	tls_return(ctx, false);
+	return 0;
+}
+
+SEC("uprobe")
+int go_read_copy(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (is_traced(id >> 32) && ctx->bx && (long)ctx->cx > 0)
+		on_plain((void *)ctx->bx, ctx->cx, true, id);
+	return 0;
+}
+
+SEC("uprobe")
+int go_write_entry(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (is_traced(id >> 32) && ctx->bx && (long)ctx->cx > 0)
+		on_plain((void *)ctx->bx, ctx->cx, false, id);
+	return 0;
+}
+
+SEC("uprobe")
+int go_noop(struct pt_regs *ctx)
+{
+	return is_traced(bpf_get_current_pid_tgid() >> 32) ? 0 : 0;
 }
 
 SEC("tp_btf/sys_exit")

@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Loader of the benchmark's minimal reference agent (minimal.bpf.c).
- * Usage: minimal sys_exit|sock BPF_OBJECT PID...
+ * Usage: minimal sys_exit|sock BPF_OBJECT PID... [--uprobe|--uretprobe PROG FILE OFFSET]...
+ *
+ * Each --uprobe/--uretprobe attaches program PROG (minimal.bpf.c's TLS
+ * programs) at file offset OFFSET of FILE in every given process, as
+ * Sonde's pid-filtered TLS uprobes are: the benchmark passes the places
+ * `sonde --tls-hooks FILE` names, so the TLS floor has Sonde's traps.
  *
  * Marks the given pids as traced, attaches the programs of one hook
  * (sys_exit: tp_btf/sys_exit; sock: tp_btf/sock_recv_length and
@@ -11,6 +16,7 @@
  * At exit it prints "minimal: records N bytes B requests R lost L".
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,14 +74,27 @@ int main(int argc, char **argv)
 	const char *const *want;
 	struct bpf_object *obj;
 	struct bpf_program *prog;
-	struct bpf_link *links[4] = { 0 };
+	struct bpf_link *links[256] = { 0 };
+	int npids = 0, first_probe = argc;
 	struct ring_buffer *rb;
 	struct sigaction sa;
 	unsigned long long lost = 0;
 	int nlinks = 0, traced_fd, ntraced = 0;
 
 	if (argc < 4 || (strcmp(argv[1], "sys_exit") && strcmp(argv[1], "sock"))) {
-		fprintf(stderr, "usage: %s sys_exit|sock BPF_OBJECT PID...\n", argv[0]);
+		fprintf(stderr, "usage: %s sys_exit|sock BPF_OBJECT PID... "
+				"[--uprobe|--uretprobe PROG FILE OFFSET]...\n", argv[0]);
+		return 2;
+	}
+	for (int i = 3; i < argc; i++) {
+		if (!strncmp(argv[i], "--", 2)) {
+			first_probe = i;
+			break;
+		}
+		npids++;
+	}
+	if ((argc - first_probe) % 4) {
+		fprintf(stderr, "minimal: --uprobe/--uretprobe take PROG FILE OFFSET\n");
 		return 2;
 	}
 	want = strcmp(argv[1], "sock") ? sys_progs : sock_progs;
@@ -91,6 +110,8 @@ int main(int argc, char **argv)
 
 		for (int i = 0; want[i]; i++)
 			keep |= !strcmp(bpf_program__name(prog), want[i]);
+		for (int i = first_probe; i + 3 < argc; i += 4)
+			keep |= !strcmp(bpf_program__name(prog), argv[i + 1]);
 		bpf_program__set_autoload(prog, keep);
 	}
 	if (bpf_object__load(obj)) {
@@ -98,7 +119,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	traced_fd = bpf_object__find_map_fd_by_name(obj, "traced");
-	for (int i = 3; i < argc; i++) {
+	for (int i = 3; i < 3 + npids; i++) {
 		long pid = strtol(argv[i], NULL, 10);
 		unsigned int word;
 		unsigned long long bits;
@@ -131,6 +152,33 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		nlinks++;
+	}
+	for (int i = first_probe; i + 3 < argc; i += 4) {
+		bool ret = !strcmp(argv[i], "--uretprobe");
+		unsigned long off = strtoul(argv[i + 3], NULL, 0);
+
+		if (!ret && strcmp(argv[i], "--uprobe")) {
+			fprintf(stderr, "minimal: unknown argument %s\n", argv[i]);
+			return 2;
+		}
+		prog = bpf_object__find_program_by_name(obj, argv[i + 1]);
+		for (int k = 3; k < 3 + npids; k++) {
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+
+			if (nlinks == (int)(sizeof(links) / sizeof(links[0]))) {
+				fprintf(stderr, "minimal: too many probes\n");
+				return 2;
+			}
+			links[nlinks] = prog ? bpf_program__attach_uprobe_opts(
+						       prog, (pid_t)atoi(argv[k]), argv[i + 2], off, &opts)
+					     : NULL;
+			if (!links[nlinks]) {
+				fprintf(stderr, "minimal: cannot attach %s at %s+%#lx: %s\n",
+					argv[i + 1], argv[i + 2], off, strerror(errno));
+				return 1;
+			}
+			nlinks++;
+		}
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include <bpf/libbpf.h>
 
 /* The probed function: kept out of line, with a visible symbol. */
@@ -72,6 +73,38 @@ static struct bpf_link *attach(struct bpf_object *obj, const char *prog, const c
 	return l;
 }
 
+static volatile sig_atomic_t stop_now;
+static void on_sig(int sig) { (void)sig; stop_now = 1; }
+
+/* uprobe OBJ attach PID PATH OFFSET...: an empty pair at each file offset
+ * of PATH in process PID, until SIGINT/SIGTERM. */
+static int attach_mode(int argc, char **argv)
+{
+	struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+	int pid = atoi(argv[3]);
+
+	if (!obj || bpf_object__load(obj))
+		return 1;
+	for (int i = 5; i < argc; i++) {
+		unsigned long off = strtoul(argv[i], NULL, 0);
+		for (int ret = 1; ret >= 0; ret--) {
+			LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = ret);
+			if (!bpf_program__attach_uprobe_opts(bpf_object__find_program_by_name(
+				    obj, ret ? "uretprobe_empty" : "uprobe_empty"), pid, argv[4], off, &opts)) {
+				fprintf(stderr, "attach %s+%#lx: %s\n", argv[4], off, strerror(errno));
+				return 1;
+			}
+		}
+	}
+	signal(SIGINT, on_sig);
+	signal(SIGTERM, on_sig);
+	printf("uprobe: ready\n");
+	fflush(stdout);
+	while (!stop_now)
+		pause();
+	return 0;
+}
+
 /* Variants: nothing attached; on a function whose first instruction the
  * kernel single-steps out of line (lea, like SSL_read's sub: two traps per
  * uprobe hit), an uprobe and a pair; on one it emulates (push %rbp). */
@@ -86,6 +119,8 @@ int main(int argc, char **argv)
 	double *res[NVAR];
 	struct bpf_object *obj;
 
+	if (argc > 5 && !strcmp(argv[2], "attach"))
+		return attach_mode(argc, argv);
 	if (argc < 2 || rounds < 1 || calls < 1) {
 		fprintf(stderr, "usage: %s BPF_OBJECT [ROUNDS [CALLS]]\n", argv[0]);
 		return 2;

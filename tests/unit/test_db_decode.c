@@ -20,6 +20,8 @@
 #include "decode/sql.h"
 #include "sonde/abi.h"
 
+#include "record_guard.h"
+
 #define GOLDEN_MAX 65536
 #define MAX_TXN 64
 
@@ -133,7 +135,7 @@ static int decode_all(const char *name, const struct decoder_ops *dec, uint8_t p
 		struct span s;
 
 		make_event(&txns[i], proto, &ev);
-		assert_true(dec->decode(state, &ev, &ctx, &s, &wants));
+		assert_true(dec->decode(state, record_at_guard(&ev), &ctx, &s, &wants));
 		assert_int_equal(wants.span, wants.metrics);
 		if (!wants.span)
 			continue;
@@ -293,11 +295,11 @@ static void test_truncated_everywhere(void **state)
 
 				t.req_len = cut;
 				make_event(&t, pg ? SONDE_PROTO_POSTGRES : SONDE_PROTO_MYSQL, &ev);
-				dec->decode(st, &ev, &ctx, &s, &wants);
+				dec->decode(st, record_at_guard(&ev), &ctx, &s, &wants);
 				t = txns[i];
 				t.resp_len = cut < t.resp_len ? cut : t.resp_len;
 				make_event(&t, pg ? SONDE_PROTO_POSTGRES : SONDE_PROTO_MYSQL, &ev);
-				dec->decode(st, &ev, &ctx, &s, &wants);
+				dec->decode(st, record_at_guard(&ev), &ctx, &s, &wants);
 			}
 		}
 		dec->state_free(st);
@@ -320,7 +322,7 @@ static void crafted_txn(const struct decoder_ops *dec, uint8_t proto, void *st, 
 	t.req_len = t.req_bytes = rl;
 	t.resp_len = t.resp_bytes = sl;
 	make_event(&t, proto, &ev);
-	assert_true(dec->decode(st, &ev, &ctx, s, &w));
+	assert_true(dec->decode(st, record_at_guard(&ev), &ctx, s, &w));
 	*span = w.span;
 }
 

@@ -15,11 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "config.h"
+#include "decode/decoder.h"
 #include "decode/http1.h"
+#include "model/route.h"
+#include "model/service.h"
 #include "sonde/abi.h"
+
+#include "record_guard.h"
 
 #define GOLDEN_MAX 4096
 #define TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -930,6 +938,106 @@ static void test_body_size(void **state)
 	assert_int_equal(http1_body_size(UINT64_MAX, 1, -1), UINT64_MAX - 1);
 }
 
+/* ------------------------------------------- records decoded in place */
+
+/*
+ * The decoder as the pipeline runs it: on a transaction record where it
+ * lies in the ring buffer, which ends after its prefixes (record_guard.h).
+ * Recorded exchanges, every cut of the request prefix and of the response
+ * prefix: no read past the record (the guard page would crash the test),
+ * and the whole exchange still makes its span.
+ */
+static void decode_record(void *state, const struct decode_ctx *ctx, const struct bytes *req,
+			  size_t req_len, const struct bytes *resp, size_t resp_len, struct span *out,
+			  bool *ok)
+{
+	static struct sonde_txn_event ev;
+	struct decode_wants wants = { .span = true, .metrics = true };
+
+	memset(&ev, 0, SONDE_TXN_EVENT_MIN_SIZE);
+	ev.hdr.kind = SONDE_EV_TXN;
+	ev.hdr.tgid = 42;
+	ev.proto = SONDE_PROTO_HTTP1;
+	ev.role = SONDE_ROLE_SERVER;
+	ev.conn_id = 9;
+	ev.start_ns = 1000;
+	ev.req_end_ns = 1500;
+	ev.end_ns = 2000;
+	ev.req_bytes = req->len;
+	ev.resp_bytes = resp->len;
+	ev.resp_body_len = SONDE_LEN_UNKNOWN;
+	ev.req_len = req_len;
+	ev.resp_len = resp_len;
+	memcpy(ev.data, req->p, req_len);
+	memcpy(ev.data + req_len, resp->p, resp_len);
+	*ok = http1_decoder.decode(state, record_at_guard(&ev), ctx, out, &wants);
+}
+
+static void test_records_in_place(void **unused)
+{
+	static const char *const pairs[][2] = {
+		{ "curl_get_req.bin", "flask_get_resp.bin" },
+		{ "curl_post_req.bin", "flask_post_resp.bin" },
+		{ "curl_traceparent_req.bin", "express_get_resp.bin" },
+		{ "go_client_chunked_req.bin", "go_chunked_resp.bin" },
+		{ "curl_expect_req.bin", "express_continue_resp.bin" },
+		{ "curl_http10_req.bin", "flask_404_resp.bin" },
+	};
+	struct sonde_config cfg;
+	struct service svc;
+	struct decode_ctx ctx = { .cfg = &cfg, .service = &svc };
+	void *state = http1_decoder.state_new();
+	int whole = 0;
+
+	(void)unused;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&svc, 0, sizeof(svc));
+	svc.routes = route_table__new(100);
+	strcpy(svc.name, "svc");
+	assert_non_null(state);
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		struct bytes req = golden(pairs[k][0]), resp = golden(pairs[k][1]);
+		size_t rq = req.len < SONDE_REQ_CAP ? req.len : SONDE_REQ_CAP;
+		size_t rs = resp.len < SONDE_RESP_CAP ? resp.len : SONDE_RESP_CAP;
+		struct span s;
+		bool ok;
+
+		for (size_t i = 0; i <= rq; i++)
+			decode_record(state, &ctx, &req, i, &resp, rs, &s, &ok);
+		for (size_t j = 0; j <= rs; j++)
+			decode_record(state, &ctx, &req, rq, &resp, j, &s, &ok);
+		decode_record(state, &ctx, &req, rq, &resp, rs, &s, &ok);
+		assert_true(ok);
+		assert_true(s.status >= 100 && s.status <= 599);
+		whole++;
+		free(req.p);
+		free(resp.p);
+	}
+	assert_int_equal(whole, 6);
+	{
+		/* the guard works: a read of the byte past a record's padding dies */
+		static struct sonde_txn_event ev;
+		const volatile unsigned char *rec;
+		pid_t child;
+		int status;
+
+		memset(&ev, 0, SONDE_TXN_EVENT_MIN_SIZE);
+		ev.req_len = 3;
+		rec = (const volatile unsigned char *)record_at_guard(&ev);
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			close(STDERR_FILENO); /* the sanitizer's report of the fault */
+			_exit(rec[(SONDE_TXN_EVENT_MIN_SIZE + 3 + 7) & ~7u] == 0x5a ? 3 : 0);
+		}
+		assert_int_equal(waitpid(child, &status, 0), child);
+		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	}
+	http1_decoder.state_free(state);
+	route_table__free(svc.routes);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -957,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_response_framing_headers),
 		cmocka_unit_test(test_response_interim),
 		cmocka_unit_test(test_body_size),
+		cmocka_unit_test(test_records_in_place),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

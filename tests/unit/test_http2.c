@@ -21,6 +21,8 @@
 #include "model/service.h"
 #include "model/span.h"
 
+#include "record_guard.h"
+
 #define CONN 0x1234
 #define MAX_SPANS 64
 
@@ -162,7 +164,7 @@ static void ev_send(struct harness *h)
 {
 	seed_write(h);
 	h->ev.req_len = h->len;
-	h->lost += http2_decoder.decode_each(h->state, &h->ev, &h->ctx, on_span, h);
+	h->lost += http2_decoder.decode_each(h->state, record_at_guard(&h->ev), &h->ctx, on_span, h);
 }
 
 /* A header block of @n "name", "value" pairs, encoded by @p. */
@@ -514,7 +516,7 @@ static void upgrade_event(struct harness *h, uint8_t role, const char *request)
 	memcpy(h->ev.data + strlen(request), status, strlen(status));
 	h->ev.resp_len = strlen(status);
 	h->ev.req_len = strlen(request);
-	h->lost += http2_decoder.decode_each(h->state, &h->ev, &h->ctx, on_span, h);
+	h->lost += http2_decoder.decode_each(h->state, record_at_guard(&h->ev), &h->ctx, on_span, h);
 }
 
 static const char UPGRADE_GET[] = "GET /hello?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
