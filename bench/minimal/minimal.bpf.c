@@ -234,53 +234,54 @@ int tls_enter(struct pt_regs *ctx)
 	return 0;
 }
 
-static __always_inline void tls_return(struct pt_regs *ctx, bool inbound)
+static __always_inline int tls_return(struct pt_regs *ctx, bool inbound)
 {
 	__u64 id = bpf_get_current_pid_tgid(), *slot;
 	long ret = (long)ctx->ax;
 
 	if (!is_traced(id >> 32))
-		return;
+		return 0;
 	slot = bpf_task_storage_get(&tls_buf, bpf_get_current_task_btf(), 0, 0);
 	if (!slot || !*slot)
-		return;
+		return 0;
 	if (ret > 0)
 		on_plain((void *)*slot, ret, inbound, id);
 	*slot = 0;
+	return 0;
 }
 
 SEC("uretprobe")
 int tls_read_return(struct pt_regs *ctx)
 {
-	tls_return(ctx, true);
-	return 0;
+	return tls_return(ctx, true);
 }
 
 SEC("uretprobe")
 int tls_write_return(struct pt_regs *ctx)
 {
-	tls_return(ctx, false);
+	return tls_return(ctx, false);
+}
+
+/* Go: the plaintext is at RBX, RCX bytes long, at both probe points. */
+static __always_inline int go_plain(struct pt_regs *ctx, bool inbound)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (is_traced(id >> 32) && ctx->bx && (long)ctx->cx > 0)
+		on_plain((void *)ctx->bx, ctx->cx, inbound, id);
 	return 0;
 }
 
 SEC("uprobe")
 int go_read_copy(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (is_traced(id >> 32) && ctx->bx && (long)ctx->cx > 0)
-		on_plain((void *)ctx->bx, ctx->cx, true, id);
-	return 0;
+	return go_plain(ctx, true);
 }
 
 SEC("uprobe")
 int go_write_entry(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
-	if (is_traced(id >> 32) && ctx->bx && (long)ctx->cx > 0)
-		on_plain((void *)ctx->bx, ctx->cx, false, id);
-	return 0;
+	return go_plain(ctx, false);
 }
 
 SEC("uprobe")

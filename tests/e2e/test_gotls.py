@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port, kill_process_group, _register, wait_until, port_accepts
+from conftest import SONDE_BIN, free_port, kill_process_group, _register, wait_until, port_accepts
 
 REPO = Path(__file__).resolve().parents[2]
 GOBIN = REPO / "build" / "gobin"
@@ -363,5 +363,54 @@ def test_go_https_cgo_maps_libssl(certs, tmp_path, start_sonde):
         assert all(s["kind"] == "client" for s in cli), cli
         # each server span is the child of one client span
         assert {s["parent_span_id"] for s in srv} == {c["span_id"] for c in cli}
+    finally:
+        kill_process_group(server)
+
+
+def _code_changed(pid, path):
+    """[(file offset, byte)] of the code of @path that process @pid holds in
+    memory unlike the file: the breakpoints (0xcc) planted for uprobes."""
+    out = []
+    with open(f"/proc/{pid}/maps") as f:
+        maps = [ln.split() for ln in f]
+    code = [m for m in maps if len(m) >= 6 and m[5] == str(path) and m[1].startswith("r-x")]
+    assert code, f"process {pid} maps no code of {path}"
+    with open(f"/proc/{pid}/mem", "rb") as mem, open(path, "rb") as disk:
+        for m in code:
+            start, end = (int(x, 16) for x in m[0].split("-"))
+            off = int(m[2], 16)
+            mem.seek(start)
+            live = mem.read(end - start)
+            disk.seek(off)
+            want = disk.read(end - start)
+            out += [(off + i, live[i]) for i in range(min(len(live), len(want)))
+                    if live[i] != want[i]]
+    return out
+
+
+def test_tls_hooks_cli_go(gotls_bins, certs, tmp_path, start_sonde):
+    """`sonde --tls-hooks EXE` on a stripped Go server names exactly the
+    places where the running Sonde planted its breakpoints in it: Read's
+    entry and copy, Write's entry."""
+    exe = _copy(gotls_bins / "gotls-1.26-stripped", tmp_path / "gotls-hooks")
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        server = _start_server(exe, port, certs, log)
+    try:
+        sonde = start_sonde({"SONDE_EXECUTABLE_NAME": r"/gotls-hooks$",
+                             "SONDE_TRACE_PRINTER": "json"}, prom=False)
+        sonde.wait_log(rf"gotls: \d+ uprobes on .* in process {server.pid}\b", 15,
+                       "the server's Go TLS uprobes")
+        res = subprocess.run([str(SONDE_BIN), "--tls-hooks", str(exe)],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        lines = [ln.split("\t") for ln in res.stdout.splitlines()]
+        roles = sorted((ln[1], ln[3]) for ln in lines)
+        assert roles == [("crypto/tls.(*Conn).Read", "copy"), ("crypto/tls.(*Conn).Read", "entry"),
+                         ("crypto/tls.(*Conn).Write", "entry")], res.stdout
+        changed = _code_changed(server.pid, exe)
+        assert {b for _, b in changed} == {0xCC}, changed
+        assert {int(ln[2], 16) for ln in lines} == {off for off, _ in changed}, \
+            (res.stdout, changed)
     finally:
         kill_process_group(server)

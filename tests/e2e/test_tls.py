@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PYTHON, SERVERS_DIR, children_of, free_port, kill_process_group,
+from conftest import (PYTHON, SERVERS_DIR, SONDE_BIN, children_of, free_port, kill_process_group,
                       launch_server, nginx_prefix, wait_until, _register)
 
 TLS_DIR = SERVERS_DIR / "tls"
@@ -357,6 +357,12 @@ def test_traced_client_calls_traced_server(tls_servers, start_sonde, certs):
 def libssl_breakpoints(pid):
     """The bytes of libssl's code that process @pid has in memory unlike
     the file's: the breakpoints (0xcc) the kernel planted for uprobes."""
+    return [b for _, b in libssl_changed(pid)[1]]
+
+
+def libssl_changed(pid):
+    """(libssl's path, [(file offset, byte)]) of the code bytes process @pid
+    has in memory unlike the file's."""
     with open(f"/proc/{pid}/maps") as f:
         maps = [ln.split() for ln in f]
     code = [m for m in maps if len(m) >= 6 and "/libssl.so" in m[5] and m[1].startswith("r-x")]
@@ -369,7 +375,31 @@ def libssl_breakpoints(pid):
     with open(lib, "rb") as f:
         f.seek(off)
         disk = f.read(end - start)
-    return [live[i] for i in range(min(len(live), len(disk))) if live[i] != disk[i]]
+    return lib, [(off + i, live[i]) for i in range(min(len(live), len(disk)))
+                 if live[i] != disk[i]]
+
+
+def test_tls_hooks_cli(tls_servers, start_sonde, certs):
+    """`sonde --tls-hooks FILE` names exactly the places where the running
+    Sonde planted its breakpoints in a traced process's libssl (read back
+    from the process's memory), and says why when a file has none."""
+    server = tls_servers("python")
+    sonde = start_sonde({"SONDE_OPEN_PORT": str(server.port), "SONDE_TRACE_PRINTER": "json"})
+    sonde.wait_instrumented([server.pid])
+    wait_tls_attached(sonde, [server.pid])
+    lib, changed = libssl_changed(server.pid)
+    res = subprocess.run([str(SONDE_BIN), "--tls-hooks", lib], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    lines = [ln.split("\t") for ln in res.stdout.splitlines()]
+    assert lines and all(ln[0] == "openssl" and ln[3] == "entry+return" for ln in lines), lines
+    printed = {int(ln[2], 16) for ln in lines}
+    assert printed == {off for off, b in changed if b == 0xCC}, (res.stdout, changed)
+    assert {b for _, b in changed} == {0xCC}, changed
+    res = subprocess.run([str(SONDE_BIN), "--tls-hooks", "/bin/true"], capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 1 and res.stdout == "", (res.returncode, res.stdout)
+    assert "no SSL_read/SSL_write and no Go crypto/tls" in res.stderr, res.stderr
 
 
 def test_untraced_tls_process_produces_nothing(tls_servers, start_sonde, certs):

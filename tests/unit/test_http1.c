@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1027,12 +1028,15 @@ static void test_records_in_place(void **unused)
 		child = fork();
 		assert_true(child >= 0);
 		if (child == 0) {
-			close(STDERR_FILENO); /* the sanitizer's report of the fault */
+			/* no handler of cmocka's or the sanitizer's: just die */
+			signal(SIGSEGV, SIG_DFL);
+			signal(SIGBUS, SIG_DFL);
+			close(STDERR_FILENO);
 			_exit(rec[(SONDE_TXN_EVENT_MIN_SIZE + 3 + 7) & ~7u] == 0x5a ? 3 : 0);
 		}
 		assert_int_equal(waitpid(child, &status, 0), child);
-		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-		assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+		assert_true(WIFSIGNALED(status));
+		assert_true(WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS);
 	}
 	http1_decoder.state_free(state);
 	route_table__free(svc.routes);
