@@ -294,16 +294,20 @@ def machine_stat():
 
 
 def foreign_sondes(ours):
-    """Pids of Sonde processes this benchmark did not start."""
+    """Pids of Sonde processes this benchmark did not start. Not the
+    exited ones waiting to be reaped (the child a Sonde leaves to detach
+    its probes ends as a zombie of init's, which reaps at its own pace):
+    they hold no probe and use no CPU."""
     found = []
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) in ours:
             continue
         try:
-            with open(f"/proc/{d}/comm") as f:
-                if f.read().strip() == "sonde":
-                    found.append(int(d))
-        except OSError:
+            with open(f"/proc/{d}/stat") as f:
+                head, _, rest = f.read().rpartition(")")
+            if head.split("(", 1)[1] == "sonde" and rest.split()[0] not in ("Z", "X"):
+                found.append(int(d))
+        except (OSError, IndexError):
             continue
     return found
 

@@ -259,6 +259,15 @@ static void finalize(struct linker *l, const struct span *first, linker_emit_fn 
 		finalize_one(l, &l->queue[head++], &tail, emit, arg);
 }
 
+void linker__prefetch(const struct linker *l, const struct txn_id *self,
+		      const struct txn_id *parent)
+{
+	if (parent->conn_id)
+		__builtin_prefetch(&l->known[id_hash(parent) & l->known_mask], 0);
+	if (self->conn_id)
+		__builtin_prefetch(&l->known[id_hash(self) & l->known_mask], 1);
+}
+
 void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, linker_emit_fn emit,
 		    void *arg)
 {

@@ -38,6 +38,15 @@ void linker__submit(struct linker *l, const struct span *s, uint64_t now_ns, lin
 		    void *arg);
 
 /**
+ * linker__prefetch() - a hint, before a span with these ids is built: start
+ * fetching what linker__submit() will read for @parent and write for @self
+ * (slots of a table too large to stay in a core's cache, one miss each
+ * otherwise). Either may have conn_id 0.
+ */
+void linker__prefetch(const struct linker *l, const struct txn_id *self,
+		      const struct txn_id *parent);
+
+/**
  * linker__mark_async() - @pid hands requests to other threads: links its
  * spans got from the thread rule are not trusted from now on.
  * Return: true the first time for @pid.
