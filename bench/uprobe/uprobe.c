@@ -7,6 +7,11 @@
  * over rounds; prints "VARIANT NS_PER_CALL" (median of the rounds) for
  * each variant below. The uprobes carry this process's pid, as Sonde's do.
  * Usage: uprobe BPF_OBJECT [ROUNDS [CALLS]]
+ *
+ * For diagnosis, `uprobe BPF_OBJECT attach PID FILE OFFSET...` puts the
+ * same empty pair at each file offset of FILE in process PID until SIGINT
+ * or SIGTERM: the uprobes' own cost in a real server, apart from any
+ * agent's work (the places from `sonde --tls-hooks FILE`).
  */
 #include <errno.h>
 #include <stdbool.h>

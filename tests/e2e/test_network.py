@@ -488,12 +488,14 @@ def test_open_connection_counted_while_open_and_only_since_start(pair, tmp_path,
                                "server", B4], stdout=subprocess.PIPE, text=True,
                               start_new_session=True)
     _register(server)
-    client = subprocess.Popen(["ip", "netns", "exec", a, "/usr/bin/python3", "-u", str(script),
-                               "client", B4], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, start_new_session=True)
-    _register(client)
+    client = None
     try:
+        # the client connects as it starts: only once the server listens
         assert server.stdout.readline().strip() == "ready"
+        client = subprocess.Popen(["ip", "netns", "exec", a, "/usr/bin/python3", "-u",
+                                   str(script), "client", B4], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
+        _register(client)
 
         def send(n):
             client.stdin.write(f"{n}\n")
@@ -522,5 +524,6 @@ def test_open_connection_counted_while_open_and_only_since_start(pair, tmp_path,
         assert within_1pct(flow_value(sonde.metrics(), A4, B4, "ingress", "tcp"),
                            during + last)
     finally:
-        kill_process_group(client)
+        if client:
+            kill_process_group(client)
         kill_process_group(server)
