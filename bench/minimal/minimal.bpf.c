@@ -139,13 +139,12 @@ static __always_inline void *user_buf(long nr, struct pt_regs *regs)
 	return iov.base;
 }
 
-static __always_inline void on_recv(struct pt_regs *regs, long nr, long ret, __u64 id)
+/* One record: the head of @buf (zeros when unreadable), @ret bytes moved on
+ * descriptor @fd (-1: TLS plaintext), woken only past WAKE_BYTES waiting. */
+static __always_inline void emit_record(void *buf, __s32 fd, long ret, __u64 id)
 {
-	struct record *r;
-	void *buf;
-	__u64 flags;
+	struct record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		__u32 zero = 0;
 		__u64 *n = bpf_map_lookup_elem(&lost, &zero);
@@ -157,25 +156,32 @@ static __always_inline void on_recv(struct pt_regs *regs, long nr, long ret, __u
 	r->ts = bpf_ktime_get_ns();
 	r->tgid = id >> 32;
 	r->tid = (__u32)id;
-	r->fd = (__s32)regs->di;
+	r->fd = fd;
 	r->ret = (__s32)ret;
-	buf = user_buf(nr, regs);
 	if (!buf || bpf_probe_read_user(r->head, HEAD, buf))
 		__builtin_memset(r->head, 0, HEAD);
-	flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	bpf_ringbuf_submit(r, flags);
+	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ?
+				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* A write: its head copied and dropped, the least a real agent would do. */
+static __always_inline void copy_head(void *buf)
+{
+	__u8 head[HEAD];
+	__u64 ts = bpf_ktime_get_ns();
+
+	if (buf && !bpf_probe_read_user(head, HEAD, buf))
+		sent_heads += head[0] + (ts & 1);
+}
+
+static __always_inline void on_recv(struct pt_regs *regs, long nr, long ret, __u64 id)
+{
+	emit_record(user_buf(nr, regs), (__s32)regs->di, ret, id);
 }
 
 static __always_inline void on_send(struct pt_regs *regs, long nr, long ret)
 {
-	__u8 head[HEAD];
-	__u64 ts = bpf_ktime_get_ns();
-	void *buf = user_buf(nr, regs);
-
-	/* The head is copied and dropped: the least a real agent would do. */
-	if (buf && !bpf_probe_read_user(head, HEAD, buf))
-		sent_heads += head[0] + (ts & 1);
+	copy_head(user_buf(nr, regs));
 }
 
 /* ---- TLS plaintext (x86-64 registers) ---- */
@@ -190,34 +196,10 @@ struct {
 /* A record (@inbound) or a dropped head copy for @n bytes of plaintext at @buf. */
 static __always_inline void on_plain(void *buf, long n, bool inbound, __u64 id)
 {
-	struct record *r;
-	__u8 head[HEAD];
-
-	if (!inbound) {
-		__u64 ts = bpf_ktime_get_ns();
-
-		if (!bpf_probe_read_user(head, HEAD, buf))
-			sent_heads += head[0] + (ts & 1);
-		return;
-	}
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		__u32 zero = 0;
-		__u64 *c = bpf_map_lookup_elem(&lost, &zero);
-
-		if (c)
-			__sync_fetch_and_add(c, 1);
-		return;
-	}
-	r->ts = bpf_ktime_get_ns();
-	r->tgid = id >> 32;
-	r->tid = (__u32)id;
-	r->fd = -1;
-	r->ret = (__s32)n;
-	if (bpf_probe_read_user(r->head, HEAD, buf))
-		__builtin_memset(r->head, 0, HEAD);
-	bpf_ringbuf_submit(r, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ?
-				      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (inbound)
+		emit_record(buf, -1, n, id);
+	else
+		copy_head(buf);
 }
 
 SEC("uprobe")
