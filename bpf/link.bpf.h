@@ -20,6 +20,7 @@
 #include <bpf/bpf_helpers.h>
 #include "sonde/abi.h"
 #include "maps.bpf.h"
+#include "inflight.bpf.h"
 
 /* Included by conn.bpf.h once struct conn_state is defined. */
 
@@ -31,16 +32,6 @@ struct tuple_key {
 	__u16 local_port;
 	__u16 peer_port;
 	__u32 _pad;
-};
-
-/* Requests in flight for one thread or one process, and the latest one
- * begun; `valid` is cleared when that one ends before the others. */
-struct inflight {
-	__u64 conn_id;
-	__u32 txn_seq;
-	__u16 count;
-	__u8 valid;
-	__u8 _pad;
 };
 
 /* Where a traced client's connection stands: which transaction the next
@@ -59,20 +50,6 @@ struct {
 	__type(key, struct tuple_key);
 	__type(value, struct client_ref);
 } client_tuples SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_MAX_INFLIGHT);
-	__type(key, __u64); /* tgid << 32 | tid */
-	__type(value, struct inflight);
-} inflight_by_thread SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SONDE_MAX_TRACED);
-	__type(key, __u32);
-	__type(value, struct inflight);
-} inflight_by_proc SEC(".maps");
 
 static __always_inline void mapped_addr(__u8 *dst, const struct sonde_addr *a)
 {
@@ -138,53 +115,35 @@ static __always_inline void client_tuple_del(struct conn_state *c)
 	bpf_map_delete_elem(&client_tuples, &t);
 }
 
-static __always_inline void inflight_begin(void *map, void *key, __u64 conn_id, __u32 seq)
-{
-	struct inflight *f = bpf_map_lookup_elem(map, key);
-	struct inflight init = { .conn_id = conn_id, .txn_seq = seq, .count = 1, .valid = 1 };
-
-	if (!f) {
-		bpf_map_update_elem(map, key, &init, BPF_ANY);
-		return;
-	}
-	f->count++;
-	f->conn_id = conn_id;
-	f->txn_seq = seq;
-	f->valid = 1;
-}
-
-static __always_inline void inflight_end(void *map, void *key, __u64 conn_id, __u32 seq)
-{
-	struct inflight *f = bpf_map_lookup_elem(map, key);
-
-	if (!f)
-		return;
-	if (f->count > 0)
-		f->count--;
-	if (f->conn_id == conn_id && f->txn_seq == seq)
-		f->valid = 0;
-}
-
 /* The request being served by this thread or, failing that, the one
- * request in flight in this process; link NONE when neither is certain. */
-static __always_inline void client_parent(struct sonde_txn_ref *ref, __u32 tgid, __u32 tid)
+ * request in flight in this process; link NONE when neither is certain.
+ * Whether the process may link by thread is the connection's fact when
+ * the connection is the process's (@c; NULL: look it up). */
+static __always_inline void client_parent(struct sonde_txn_ref *ref, const struct conn_state *c,
+					  __u32 tgid, __u32 tid)
 {
-	struct sonde_traced_proc *tp = bpf_map_lookup_elem(&traced, &tgid);
-	__u64 tkey = (__u64)tgid << 32 | tid;
+	struct sonde_traced_proc *tp;
 	struct inflight *f;
+	bool thread_rule;
 
 	__builtin_memset(ref, 0, sizeof(*ref));
-	if (tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE)) {
-		f = bpf_map_lookup_elem(&inflight_by_thread, &tkey);
-		if (f && f->count == 1 && f->valid) {
+	if (c && c->ev.hdr.tgid == tgid) {
+		thread_rule = c->thread_rule;
+	} else {
+		tp = bpf_map_lookup_elem(&traced, &tgid);
+		thread_rule = tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE);
+	}
+	if (thread_rule) {
+		f = inflight_thread(tid);
+		if (inflight_one(f, tid)) {
 			ref->conn_id = f->conn_id;
 			ref->txn_seq = f->txn_seq;
 			ref->link = SONDE_LINK_THREAD;
 			return;
 		}
 	}
-	f = bpf_map_lookup_elem(&inflight_by_proc, &tgid);
-	if (f && f->count == 1 && f->valid) {
+	f = inflight_proc(tgid);
+	if (inflight_one(f, tgid)) {
 		ref->conn_id = f->conn_id;
 		ref->txn_seq = f->txn_seq;
 		ref->link = SONDE_LINK_PROCESS;
@@ -200,13 +159,12 @@ static __always_inline void client_parent(struct sonde_txn_ref *ref, __u32 tgid,
 static __always_inline void server_txn_begin(struct conn_state *c)
 {
 	__u32 tgid = c->ev.hdr.tgid;
-	__u64 tkey = (__u64)tgid << 32 | c->ev.tid;
 	struct client_ref *peer;
 	struct tuple_key t;
 
 	if (c->thread_rule)
-		inflight_begin(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
-	inflight_begin(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
+		inflight_begin(inflight_thread(c->ev.tid), c->ev.tid, c->ev.conn_id, c->ev.txn_seq);
+	inflight_begin(inflight_proc(tgid), tgid, c->ev.conn_id, c->ev.txn_seq);
 	c->counted = 1;
 
 	__builtin_memset(&c->ev.parent, 0, sizeof(c->ev.parent));
@@ -231,15 +189,12 @@ static __always_inline void server_txn_begin(struct conn_state *c)
 
 static __always_inline void server_txn_end(struct conn_state *c)
 {
-	__u32 tgid = c->ev.hdr.tgid;
-	__u64 tkey = (__u64)tgid << 32 | c->ev.tid;
-
 	if (!c->counted)
 		return;
 	c->counted = 0;
 	if (c->thread_rule)
-		inflight_end(&inflight_by_thread, &tkey, c->ev.conn_id, c->ev.txn_seq);
-	inflight_end(&inflight_by_proc, &tgid, c->ev.conn_id, c->ev.txn_seq);
+		inflight_end(inflight_thread(c->ev.tid), c->ev.conn_id, c->ev.txn_seq);
+	inflight_end(inflight_proc(c->ev.hdr.tgid), c->ev.conn_id, c->ev.txn_seq);
 }
 
 #endif /* SONDE_LINK_BPF_H */

@@ -13,6 +13,7 @@
 #include "proto_postgres.bpf.h"
 #include "proto_mysql.bpf.h"
 #include "proto_tls.bpf.h"
+#include "inflight.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -30,6 +31,11 @@ enum proto_op {
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 	PROTO_OP_TLS_CLASSIFY = 11,
 	PROTO_OP_TLS_APPDATA = 12,
+	/* the per-thread in-flight table (inflight.bpf.h); buf: owner (u32),
+	 * conn_id (u64), txn_seq (u32), little-endian */
+	PROTO_OP_INFLIGHT_BEGIN = 13,
+	PROTO_OP_INFLIGHT_END = 14,
+	PROTO_OP_INFLIGHT_ONE = 15, /* out_result: certain; out_content_length: its conn_id */
 };
 
 /* The context: same layout as struct proto_in in test_proto.c. */
@@ -122,6 +128,25 @@ int proto_run(struct proto_in *ctx)
 	case PROTO_OP_TLS_APPDATA:
 		out_result = tls_appdata(c->in.buf, len);
 		break;
+	case PROTO_OP_INFLIGHT_BEGIN:
+	case PROTO_OP_INFLIGHT_END:
+	case PROTO_OP_INFLIGHT_ONE: {
+		__u32 owner, seq;
+		__u64 conn;
+		struct inflight *f;
+
+		__builtin_memcpy(&owner, c->in.buf, 4);
+		__builtin_memcpy(&conn, c->in.buf + 4, 8);
+		__builtin_memcpy(&seq, c->in.buf + 12, 4);
+		f = inflight_thread(owner);
+		if (c->in.op == PROTO_OP_INFLIGHT_BEGIN)
+			inflight_begin(f, owner, conn, seq);
+		else if (c->in.op == PROTO_OP_INFLIGHT_END)
+			inflight_end(f, conn, seq);
+		else if (inflight_one(f, owner))
+			out_result = 1, out_content_length = f->conn_id;
+		break;
+	}
 	case PROTO_OP_MYSQL_SINGLE:
 		out_result = mysql_single_packet(c->in.buf + 1, c->in.buf[0]);
 		break;

@@ -41,6 +41,9 @@ enum proto_op {
 	PROTO_OP_MYSQL_SSL_REQUEST = 10,
 	PROTO_OP_TLS_CLASSIFY = 11,
 	PROTO_OP_TLS_APPDATA = 12,
+	PROTO_OP_INFLIGHT_BEGIN = 13,
+	PROTO_OP_INFLIGHT_END = 14,
+	PROTO_OP_INFLIGHT_ONE = 15,
 };
 
 struct proto_in {
@@ -851,6 +854,65 @@ static void test_tls_appdata(void **state)
 	assert_int_equal(run(PROTO_OP_TLS_APPDATA, "GET / HTTP/1.1\r\n"), 0);
 }
 
+/* One step on the per-thread in-flight table; for ONE, whether @tid has
+ * exactly one request in flight, certainly, and then its connection. */
+static uint32_t inflight(uint32_t op, uint32_t tid, uint64_t conn, uint32_t seq, uint64_t *got)
+{
+	uint8_t b[16];
+	uint32_t r;
+
+	memcpy(b, &tid, 4);
+	memcpy(b + 4, &conn, 8);
+	memcpy(b + 12, &seq, 4);
+	r = run_n(op, b, sizeof(b));
+	if (got)
+		*got = skel->bss->out_content_length;
+	return r;
+}
+
+#define THREAD_SLOTS 16384 /* INFLIGHT_THREAD_SLOTS */
+
+static void test_inflight_slots(void **state)
+{
+	uint32_t a = 4242, b = 4242 + THREAD_SLOTS, other = 4243; /* a and b share a slot */
+	uint64_t got = 0;
+
+	/* one request on a thread: the thread's parent, its connection */
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, a, 0, 0, NULL), 0);
+	inflight(PROTO_OP_INFLIGHT_BEGIN, a, 100, 1, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, a, 0, 0, &got), 1);
+	assert_int_equal(got, 100);
+	/* not another thread's, in the same slot or not */
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, other, 0, 0, NULL), 0);
+	/* a second thread in the slot: neither links, even once one ends */
+	inflight(PROTO_OP_INFLIGHT_BEGIN, b, 200, 7, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, a, 0, 0, NULL), 0);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0);
+	inflight(PROTO_OP_INFLIGHT_END, a, 100, 1, NULL);
+	/* one request left in the slot, b's: a must not take it for its own */
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, a, 0, 0, NULL), 0);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0);
+	/* the slot empties: it is b's alone from its next request */
+	inflight(PROTO_OP_INFLIGHT_END, b, 200, 7, NULL);
+	inflight(PROTO_OP_INFLIGHT_BEGIN, b, 300, 8, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, &got), 1);
+	assert_int_equal(got, 300);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, a, 0, 0, NULL), 0);
+	/* two requests of one thread: none certain; the older ending leaves
+	 * the newer, but only while the newer is the one last begun */
+	inflight(PROTO_OP_INFLIGHT_BEGIN, b, 301, 1, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0);
+	inflight(PROTO_OP_INFLIGHT_END, b, 300, 8, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, &got), 1);
+	assert_int_equal(got, 301);
+	inflight(PROTO_OP_INFLIGHT_BEGIN, b, 302, 1, NULL);
+	inflight(PROTO_OP_INFLIGHT_END, b, 302, 1, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0); /* 301 left, not last */
+	inflight(PROTO_OP_INFLIGHT_END, b, 301, 1, NULL);
+	assert_int_equal(inflight(PROTO_OP_INFLIGHT_ONE, b, 0, 0, NULL), 0);
+}
+
 static void test_mysql_result_end(void **state)
 {
 	/* EOF: length 5, 0xfe, warnings, status */
@@ -896,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_mysql_ssl_request),
 		cmocka_unit_test(test_tls_classify),
 		cmocka_unit_test(test_tls_appdata),
+		cmocka_unit_test(test_inflight_slots),
 	};
 
 	if (geteuid() != 0 && !getenv("CI")) {
