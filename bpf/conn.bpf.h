@@ -183,7 +183,7 @@ static __always_inline void txn_begin(struct conn_state *c, __u64 id, __u64 now)
 	if (c->ev.role == SONDE_ROLE_SERVER)
 		server_txn_begin(c);
 	else
-		client_parent(&c->ev.parent, c, tgid, c->ev.tid);
+		client_parent(&c->ev.parent, tgid, c->ev.tid);
 }
 
 /* The response of the current transaction begins. */

@@ -117,22 +117,16 @@ static __always_inline void client_tuple_del(struct conn_state *c)
 
 /* The request being served by this thread or, failing that, the one
  * request in flight in this process; link NONE when neither is certain.
- * Whether the process may link by thread is the connection's fact when
- * the connection is the process's (@c; NULL: look it up). */
-static __always_inline void client_parent(struct sonde_txn_ref *ref, const struct conn_state *c,
-					  __u32 tgid, __u32 tid)
+ * Whether the process may link by thread is read now, not from the
+ * connection: user space turns the thread rule off when it sees the
+ * process answer requests on other threads. */
+static __always_inline void client_parent(struct sonde_txn_ref *ref, __u32 tgid, __u32 tid)
 {
-	struct sonde_traced_proc *tp;
+	struct sonde_traced_proc *tp = bpf_map_lookup_elem(&traced, &tgid);
+	bool thread_rule = tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE);
 	struct inflight *f;
-	bool thread_rule;
 
 	__builtin_memset(ref, 0, sizeof(*ref));
-	if (c && c->ev.hdr.tgid == tgid) {
-		thread_rule = c->thread_rule;
-	} else {
-		tp = bpf_map_lookup_elem(&traced, &tgid);
-		thread_rule = tp && !(tp->flags & SONDE_PROC_NO_THREAD_RULE);
-	}
 	if (thread_rule) {
 		f = inflight_thread(tid);
 		if (inflight_one(f, tid)) {

@@ -642,7 +642,7 @@ static __always_inline void h2_parent(struct conn_state *c, struct sonde_txn_ref
 
 	__builtin_memset(ref, 0, sizeof(*ref));
 	if (c->ev.role == SONDE_ROLE_CLIENT) {
-		client_parent(ref, c, id >> 32, (__u32)id);
+		client_parent(ref, id >> 32, (__u32)id);
 		return;
 	}
 	if (c->peer_state == PEER_UNKNOWN || (c->peer_state == PEER_NONE && !c->ev.conn_start_ns)) {

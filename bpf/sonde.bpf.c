@@ -352,7 +352,7 @@ int BPF_PROG(inet_sock_set_state, struct sock *sk, int oldstate, int newstate)
 		} else {
 			/* Refused, timed out, or closed by its process first:
 			 * sk_err says which (0 for the last). */
-			client_parent(&c->ev.parent, c, c->ev.hdr.tgid, c->ev.tid);
+			client_parent(&c->ev.parent, c->ev.hdr.tgid, c->ev.tid);
 			conn_connect_failed(c, sk);
 		}
 		return 0;
