@@ -330,17 +330,14 @@ static __always_inline int read_tail(struct call_args *a, __u64 n, __u8 *dst, __
 		if (len > (lim))                                                       \
 			len = (lim);                                                   \
 		asm volatile("" : "+r"(len));                                          \
-		if (len > (lim) || len == 0)                                           \
-			return 0;                                                      \
-		if (kernel ? bpf_probe_read_kernel(ev->data + off, len, (void *)s->base) \
-			   : bpf_probe_read_user(ev->data + off, len, (void *)s->base)) \
+		if (len > (lim) || len == 0 ||                                         \
+		    bpf_probe_read_user(ev->data + off, len, (void *)s->base))         \
 			return 0;                                                      \
 		return len;                                                            \
 	}
 
 /*
- * Copy the start of @s (user memory, or kernel memory when @kernel) into
- * the event's data at @off, at most @room bytes.
+ * Copy the start of @s into the event's data at @off, at most @room bytes.
  * The data ends the map value: nothing follows it for the verifier to allow
  * a copy past it, so the length is bounded by rungs (half the data, then a
  * quarter, ...): a copy at an offset below half the data (every request
@@ -348,8 +345,8 @@ static __always_inline int read_tail(struct call_args *a, __u64 n, __u8 *dst, __
  * take all it needs; later pieces of a head come in smaller bites, and the
  * last 16 bytes are never filled.
  */
-static __always_inline __u16 append_data_from(struct sonde_txn_event *ev, __u64 off, __u64 room,
-					      struct span_buf *s, bool kernel)
+static __always_inline __u16 append_data(struct sonde_txn_event *ev, __u64 off, __u64 room,
+					 struct span_buf *s)
 {
 	__u64 len = s->len < room ? s->len : room;
 
@@ -361,12 +358,6 @@ static __always_inline __u16 append_data_from(struct sonde_txn_event *ev, __u64 
 	APPEND_RUNG(SONDE_DATA_CAP / 32)
 	APPEND_RUNG(16)
 	return 0;
-}
-
-static __always_inline __u16 append_data(struct sonde_txn_event *ev, __u64 off, __u64 room,
-					 struct span_buf *s)
-{
-	return append_data_from(ev, off, room, s, false);
 }
 
 /* Append to the request prefix (at the start of the data). */

@@ -393,87 +393,42 @@ enum head_verdict {
 	HEAD_GONE = 2,	 /* not a response: the transaction was given up */
 };
 
-/* A response's first chunk, copied from user memory straight to the
- * scratch @head, not to the connection's event: the copy into a slab
- * object (the socket storage) pays the kernel's hardened-usercopy check,
- * and of a head the event keeps only its status line. Returns the bytes
- * copied, 0 when none could be. */
-static __always_inline __u32 http1_head_fresh(__u8 *head, struct span_buf *s)
-{
-	__u64 n = s->len < SONDE_RESP_CAP ? s->len : SONDE_RESP_CAP;
-
-	asm volatile("" : "+r"(n));
-	if (n == 0 || n > SONDE_RESP_CAP || bpf_probe_read_user(head, n, (void *)s->base))
-		return 0;
-	head[n] = 0; /* as http1_head_copy: stale bytes must not read as more */
-	return n;
-}
-
-/* What the event keeps of the head judged: its first @keep bytes. A head
- * collected in the event already has them there (@fresh false). */
-static __always_inline void http1_head_keep(struct conn_state *c, const __u8 *head, __u32 keep,
-					    bool fresh)
-{
-	struct span_buf k = { .base = (__u64)head, .len = keep };
-	__u32 req = c->ev.req_len;
-
-	if (!fresh) {
-		c->ev.resp_len = keep;
-		return;
-	}
-	c->ev.resp_len = req > SONDE_REQ_CAP ? 0 :
-			 append_data_from(&c->ev, req, SONDE_RESP_CAP, &k, true);
-}
-
 /*
  * Collect the response head from this chunk, whatever the writes' cuts:
  * line by line, inside the status line, one byte at a time. Once it is
- * whole, learn where the response ends. A head that begins in this chunk
- * is judged where it was copied to (the common case: a whole head in one
- * write); one in pieces is collected in the event, piece by piece.
+ * whole, learn where the response ends.
  */
 __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *s)
 {
 	struct http_frame f = {};
-	__u32 zero = 0, status, len, keep;
-	bool fresh;
+	__u32 zero = 0, status;
 	__u8 *head;
 
 	if (!c || !s)
 		return HEAD_GONE;
+	if (s->len)
+		c->ev.resp_len += append_resp(&c->ev, s);
 	/* The parsers want the head at a fixed place with room after it. */
 	head = bpf_map_lookup_elem(&http1_scratch, &zero);
 	if (!head)
 		return HEAD_GONE;
-	fresh = !c->ev.resp_len && s->len;
-	if (fresh) {
-		len = http1_head_fresh(head, s);
-		if (!len)
-			return HEAD_WAIT;
-	} else {
-		if (s->len)
-			c->ev.resp_len += append_resp(&c->ev, s);
-		if (http1_head_copy(head, &c->ev))
-			return HEAD_GONE;
-		len = c->ev.resp_len;
-	}
-	if (len < 12) {
-		if (!http_status_prefix(head, len)) {
+	if (http1_head_copy(head, &c->ev))
+		return HEAD_GONE;
+	if (c->ev.resp_len < 12) {
+		if (!http_status_prefix(head, c->ev.resp_len)) {
 			http1_abandon(c);
 			return HEAD_GONE;
 		}
-		http1_head_keep(c, head, len, fresh);
 		return HEAD_WAIT;
 	}
-	status = http_response_status(head, len);
+	status = http_response_status(head, c->ev.resp_len);
 	if (!status) {
 		http1_abandon(c);
 		return HEAD_GONE;
 	}
-	http_frame_head(head, len, &f);
+	http_frame_head(head, c->ev.resp_len, &f);
 	if (!f.head_len) {
-		http1_head_keep(c, head, len, fresh);
-		if (len < SONDE_RESP_CAP)
+		if (c->ev.resp_len < SONDE_RESP_CAP)
 			return HEAD_WAIT;
 		/* A head longer than the capture: where it ends is unknown, so
 		 * the response ends at the next request or the close. */
@@ -484,7 +439,7 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 	}
 	if (status >= 100 && status < 200 && status != 101) {
 		/* An interim response (100 Continue): the real one follows. */
-		if (f.head_len == len) {
+		if (f.head_len == c->ev.resp_len) {
 			/* Back to the request: its body may follow now. */
 			c->phase = PHASE_REQUEST;
 			c->ev.resp_bytes = 0;
@@ -493,7 +448,6 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 				client_progress(c);
 			return HEAD_WAIT;
 		}
-		http1_head_keep(c, head, len, fresh);
 		counter_add(SONDE_CNT_RESP_UNFRAMED, 1);
 		c->ev.flags |= SONDE_EVF_UNFRAMED;
 		c->head_done = 1;
@@ -504,8 +458,8 @@ __attribute__((noinline)) int http1_head(struct conn_state *c, struct span_buf *
 	/* The framing travels in the event; of the head, user space needs
 	 * only the status line. */
 	c->ev.resp_head_len = f.head_len;
-	keep = f.line1_len && f.line1_len < len ? f.line1_len : len;
-	http1_head_keep(c, head, keep, fresh);
+	if (f.line1_len && f.line1_len < c->ev.resp_len)
+		c->ev.resp_len = f.line1_len;
 	if ((c->ev.data[0] == 'H' && c->ev.data[1] == 'E') || status == 204 || status == 304 ||
 	    status == 101) {
 		c->resp_expected = f.head_len;
