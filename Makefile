@@ -47,15 +47,16 @@ LIB_OBJ  += $(BUILD)/obj/gen/ui_assets.o
 SAN_OBJ  += $(BUILD)/san/gen/ui_assets.o
 
 .SECONDARY:
-.PHONY: all test doc-check unit-test bpf-test e2e-test fuzz fuzz-long soak bench demo setup clean
+.PHONY: all test doc-check unit-test bpf-test e2e-test fuzz fuzz-long soak bench bench-ablation demo setup clean
 all: $(BUILD)/sonde
 
 $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
+# SONDE_BPF_DEFS: only `make bench-ablation` sets it (-DSONDE_ABLATE_*).
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/sonde/abi.h $(BUILD)/vmlinux.h
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(SONDE_BPF_DEFS) -Wall -Werror \
 		-I$(BUILD) -Iinclude -Ibpf -c $< -o $@
 
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
@@ -307,6 +308,12 @@ bench: $(BUILD)/sonde $(BENCH_BIN)
 
 demo: $(BUILD)/sonde
 	demo/run.sh
+
+# Not in CI: Sonde variants with parts of the kernel side compiled out,
+# measured side by side with the full agent and the minimal agent
+# (bench/ablate.py); docs/ablation.md. About 12 minutes for nginx.
+bench-ablation: $(BUILD)/sonde $(BENCH_BIN)
+	/usr/bin/python3 bench/ablate.py
 
 # Not in CI: SOAK_SECONDS (1800) of load with connection churn and server
 # restarts under Sonde; RSS drift and spans vs requests in docs/soak.md.
